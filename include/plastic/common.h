@@ -1,0 +1,36 @@
+/* Shared definitions: exit codes, error reporting, allocation, clocks. */
+#ifndef PLASTIC_COMMON_H
+#define PLASTIC_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PLASTIC_VERSION "0.1.0"
+
+/* Process exit codes; scripts and Slurm jobs rely on these values. */
+enum pl_exit {
+    PL_EXIT_OK = 0,
+    PL_EXIT_USAGE = 1,        /* bad command line or configuration */
+    PL_EXIT_DATA = 2,         /* missing, corrupt or mismatched data / checkpoint */
+    PL_EXIT_DIVERGED = 3,     /* NaN or Inf detected in the model */
+    PL_EXIT_CHECKPOINTED = 85 /* stopped on a signal after checkpointing */
+};
+
+/* Errors that every rank hits alike (config, data) are printed once, by the
+ * rank set with pl_log_set_rank(0); pl_error_all() is for rank-local faults. */
+void pl_log_set_rank(int rank);
+int pl_log_rank(void);
+void pl_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void pl_error_all(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void pl_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Allocation that reports and aborts on failure: training cannot continue
+ * without its buffers, and every caller would do the same. Memory is
+ * 64-byte aligned so BLAS and vector loops see aligned rows. */
+void *pl_alloc(size_t bytes);
+void *pl_calloc(size_t count, size_t size);
+void pl_free(void *p);
+
+double pl_now(void); /* monotonic seconds */
+
+#endif

@@ -1,0 +1,76 @@
+/* Run configuration: INI file (libinih) plus section.key=value overrides.
+ * Every key lives in one table in config.c, which also drives --help and
+ * the fully resolved config.ini written into the run directory. */
+#ifndef PLASTIC_CONFIG_H
+#define PLASTIC_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#define PL_PATH_MAX 1024
+#define PL_NAME_MAX 128
+
+typedef struct pl_config {
+    char source[PL_PATH_MAX]; /* the INI file this came from ("" if none) */
+
+    struct {
+        char name[PL_NAME_MAX]; /* default: config file basename without .ini */
+        char dir[PL_PATH_MAX];  /* default: runs/<name> */
+        uint64_t seed;
+        int threads;            /* BLAS threads per rank; 0 = leave OpenBLAS default */
+    } run;
+
+    struct {
+        char set[32];            /* mnist | fashion | cifar10 | cifar100 */
+        char dir[PL_PATH_MAX];   /* directory holding the files; default $PLASTIC_DATA/<set> or data/<set> */
+        int valid;               /* examples held out of the training set for validation */
+        int train_limit;         /* use only the first N training examples (0 = all) */
+        int test_limit;          /* use only the first N test examples (0 = all) */
+    } data;
+
+    struct {
+        int hidden;      /* K */
+        double p;        /* Lebesgue norm */
+        int k;           /* rank of the unit that gets the anti-Hebbian push */
+        double delta;    /* strength of the anti-Hebbian push */
+        int batch;       /* minibatch size B */
+        int epochs;
+        double eps0;     /* initial learning rate, decays linearly to 0 */
+        char impl[16];   /* fast | naive (naive: reference, serial only) */
+    } kh;
+
+    struct {
+        double n;        /* power of the rectified hidden activity */
+        double m;        /* loss exponent */
+        double beta;     /* tanh inverse temperature */
+        int epochs;
+        int batch;
+        double lr;       /* Adam learning rate of the first phase of the schedule */
+    } readout;
+
+    struct {
+        int progress;    /* 1: rank 0 prints one line per epoch */
+    } log;
+} pl_config;
+
+void pl_config_defaults(pl_config *cfg);
+
+/* Reads an INI file over the current values. Unknown sections or keys and
+ * malformed values are errors naming the file and line. Returns 0 or
+ * PL_EXIT_USAGE (message already printed). */
+int pl_config_load(pl_config *cfg, const char *path);
+
+/* Applies "section.key=value". Errors name the override. */
+int pl_config_override(pl_config *cfg, const char *assignment);
+
+/* Fills derived defaults (run.name, run.dir) and checks constraints between
+ * keys (e.g. kh.k <= kh.hidden). Returns 0 or PL_EXIT_USAGE. */
+int pl_config_finalize(pl_config *cfg);
+
+/* Writes every key with its resolved value, as a valid INI file. */
+int pl_config_write(const pl_config *cfg, FILE *out);
+
+/* Lists every section.key with type, default and a one-line description. */
+void pl_config_print_keys(FILE *out);
+
+#endif

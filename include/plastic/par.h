@@ -1,0 +1,63 @@
+/* The parallel layer. Everything that talks MPI is behind this interface
+ * (mpi/comm.c, mpi/topk.c); mpi/serial.c implements it for one process so
+ * the numerics can be unit-tested without MPI. Communicators are explicit:
+ * a run executes on whatever pl_comm it is handed (the world, or a group of
+ * a sweep). */
+#ifndef PLASTIC_PAR_H
+#define PLASTIC_PAR_H
+
+#include <stdint.h>
+
+typedef struct pl_comm pl_comm;
+
+/* One entry of a per-example ranking: a current and the global unit index. */
+typedef struct pl_rank_entry {
+    float value;
+    int32_t index;
+} pl_rank_entry;
+
+int pl_par_init(int *argc, char ***argv); /* 0 on success */
+void pl_par_finalize(void);
+pl_comm *pl_comm_world(void);
+int pl_comm_rank(const pl_comm *c);
+int pl_comm_size(const pl_comm *c);
+void pl_comm_abort(const pl_comm *c, int code);
+void pl_barrier(const pl_comm *c);
+
+void pl_allreduce_max_float(const pl_comm *c, float *buf, int n);
+void pl_allreduce_sum_double(const pl_comm *c, double *buf, int n);
+void pl_allreduce_max_double(const pl_comm *c, double *buf, int n);
+void pl_allreduce_sum_long(const pl_comm *c, long *buf, int n);
+/* Logical OR of a flag over all ranks (e.g. "a signal arrived"). */
+int pl_allreduce_or(const pl_comm *c, int flag);
+void pl_bcast_bytes(const pl_comm *c, void *buf, long bytes, int root);
+
+/* lists holds nlists rankings of k entries each, sorted best first (larger
+ * value first, lower index first among equal values). On return every rank
+ * holds the k best entries of the union over ranks, in the same order. */
+void pl_topk_allreduce(const pl_comm *c, pl_rank_entry *lists, int nlists, int k);
+
+/* Rank 0 receives, in rank order, every rank's count floats into recv
+ * (recv may be NULL elsewhere). */
+void pl_gatherv_float(const pl_comm *c, const float *send, long count, float *recv);
+
+/* Bytes this rank has sent through this layer since start (for `bench`). */
+long pl_comm_bytes_sent(const pl_comm *c);
+
+/* Contiguous block distribution of n items over size ranks: rank r owns
+ * [*lo, *hi). The first n % size ranks get one extra item. */
+static inline void pl_block_range(long n, int size, int rank, long *lo, long *hi)
+{
+    long base = n / size, extra = n % size;
+    *lo = rank * base + (rank < extra ? rank : extra);
+    *hi = *lo + base + (rank < extra ? 1 : 0);
+}
+
+/* Inserts (value, index) into a best-first list of length k holding *len
+ * entries; keeps the k best. The ordering is the one pl_topk_allreduce uses. */
+static inline int pl_rank_better(pl_rank_entry a, pl_rank_entry b)
+{
+    return a.value > b.value || (a.value == b.value && a.index < b.index);
+}
+
+#endif

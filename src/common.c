@@ -1,0 +1,86 @@
+/* Error reporting, aligned allocation and the clock. */
+#include "plastic/common.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int log_rank = 0;
+
+void pl_log_set_rank(int rank) { log_rank = rank; }
+int pl_log_rank(void) { return log_rank; }
+
+static void vreport(const char *prefix, const char *fmt, va_list ap)
+{
+    char line[2048];
+    vsnprintf(line, sizeof line, fmt, ap);
+    fprintf(stderr, "plastic: %s%s\n", prefix, line);
+    fflush(stderr);
+}
+
+void pl_error(const char *fmt, ...)
+{
+    if (log_rank != 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vreport("error: ", fmt, ap);
+    va_end(ap);
+}
+
+void pl_error_all(const char *fmt, ...)
+{
+    char prefix[48];
+    snprintf(prefix, sizeof prefix, "error (rank %d): ", log_rank);
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(prefix, fmt, ap);
+    va_end(ap);
+}
+
+void pl_info(const char *fmt, ...)
+{
+    if (log_rank != 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stdout, fmt, ap);
+    va_end(ap);
+    fputc('\n', stdout);
+    fflush(stdout);
+}
+
+void *pl_alloc(size_t bytes)
+{
+    void *p = NULL;
+    size_t rounded = (bytes + 63) & ~(size_t)63;
+    if (rounded == 0)
+        rounded = 64;
+    if (posix_memalign(&p, 64, rounded) != 0) {
+        pl_error_all("out of memory allocating %zu bytes", bytes);
+        abort();
+    }
+    return p;
+}
+
+void *pl_calloc(size_t count, size_t size)
+{
+    if (size && count > SIZE_MAX / size) {
+        pl_error_all("allocation overflow (%zu x %zu)", count, size);
+        abort();
+    }
+    void *p = pl_alloc(count * size);
+    memset(p, 0, count * size);
+    return p;
+}
+
+void pl_free(void *p) { free(p); }
+
+double pl_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
