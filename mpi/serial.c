@@ -1,0 +1,45 @@
+/* The parallel layer for one process, without MPI: every collective is the
+ * identity. Unit tests link this instead of comm.c and topk.c. */
+#include "plastic/par.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct pl_comm {
+    int unused;
+};
+
+static pl_comm serial_world;
+
+int pl_par_init(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    return 0;
+}
+void pl_par_finalize(void) {}
+pl_comm *pl_comm_world(void) { return &serial_world; }
+int pl_comm_rank(const pl_comm *c) { (void)c; return 0; }
+int pl_comm_size(const pl_comm *c) { (void)c; return 1; }
+void pl_comm_abort(const pl_comm *c, int code) { (void)c; exit(code); }
+void pl_barrier(const pl_comm *c) { (void)c; }
+void pl_allreduce_max_float(const pl_comm *c, float *buf, int n) { (void)c; (void)buf; (void)n; }
+void pl_allreduce_sum_double(const pl_comm *c, double *buf, int n) { (void)c; (void)buf; (void)n; }
+void pl_allreduce_max_double(const pl_comm *c, double *buf, int n) { (void)c; (void)buf; (void)n; }
+void pl_allreduce_sum_long(const pl_comm *c, long *buf, int n) { (void)c; (void)buf; (void)n; }
+int pl_allreduce_or(const pl_comm *c, int flag) { (void)c; return flag != 0; }
+void pl_bcast_bytes(const pl_comm *c, void *buf, long bytes, int root)
+{
+    (void)c; (void)buf; (void)bytes; (void)root;
+}
+void pl_topk_allreduce(const pl_comm *c, pl_rank_entry *lists, int nlists, int k)
+{
+    (void)c; (void)lists; (void)nlists; (void)k;
+}
+void pl_gatherv_float(const pl_comm *c, const float *send, long count, float *recv)
+{
+    (void)c;
+    if (recv != send)
+        memmove(recv, send, (size_t)count * sizeof *send);
+}
+long pl_comm_bytes_sent(const pl_comm *c) { (void)c; return 0; }

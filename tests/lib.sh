@@ -1,0 +1,20 @@
+# Helpers shared by the test scripts (sourced, not run).
+
+# Open MPI refuses root without these; tests also oversubscribe the 2 cores.
+if [ "$(id -u)" = 0 ]; then
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+fi
+export OMPI_MCA_rmaps_base_oversubscribe=1
+export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
+
+plastic_mpirun() { # np command...
+    local np=$1; shift
+    mpirun --oversubscribe --bind-to none -np "$np" "$@"
+}
+
+# Value of a numeric field in the last JSON line of a metrics.jsonl holding it.
+json_field() { # file field
+    grep "\"$2\"" "$1" | tail -n 1 | sed -n "s/.*\"$2\":\\([^,}]*\\).*/\\1/p"
+}
+
+fail() { echo "FAIL: $*" >&2; exit 1; }

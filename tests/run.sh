@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Runs plastic's test suites and ends with one line "N passed, N failed".
+#   tests/run.sh unit|asan|mpi|integration|all   (default: all)
+# Each unit binary, each MPI test at each rank count and each integration
+# script counts as one test. Logs of failures are printed; others go to
+# build/test-logs/.
+set -u
+cd "$(dirname "$0")/.." || exit 1
+. tests/lib.sh
+
+suite=${1:-all}
+passed=0
+failed=0
+failures=()
+logdir=build/test-logs
+mkdir -p "$logdir"
+
+run_one() { # name command...
+    local name=$1; shift
+    local log="$logdir/${name//\//_}.log"
+    local t0=$SECONDS
+    if "$@" >"$log" 2>&1; then
+        passed=$((passed + 1))
+        printf 'PASS %-52s %4ds\n' "$name" $((SECONDS - t0))
+    else
+        failed=$((failed + 1))
+        failures+=("$name")
+        printf 'FAIL %-52s %4ds\n' "$name" $((SECONDS - t0))
+        sed 's/^/    | /' "$log" | tail -n 40
+    fi
+}
+
+unit() {
+    for t in build/tests/test_*; do
+        [ -x "$t" ] && run_one "unit/$(basename "$t")" "$t"
+    done
+}
+
+asan() {
+    for t in build/asan/tests/test_*; do
+        [ -x "$t" ] && run_one "asan/$(basename "$t")" env ASAN_OPTIONS=detect_leaks=1 "$t"
+    done
+}
+
+mpi() {
+    for t in build/tests/mpi_test_*; do
+        [ -x "$t" ] || continue
+        for np in 1 2 3 4; do
+            run_one "mpi/$(basename "$t")/np$np" plastic_mpirun "$np" "$t"
+        done
+    done
+    for s in tests/mpi/*.sh; do
+        [ -f "$s" ] && run_one "mpi/$(basename "$s" .sh)" bash "$s"
+    done
+}
+
+integration() {
+    for s in tests/integration/*.sh; do
+        [ -f "$s" ] && run_one "integration/$(basename "$s" .sh)" bash "$s"
+    done
+}
+
+case $suite in
+    unit) unit ;;
+    asan) asan ;;
+    mpi) mpi ;;
+    integration) integration ;;
+    all) unit; asan; mpi; integration ;;
+    *) echo "usage: $0 unit|asan|mpi|integration|all" >&2; exit 1 ;;
+esac
+
+if [ ${#failures[@]} -gt 0 ]; then
+    echo "failed: ${failures[*]}"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
