@@ -1,0 +1,117 @@
+/* The parallel layer over MPI: the world communicator and the collectives
+ * the numerics need. The only file besides topk.c and the HDF5 writers that
+ * includes mpi.h. Bytes handed to collectives are counted for `bench`. */
+#include "plastic/par.h"
+#include "plastic/common.h"
+#include "comm_impl.h"
+
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static pl_comm world;
+
+int pl_par_init(int *argc, char ***argv)
+{
+    if (MPI_Init(argc, argv) != MPI_SUCCESS)
+        return 1;
+    world.comm = MPI_COMM_WORLD;
+    MPI_Comm_rank(world.comm, &world.rank);
+    MPI_Comm_size(world.comm, &world.size);
+    world.bytes_sent = 0;
+    pl_log_set_rank(world.rank);
+    return 0;
+}
+
+void pl_par_finalize(void)
+{
+    pl_topk_op_free();
+    MPI_Finalize();
+}
+
+pl_comm *pl_comm_world(void) { return &world; }
+int pl_comm_rank(const pl_comm *c) { return c->rank; }
+int pl_comm_size(const pl_comm *c) { return c->size; }
+
+void pl_comm_abort(const pl_comm *c, int code)
+{
+    fflush(NULL);
+    MPI_Abort(c->comm, code);
+    exit(code); /* not reached */
+}
+
+void pl_barrier(const pl_comm *c) { MPI_Barrier(c->comm); }
+
+/* Collectives only read the counter through a const handle elsewhere;
+ * counting is bookkeeping, not communicator state. */
+static void count_bytes(const pl_comm *c, long bytes) { ((pl_comm *)c)->bytes_sent += bytes; }
+
+void pl_allreduce_max_float(const pl_comm *c, float *buf, int n)
+{
+    count_bytes(c, (long)n * (long)sizeof *buf);
+    MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_FLOAT, MPI_MAX, c->comm);
+}
+
+void pl_allreduce_sum_double(const pl_comm *c, double *buf, int n)
+{
+    count_bytes(c, (long)n * (long)sizeof *buf);
+    MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_DOUBLE, MPI_SUM, c->comm);
+}
+
+void pl_allreduce_max_double(const pl_comm *c, double *buf, int n)
+{
+    count_bytes(c, (long)n * (long)sizeof *buf);
+    MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_DOUBLE, MPI_MAX, c->comm);
+}
+
+void pl_allreduce_sum_long(const pl_comm *c, long *buf, int n)
+{
+    count_bytes(c, (long)n * (long)sizeof *buf);
+    MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_LONG, MPI_SUM, c->comm);
+}
+
+int pl_allreduce_or(const pl_comm *c, int flag)
+{
+    int v = flag != 0;
+    count_bytes(c, (long)sizeof v);
+    MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_INT, MPI_LOR, c->comm);
+    return v;
+}
+
+void pl_bcast_bytes(const pl_comm *c, void *buf, long bytes, int root)
+{
+    if (c->rank == root)
+        count_bytes(c, bytes);
+    /* MPI counts are int: send large buffers in pieces. */
+    char *p = buf;
+    while (bytes > 0) {
+        int piece = bytes > (1L << 30) ? (1 << 30) : (int)bytes;
+        MPI_Bcast(p, piece, MPI_BYTE, root, c->comm);
+        p += piece;
+        bytes -= piece;
+    }
+}
+
+void pl_gatherv_float(const pl_comm *c, const float *send, long count, float *recv)
+{
+    int n = (int)count;
+    int *counts = NULL, *displs = NULL;
+    if (c->rank == 0) {
+        counts = pl_alloc((size_t)c->size * sizeof *counts);
+        displs = pl_alloc((size_t)c->size * sizeof *displs);
+    }
+    MPI_Gather(&n, 1, MPI_INT, counts, 1, MPI_INT, 0, c->comm);
+    if (c->rank == 0) {
+        int offset = 0;
+        for (int r = 0; r < c->size; r++) {
+            displs[r] = offset;
+            offset += counts[r];
+        }
+    }
+    count_bytes(c, count * (long)sizeof *send);
+    MPI_Gatherv(send, n, MPI_FLOAT, recv, counts, displs, MPI_FLOAT, 0, c->comm);
+    pl_free(counts);
+    pl_free(displs);
+}
+
+long pl_comm_bytes_sent(const pl_comm *c) { return c->bytes_sent; }
