@@ -1,0 +1,75 @@
+/* Competing hidden units (Krotov & Hopfield, PNAS 2019), fast ranking form.
+ *
+ * Each rank owns a contiguous block of hidden units (rows of W). Per
+ * minibatch X (B examples x N inputs):
+ *   currents   I = Wp X^T, Wp = sign(W)|W|^(p-1) cached   (one sgemm)
+ *   ranking    per example the globally largest current gets g = 1 and the
+ *              k-th largest g = -delta (ties: lower unit index first)
+ *   update     dW_mu = sum_b g_mub x_b - (sum_b g_mub I_mub) W_mu
+ *              W += eps dW / max(max|dW|, 1e-30)
+ * Only rows with a nonzero g change (at most 2B), so only they are updated
+ * and only their Wp is refreshed. Communication per minibatch: one top-k
+ * merge of B*k pairs and one scalar max. */
+#ifndef PLASTIC_KH_H
+#define PLASTIC_KH_H
+
+#include <stdint.h>
+#include "plastic/par.h"
+
+typedef struct pl_kh {
+    const pl_comm *comm;
+    long hidden;          /* K, global */
+    int dim;              /* N */
+    long row0, nrows;     /* this rank's units [row0, row0 + nrows) */
+    double p;
+    int k;
+    float delta;
+    int bmax;             /* largest minibatch the work space holds */
+
+    float *W;             /* nrows x dim */
+    float *Wp;            /* nrows x dim, sign(W)|W|^(p-1) */
+
+    /* work space for one step */
+    float *currents;      /* bmax x nrows, example-major */
+    pl_rank_entry *top;   /* bmax x k, the merged global rankings */
+    float *dW;            /* 2*bmax x dim: rows of the units that change */
+    float *coef;          /* 2*bmax: sum_b g I for each changing row */
+    int32_t *changed;     /* 2*bmax local row indices, in first-touch order */
+    int32_t *slot;        /* nrows: position in changed[] or -1 */
+    int nchanged;
+
+    long *wins;           /* nrows: times each unit won since the last reset */
+} pl_kh;
+
+/* W rows drawn from N(0,1), row mu keyed by (seed, mu): the same matrix for
+ * any rank count. Returns 0. */
+int pl_kh_init(pl_kh *kh, const pl_comm *comm, long hidden, int dim, double p, int k,
+               float delta, int bmax, uint64_t seed);
+void pl_kh_free(pl_kh *kh);
+
+/* One minibatch (X is B x dim, B <= bmax) with learning rate eps.
+ * Collective. Returns 0, or PL_EXIT_DIVERGED if the update is not finite on
+ * any rank (then W is left unchanged). */
+int pl_kh_step(pl_kh *kh, const float *X, int B, float eps);
+
+/* Recomputes Wp for every local row (after W was set from elsewhere). */
+void pl_kh_refresh(pl_kh *kh);
+
+/* |sum_i |W_mui|^p - 1| over all units: mean and max. Collective. */
+void pl_kh_sphere(const pl_kh *kh, double *mean_dev, double *max_dev);
+
+/* Units that never won since the last call, then resets the counters.
+ * Collective. */
+long pl_kh_take_never_won(pl_kh *kh);
+
+/* sign(w)|w|^(p-1) for a whole row; repeated multiplication for integer p. */
+void pl_kh_power_row(const float *w, float *out, int n, double p);
+
+/* The literal, dense reference of one step on the full K x N matrix, in
+ * double where it sums: Wp by pow(), all currents, a full sort per example,
+ * dense g and dW. Serial. winners (B x 2, may be NULL) receives the first and
+ * k-th unit of each example. Returns 0 or PL_EXIT_DIVERGED. */
+int pl_kh_reference_step(float *W, long hidden, int dim, double p, int k, float delta,
+                         const float *X, int B, float eps, int32_t *winners);
+
+#endif
