@@ -167,7 +167,12 @@ int pl_kh_step(pl_kh *kh, const float *X, int B, float eps)
             accumulate(kh, kth, -kh->delta, list[k - 1].value, x);
     }
 
+    /* A sentinel left in a merged list means some example had fewer than k
+     * comparable currents: NaN inputs or weights. */
     float local_max = 0.0f;
+    for (int b = 0; b < B; b++)
+        if (kh->top[(size_t)b * k + k - 1].index == INT32_MAX)
+            local_max = INFINITY;
     for (int s = 0; s < kh->nchanged; s++) {
         float *d = kh->dW + (size_t)s * n;
         const float *w = kh->W + (size_t)kh->changed[s] * n;
