@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static pl_comm world;
+static pl_comm world, self;
 
 int pl_par_init(int *argc, char ***argv)
 {
@@ -19,6 +19,7 @@ int pl_par_init(int *argc, char ***argv)
     MPI_Comm_rank(world.comm, &world.rank);
     MPI_Comm_size(world.comm, &world.size);
     world.bytes_sent = 0;
+    self = (pl_comm){MPI_COMM_SELF, 0, 1, 0};
     pl_log_set_rank(world.rank);
     return 0;
 }
@@ -30,6 +31,7 @@ void pl_par_finalize(void)
 }
 
 pl_comm *pl_comm_world(void) { return &world; }
+pl_comm *pl_comm_self(void) { return &self; }
 int pl_comm_rank(const pl_comm *c) { return c->rank; }
 int pl_comm_size(const pl_comm *c) { return c->size; }
 

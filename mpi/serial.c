@@ -19,6 +19,7 @@ int pl_par_init(int *argc, char ***argv)
 }
 void pl_par_finalize(void) {}
 pl_comm *pl_comm_world(void) { return &serial_world; }
+pl_comm *pl_comm_self(void) { return &serial_world; }
 int pl_comm_rank(const pl_comm *c) { (void)c; return 0; }
 int pl_comm_size(const pl_comm *c) { (void)c; return 1; }
 void pl_comm_abort(const pl_comm *c, int code) { (void)c; exit(code); }

@@ -19,6 +19,7 @@ typedef struct pl_rank_entry {
 int pl_par_init(int *argc, char ***argv); /* 0 on success */
 void pl_par_finalize(void);
 pl_comm *pl_comm_world(void);
+pl_comm *pl_comm_self(void); /* this process alone (a world of size 1) */
 int pl_comm_rank(const pl_comm *c);
 int pl_comm_size(const pl_comm *c);
 void pl_comm_abort(const pl_comm *c, int code);

@@ -1,0 +1,75 @@
+/* bin/plastic: parse the verb, the configuration and its overrides, then
+ * run the verb on the MPI world. One rank is simply a world of size 1. */
+#include "plastic/common.h"
+#include "plastic/config.h"
+#include "plastic/par.h"
+#include "plastic/train.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: plastic VERB CONFIG.ini [section.key=value ...]\n"
+            "       mpirun -np N plastic VERB CONFIG.ini [...]\n"
+            "\n"
+            "verbs:\n"
+            "  train   train the model of CONFIG; outputs go to run.dir\n"
+            "  bench   time hidden-layer epochs against the bare SGEMM of their currents\n"
+            "  help    this text and every configuration key (also --help)\n"
+            "  version print the version (also --version)\n"
+            "\n"
+            "exit codes: 0 done, 1 usage or configuration error, 2 bad data,\n"
+            "            3 diverged (NaN/Inf)\n"
+            "\n"
+            "configuration keys (INI sections; override any with section.key=value):\n");
+    pl_config_print_keys(out);
+}
+
+/* Defaults, then the file, then the overrides in order. */
+static int read_config(pl_config *cfg, int argc, char **argv)
+{
+    pl_config_defaults(cfg);
+    int rc = pl_config_load(cfg, argv[2]);
+    for (int i = 3; i < argc && rc == 0; i++)
+        rc = pl_config_override(cfg, argv[i]);
+    return rc ? rc : pl_config_finalize(cfg);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") ||
+        !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? PL_EXIT_USAGE : PL_EXIT_OK;
+    }
+    if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
+        printf("plastic %s\n", PLASTIC_VERSION);
+        return PL_EXIT_OK;
+    }
+    int (*verb)(const pl_config *, const pl_comm *) = NULL;
+    if (!strcmp(argv[1], "train"))
+        verb = pl_train;
+    else if (!strcmp(argv[1], "bench"))
+        verb = pl_bench;
+    if (!verb) {
+        fprintf(stderr, "plastic: error: unknown verb '%s' (try plastic --help)\n", argv[1]);
+        return PL_EXIT_USAGE;
+    }
+    if (argc < 3) {
+        fprintf(stderr, "plastic: error: '%s' needs a CONFIG.ini (try plastic --help)\n", argv[1]);
+        return PL_EXIT_USAGE;
+    }
+
+    if (pl_par_init(&argc, &argv) != 0) {
+        fprintf(stderr, "plastic: error: MPI initialisation failed\n");
+        return PL_EXIT_USAGE;
+    }
+    pl_config cfg;
+    int rc = read_config(&cfg, argc, argv);
+    if (rc == 0)
+        rc = verb(&cfg, pl_comm_world());
+    pl_par_finalize();
+    return rc;
+}
