@@ -44,7 +44,7 @@ help:
 
 bin/plastic: $(APP_SRC:%.c=build/%.o) $(OBJ) $(MPI_OBJ)
 	@mkdir -p bin
-	$(MPICC) $(CFLAGS) -o $@ $^ $(HDF5_LIBS) $(LIBS)
+	$(MPICC) $(CFLAGS) -o $@ $(filter %.c %.o,$^) $(HDF5_LIBS) $(LIBS)
 
 build/src/%.o: src/%.c
 	@mkdir -p $(dir $@)
@@ -60,11 +60,11 @@ build/mpi/%.o: mpi/%.c
 
 build/tests/test_%: tests/unit/test_%.c $(OBJ) $(SERIAL_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $^ -lcmocka $(LIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $(filter %.c %.o,$^) -lcmocka $(LIBS)
 
 build/tests/mpi_test_%: tests/mpi/test_%.c $(OBJ) $(MPI_OBJ)
 	@mkdir -p $(dir $@)
-	$(MPICC) $(CPPFLAGS) $(HDF5_CFLAGS) $(CFLAGS) -o $@ $^ $(HDF5_LIBS) $(LIBS)
+	$(MPICC) $(CPPFLAGS) $(HDF5_CFLAGS) $(CFLAGS) -o $@ $(filter %.c %.o,$^) $(HDF5_LIBS) $(LIBS)
 
 # Sanitizer build: its own objects, same sources.
 build/asan/src/%.o: src/%.c
@@ -75,7 +75,7 @@ build/asan/mpi/serial.o: mpi/serial.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) -O1 $(ASAN) -c -o $@ $<
 build/asan/tests/test_%: tests/unit/test_%.c $(SRC:%.c=build/asan/%.o) build/asan/mpi/serial.o
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -O1 $(ASAN) -o $@ $^ -lcmocka $(LIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -O1 $(ASAN) -o $@ $(filter %.c %.o,$^) -lcmocka $(LIBS)
 
 unit: $(UNIT_BIN)
 	tests/run.sh unit

@@ -57,7 +57,9 @@ int pl_kh_init(pl_kh *kh, const pl_comm *comm, long hidden, int dim, double p, i
     kh->k = k;
     kh->delta = delta;
     kh->bmax = bmax;
-    pl_block_range(hidden, pl_comm_size(comm), pl_comm_rank(comm), &kh->row0, &kh->nrows);
+    long end;
+    pl_block_range(hidden, pl_comm_size(comm), pl_comm_rank(comm), &kh->row0, &end);
+    kh->nrows = end - kh->row0;
 
     size_t rows = (size_t)kh->nrows, n = (size_t)dim;
     kh->W = pl_alloc(rows * n * sizeof(float));
