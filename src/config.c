@@ -1,0 +1,693 @@
+/* Run configuration. One table, keys[] below, lists every key with its
+ * section, type, default text, field, valid values and help line. Loading,
+ * overrides, validation, pl_config_write and pl_config_print_keys all walk
+ * it, so a new key is a new pl_config field plus one row. */
+#include "plastic/config.h"
+#include "plastic/common.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum kind { KIND_INT, KIND_U64, KIND_DOUBLE, KIND_STRING, KIND_CHOICE, KIND_BOOL };
+
+static const char *const kind_names[] = {
+    [KIND_INT] = "int",       [KIND_U64] = "u64",       [KIND_DOUBLE] = "double",
+    [KIND_STRING] = "string", [KIND_CHOICE] = "choice", [KIND_BOOL] = "bool",
+};
+
+/* Bounds of an int or double key; open_lo makes the lower bound strict. */
+struct range {
+    bool has_lo, open_lo, has_hi;
+    double lo, hi;
+};
+
+struct key {
+    const char *section;
+    const char *name;
+    enum kind kind;
+    const char *def;     /* default, parsed exactly like user input */
+    size_t offset;       /* of the field in pl_config */
+    size_t size;         /* of the field; bounds string values */
+    struct range range;
+    const char *choices; /* KIND_CHOICE: "a|b|c" */
+    const char *help;
+};
+
+/* Offset and size of field f. _Generic has no match, and so does not
+ * compile, unless f has type T: a row cannot misdescribe its field. */
+#define SCALAR(T, f)                                                          \
+    _Generic(((pl_config *)0)->f, T: offsetof(pl_config, f)), sizeof(((pl_config *)0)->f)
+#define TEXT(f) SCALAR(char *, f) /* a char array converts to char * */
+
+#define ANY {false, false, false, 0, 0}
+#define AT_LEAST(x) {true, false, false, (x), 0}
+#define ABOVE(x) {true, true, false, (x), 0}
+
+#define INT(s, n, f, def, rng, help) {s, n, KIND_INT, def, SCALAR(int, f), rng, NULL, help}
+#define U64(s, n, f, def, help) {s, n, KIND_U64, def, SCALAR(uint64_t, f), ANY, NULL, help}
+#define DBL(s, n, f, def, rng, help) {s, n, KIND_DOUBLE, def, SCALAR(double, f), rng, NULL, help}
+#define STR(s, n, f, def, help) {s, n, KIND_STRING, def, TEXT(f), ANY, NULL, help}
+#define CHOICE(s, n, f, def, choices, help) {s, n, KIND_CHOICE, def, TEXT(f), ANY, choices, help}
+#define BOOL(s, n, f, def, help) {s, n, KIND_BOOL, def, SCALAR(int, f), ANY, NULL, help}
+
+/* Rows of one section must be adjacent: pl_config_write groups by them. */
+static const struct key keys[] = {
+    STR("run", "name", run.name, "", "run name; empty: config file name without .ini"),
+    STR("run", "dir", run.dir, "", "output directory; empty: runs/<run.name>"),
+    U64("run", "seed", run.seed, "1", "seed of every random stream"),
+    INT("run", "threads", run.threads, "0", AT_LEAST(0),
+        "BLAS threads per rank; 0: OpenBLAS default"),
+
+    CHOICE("data", "set", data.set, "mnist", "mnist|fashion|cifar10|cifar100", "dataset"),
+    STR("data", "dir", data.dir, "", "dataset directory; empty: $PLASTIC_DATA/<set> or data/<set>"),
+    INT("data", "valid", data.valid, "10000", AT_LEAST(0),
+        "training examples held out for validation"),
+    INT("data", "train_limit", data.train_limit, "0", AT_LEAST(0),
+        "use only the first N training examples; 0: all"),
+    INT("data", "test_limit", data.test_limit, "0", AT_LEAST(0),
+        "use only the first N test examples; 0: all"),
+
+    INT("kh", "hidden", kh.hidden, "2000", AT_LEAST(1), "hidden units K"),
+    DBL("kh", "p", kh.p, "3", AT_LEAST(1), "Lebesgue norm of the weight vectors"),
+    INT("kh", "k", kh.k, "7", AT_LEAST(2), "rank of the unit that gets the anti-Hebbian push"),
+    DBL("kh", "delta", kh.delta, "0.4", AT_LEAST(0), "strength of the anti-Hebbian push"),
+    INT("kh", "batch", kh.batch, "100", AT_LEAST(1), "minibatch size"),
+    INT("kh", "epochs", kh.epochs, "1000", AT_LEAST(0), "training epochs"),
+    DBL("kh", "eps0", kh.eps0, "0.04", ABOVE(0), "initial learning rate, decays linearly to 0"),
+    CHOICE("kh", "impl", kh.impl, "fast", "fast|naive",
+        "naive: the literal reference, serial only"),
+
+    DBL("readout", "n", readout.n, "4.5", ABOVE(0), "power of the rectified hidden activity"),
+    DBL("readout", "m", readout.m, "6", AT_LEAST(1), "loss exponent"),
+    DBL("readout", "beta", readout.beta, "0.01", ABOVE(0), "tanh inverse temperature"),
+    INT("readout", "epochs", readout.epochs, "300", AT_LEAST(0), "training epochs"),
+    INT("readout", "batch", readout.batch, "100", AT_LEAST(1), "minibatch size"),
+    DBL("readout", "lr", readout.lr, "0.001", ABOVE(0),
+        "Adam learning rate of the first phase of the schedule"),
+
+    BOOL("log", "progress", log.progress, "1", "1: rank 0 prints one line per epoch"),
+};
+
+enum { KEY_COUNT = sizeof keys / sizeof keys[0] };
+_Static_assert(ULLONG_MAX == UINT64_MAX, "set_u64 parses with strtoull");
+
+#define ERR_MAX 1024
+#define VALUE_MAX (PL_PATH_MAX + 1) /* holds any field's formatted value */
+/* inih reads a line with fgets into INI_MAX_LINE bytes: the text, '\n'
+ * and the terminator. It cuts longer lines silently. */
+#define INI_LINE_CHARS (INI_MAX_LINE - 2)
+
+/* Formats into err (ERR_MAX bytes) and returns -1, so callers can
+ * `return fail(...)`. */
+__attribute__((format(printf, 2, 3))) static int fail(char *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, ERR_MAX, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static void append(char *buf, size_t size, const char *text)
+{
+    size_t used = strlen(buf);
+    if (used + 1 < size)
+        snprintf(buf + used, size - used, "%s", text);
+}
+
+/* ---- parsing and storing one value ---- */
+
+/* strto* skip leading space; the table's formats do not allow it. */
+static bool starts_value(const char *text)
+{
+    return text[0] != '\0' && !isspace((unsigned char)text[0]);
+}
+
+static int check_range(const struct key *k, double v, const char *text, char *err)
+{
+    const struct range *r = &k->range;
+    if (r->has_lo && (r->open_lo ? !(v > r->lo) : !(v >= r->lo)))
+        return fail(err, "%s.%s: must be %s %g, got %s", k->section, k->name,
+                    r->open_lo ? ">" : ">=", r->lo, text);
+    if (r->has_hi && !(v <= r->hi))
+        return fail(err, "%s.%s: must be <= %g, got %s", k->section, k->name, r->hi, text);
+    return 0;
+}
+
+static int set_int(void *field, const struct key *k, const char *text, char *err)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (!starts_value(text) || *end != '\0')
+        return fail(err, "%s.%s: expected an integer, got '%s'", k->section, k->name, text);
+    if (errno == ERANGE || v < INT_MIN || v > INT_MAX)
+        return fail(err, "%s.%s: %s does not fit in an int", k->section, k->name, text);
+    if (check_range(k, (double)v, text, err))
+        return -1;
+    *(int *)field = (int)v;
+    return 0;
+}
+
+static int set_u64(void *field, const struct key *k, const char *text, char *err)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    /* strtoull would quietly negate "-1" into a huge value */
+    if (!starts_value(text) || text[0] == '-' || *end != '\0')
+        return fail(err, "%s.%s: expected a non-negative integer, got '%s'", k->section, k->name,
+                    text);
+    if (errno == ERANGE)
+        return fail(err, "%s.%s: %s does not fit in 64 bits", k->section, k->name, text);
+    *(uint64_t *)field = (uint64_t)v;
+    return 0;
+}
+
+static int set_double(void *field, const struct key *k, const char *text, char *err)
+{
+    char *end;
+    double v = strtod(text, &end);
+    if (!starts_value(text) || *end != '\0')
+        return fail(err, "%s.%s: expected a number, got '%s'", k->section, k->name, text);
+    if (!isfinite(v)) /* nan, inf, and overflow such as 1e999 */
+        return fail(err, "%s.%s: expected a finite number, got '%s'", k->section, k->name, text);
+    if (check_range(k, v, text, err))
+        return -1;
+    *(double *)field = v;
+    return 0;
+}
+
+static int set_bool(void *field, const struct key *k, const char *text, char *err)
+{
+    if (strcmp(text, "0") != 0 && strcmp(text, "1") != 0)
+        return fail(err, "%s.%s: expected 0 or 1, got '%s'", k->section, k->name, text);
+    *(int *)field = text[0] - '0';
+    return 0;
+}
+
+/* Longest value that fits the field and, written as "name = value", one
+ * line inih can read back: pl_config_write must round-trip every value. */
+static size_t string_limit(const struct key *k)
+{
+    size_t line = INI_LINE_CHARS - strlen(k->name) - strlen(" = ");
+    return k->size - 1 < line ? k->size - 1 : line;
+}
+
+/* inih strips surrounding space and treats ';' after space (or first in
+ * the value) as a comment, so such values would not read back as written. */
+static bool ini_safe(const char *text)
+{
+    size_t len = strlen(text);
+    if (len > 0 && (isspace((unsigned char)text[0]) || isspace((unsigned char)text[len - 1])))
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (iscntrl(c))
+            return false;
+        if (c == ';' && (i == 0 || isspace((unsigned char)text[i - 1])))
+            return false;
+    }
+    return true;
+}
+
+static int set_string(void *field, const struct key *k, const char *text, char *err)
+{
+    size_t len = strlen(text), limit = string_limit(k);
+    if (len > limit)
+        return fail(err, "%s.%s: value is %zu characters long, the limit is %zu", k->section,
+                    k->name, len, limit);
+    if (!ini_safe(text))
+        return fail(err,
+                    "%s.%s: '%s' cannot be written to an INI file (control character, "
+                    "surrounding space, or ';' first or after a space)",
+                    k->section, k->name, text);
+    memset(field, 0, k->size); /* zero tail: equal values give equal bytes */
+    memcpy(field, text, len);
+    return 0;
+}
+
+static bool is_choice(const char *choices, const char *text)
+{
+    size_t len = strlen(text);
+    for (const char *c = choices; *c != '\0';) {
+        size_t n = strcspn(c, "|");
+        if (n == len && strncmp(c, text, n) == 0)
+            return true;
+        c += n + (c[n] == '|');
+    }
+    return false;
+}
+
+static int set_choice(void *field, const struct key *k, const char *text, char *err)
+{
+    if (!is_choice(k->choices, text))
+        return fail(err, "%s.%s: expected one of %s, got '%s'", k->section, k->name, k->choices,
+                    text);
+    return set_string(field, k, text, err);
+}
+
+/* Parses text as key k's value and stores it in cfg; on error cfg is
+ * untouched and err holds "section.key: reason". */
+static int set_value(pl_config *cfg, const struct key *k, const char *text, char *err)
+{
+    void *field = (char *)cfg + k->offset;
+    switch (k->kind) {
+    case KIND_INT: return set_int(field, k, text, err);
+    case KIND_U64: return set_u64(field, k, text, err);
+    case KIND_DOUBLE: return set_double(field, k, text, err);
+    case KIND_STRING: return set_string(field, k, text, err);
+    case KIND_CHOICE: return set_choice(field, k, text, err);
+    case KIND_BOOL: return set_bool(field, k, text, err);
+    }
+    return fail(err, "%s.%s: unhandled key type", k->section, k->name);
+}
+
+/* ---- formatting one value ---- */
+
+/* Shortest of %.15g, %.16g, %.17g that reads back as the same double;
+ * %.17g always does. */
+static void format_double(double v, char *buf, size_t size)
+{
+    for (int digits = 15; digits <= 17; digits++) {
+        snprintf(buf, size, "%.*g", digits, v);
+        if (strtod(buf, NULL) == v)
+            return;
+    }
+}
+
+static void format_value(const pl_config *cfg, const struct key *k, char *buf, size_t size)
+{
+    const void *field = (const char *)cfg + k->offset;
+    switch (k->kind) {
+    case KIND_INT:
+    case KIND_BOOL: snprintf(buf, size, "%d", *(const int *)field); break;
+    case KIND_U64: snprintf(buf, size, "%" PRIu64, *(const uint64_t *)field); break;
+    case KIND_DOUBLE: format_double(*(const double *)field, buf, size); break;
+    case KIND_STRING:
+    case KIND_CHOICE: /* bounded: the field may lack a terminator if set directly */
+        snprintf(buf, size, "%.*s", (int)strnlen(field, k->size), (const char *)field);
+        break;
+    }
+}
+
+/* ---- finding a key ---- */
+
+static bool section_known(const char *section)
+{
+    for (size_t i = 0; i < KEY_COUNT; i++)
+        if (strcmp(keys[i].section, section) == 0)
+            return true;
+    return false;
+}
+
+static void list_sections(char *buf, size_t size)
+{
+    buf[0] = '\0';
+    for (size_t i = 0; i < KEY_COUNT; i++) {
+        if (i > 0 && strcmp(keys[i].section, keys[i - 1].section) == 0)
+            continue;
+        if (i > 0)
+            append(buf, size, ", ");
+        append(buf, size, keys[i].section);
+    }
+}
+
+static void list_keys(const char *section, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    for (size_t i = 0; i < KEY_COUNT; i++) {
+        if (strcmp(keys[i].section, section) != 0)
+            continue;
+        if (buf[0] != '\0')
+            append(buf, size, ", ");
+        append(buf, size, keys[i].name);
+    }
+}
+
+/* The row for section.name, or NULL with err saying what is known. */
+static const struct key *find_key(const char *section, const char *name, char *err)
+{
+    for (size_t i = 0; i < KEY_COUNT; i++)
+        if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].name, name) == 0)
+            return &keys[i];
+    char known[ERR_MAX / 2];
+    if (section[0] == '\0') {
+        list_sections(known, sizeof known);
+        fail(err, "key '%s' is outside any section (known sections: %s)", name, known);
+    } else if (section_known(section)) {
+        list_keys(section, known, sizeof known);
+        fail(err, "unknown key '%s' in section [%s] (known: %s)", name, section, known);
+    } else {
+        list_sections(known, sizeof known);
+        fail(err, "unknown section [%s] (known: %s)", section, known);
+    }
+    return NULL;
+}
+
+/* For keys the code itself names; a missing row is a programming error. */
+static const struct key *row(const char *section, const char *name)
+{
+    char err[ERR_MAX];
+    const struct key *k = find_key(section, name, err);
+    if (!k) {
+        pl_error_all("config table: %s", err);
+        abort();
+    }
+    return k;
+}
+
+/* ---- public interface ---- */
+
+void pl_config_defaults(pl_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    char err[ERR_MAX];
+    for (size_t i = 0; i < KEY_COUNT; i++) {
+        if (set_value(cfg, &keys[i], keys[i].def, err)) {
+            pl_error_all("config table: bad default: %s", err);
+            abort();
+        }
+    }
+}
+
+/* State of one pl_config_load. The work copy is committed only on success,
+ * so a failed load leaves the caller's config as it was. */
+struct loader {
+    pl_config work;
+    FILE *file;
+    int line;          /* physical line of the last chunk read */
+    bool mid_line;     /* the last chunk stopped before the end of its line */
+    int read_errno;    /* nonzero if reading failed */
+    int err_line;      /* line of the first error found here; 0: none */
+    char err[ERR_MAX];
+    bool seen[KEY_COUNT];
+};
+
+__attribute__((format(printf, 2, 3))) static int loader_fail(struct loader *ld, const char *fmt,
+                                                              ...)
+{
+    if (ld->err_line == 0) {
+        ld->err_line = ld->line;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(ld->err, sizeof ld->err, fmt, ap);
+        va_end(ap);
+    }
+    return 0; /* tells inih this line failed */
+}
+
+static bool at_eof(FILE *f)
+{
+    int c = getc(f);
+    if (c == EOF)
+        return true;
+    ungetc(c, f);
+    return false;
+}
+
+/* inih never shows the handler a section header, so an unknown section
+ * without keys would pass unseen and one with keys would be reported at its
+ * first key; checking headers as they are read names the header's line.
+ * Headers inih rejects (no ']', or a comment before it) are left to it. */
+static void check_section_line(struct loader *ld, const char *line)
+{
+    while (isspace((unsigned char)*line))
+        line++;
+    if (*line != '[')
+        return;
+    const char *name = line + 1;
+    size_t len = strcspn(name, "]");
+    if (name[len] != ']' || len >= PL_NAME_MAX)
+        return;
+    for (size_t i = 0; i < len; i++)
+        if (name[i] == ';' && i > 0 && isspace((unsigned char)name[i - 1]))
+            return;
+    char section[PL_NAME_MAX];
+    memcpy(section, name, len);
+    section[len] = '\0';
+    if (!section_known(section)) {
+        char known[ERR_MAX / 2];
+        list_sections(known, sizeof known);
+        loader_fail(ld, "unknown section [%s] (known: %s)", section, known);
+    }
+}
+
+/* inih's reader hook. Counting lines here gives the handler the line
+ * numbers Debian's build does not pass it, and catches lines longer than
+ * inih's buffer, which inih would cut silently. */
+static char *read_line(char *buf, int size, void *stream)
+{
+    struct loader *ld = stream;
+    if (!fgets(buf, size, ld->file)) {
+        if (ferror(ld->file))
+            ld->read_errno = errno ? errno : EIO;
+        return NULL;
+    }
+    if (!ld->mid_line)
+        ld->line++;
+    size_t len = strlen(buf);
+    ld->mid_line = len == (size_t)size - 1 && buf[len - 1] != '\n' && !at_eof(ld->file);
+    if (ld->mid_line)
+        loader_fail(ld, "line is longer than %d characters", size - 2);
+    else
+        check_section_line(ld, buf);
+    return buf;
+}
+
+static int on_pair(void *user, const char *section, const char *name, const char *value)
+{
+    struct loader *ld = user;
+    if (ld->err_line != 0)
+        return 1; /* only the first error is reported */
+    char err[ERR_MAX];
+    const struct key *k = find_key(section, name, err);
+    if (!k)
+        return loader_fail(ld, "%s", err);
+    /* inih also hands over an indented line as a second value of the key
+     * above it; either way, silently keeping the last one would hide it */
+    if (ld->seen[k - keys])
+        return loader_fail(ld, "%s.%s is set twice (an indented line continues the key above)",
+                           k->section, k->name);
+    ld->seen[k - keys] = true;
+    if (set_value(&ld->work, k, value, err))
+        return loader_fail(ld, "%s", err);
+    return 1;
+}
+
+/* Prints the first error of a parse; ini_failed is ini_parse_stream's
+ * result, which is the line of its first error (syntax or handler). */
+static void report_load_error(const struct loader *ld, const char *path, int ini_failed)
+{
+    if (ld->read_errno)
+        pl_error("cannot read config file '%s': %s", path, strerror(ld->read_errno));
+    else if (ld->err_line != 0 && (ini_failed <= 0 || ld->err_line <= ini_failed))
+        pl_error("%s:%d: %s", path, ld->err_line, ld->err);
+    else if (ini_failed > 0)
+        pl_error("%s:%d: syntax error (expected [section], key = value or a ; comment)", path,
+                 ini_failed);
+    else
+        pl_error("%s: the INI parser failed (%d)", path, ini_failed);
+}
+
+int pl_config_load(pl_config *cfg, const char *path)
+{
+    if (strlen(path) >= sizeof cfg->source) {
+        pl_error("config file path is longer than %zu characters: '%s'", sizeof cfg->source - 1,
+                 path);
+        return PL_EXIT_USAGE;
+    }
+    struct loader *ld = pl_calloc(1, sizeof *ld);
+    ld->work = *cfg;
+    ld->file = fopen(path, "r");
+    if (!ld->file) {
+        pl_error("cannot open config file '%s': %s", path, strerror(errno));
+        pl_free(ld);
+        return PL_EXIT_USAGE;
+    }
+    int ini_failed = ini_parse_stream(read_line, ld, on_pair, ld);
+    fclose(ld->file);
+    int rc = 0;
+    if (ini_failed != 0 || ld->err_line != 0 || ld->read_errno != 0) {
+        report_load_error(ld, path, ini_failed);
+        rc = PL_EXIT_USAGE;
+    } else {
+        snprintf(ld->work.source, sizeof ld->work.source, "%s", path);
+        *cfg = ld->work;
+    }
+    pl_free(ld);
+    return rc;
+}
+
+/* Strips surrounding whitespace in place, as inih does for file values. */
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    size_t len = strlen(s);
+    while (len > 0 && isspace((unsigned char)s[len - 1]))
+        s[--len] = '\0';
+    return s;
+}
+
+int pl_config_override(pl_config *cfg, const char *assignment)
+{
+    size_t len = strlen(assignment);
+    char *copy = pl_alloc(len + 1);
+    memcpy(copy, assignment, len + 1);
+    char *eq = strchr(copy, '=');
+    char *dot = eq ? memchr(copy, '.', (size_t)(eq - copy)) : NULL;
+    char err[ERR_MAX] = "expected section.key=value";
+    int rc = PL_EXIT_USAGE;
+    if (dot) {
+        *eq = '\0';
+        *dot = '\0';
+        const char *section = trim(copy), *name = trim(dot + 1), *value = trim(eq + 1);
+        if (section[0] != '\0' && name[0] != '\0') {
+            const struct key *k = find_key(section, name, err);
+            if (k && set_value(cfg, k, value, err) == 0)
+                rc = 0;
+        }
+    }
+    if (rc)
+        pl_error("override '%s': %s", assignment, err);
+    pl_free(copy);
+    return rc;
+}
+
+/* Re-reads every value through its setter: fields assigned directly in
+ * code get the same checks as the file and the command line. */
+static int check_all(const pl_config *cfg, char *err)
+{
+    pl_config scratch = *cfg;
+    char value[VALUE_MAX];
+    for (size_t i = 0; i < KEY_COUNT; i++) {
+        format_value(cfg, &keys[i], value, sizeof value);
+        if (set_value(&scratch, &keys[i], value, err))
+            return -1;
+    }
+    return 0;
+}
+
+/* run.name: the config file's name without directory and ".ini". */
+static int derive_name(pl_config *cfg)
+{
+    char name[PL_PATH_MAX], err[ERR_MAX];
+    const char *slash = strrchr(cfg->source, '/');
+    snprintf(name, sizeof name, "%s", slash ? slash + 1 : cfg->source);
+    size_t len = strlen(name);
+    if (len >= 4 && strcmp(name + len - 4, ".ini") == 0)
+        name[len - 4] = '\0';
+    if (name[0] == '\0')
+        snprintf(name, sizeof name, "plastic");
+    if (set_value(cfg, row("run", "name"), name, err) == 0)
+        return 0;
+    pl_error("%s (derived from '%s'; set run.name)", err, cfg->source);
+    return PL_EXIT_USAGE;
+}
+
+static int derive_dir(pl_config *cfg)
+{
+    char dir[VALUE_MAX], err[ERR_MAX];
+    snprintf(dir, sizeof dir, "runs/%s", cfg->run.name);
+    if (set_value(cfg, row("run", "dir"), dir, err) == 0)
+        return 0;
+    pl_error("%s (derived from run.name; set run.dir)", err);
+    return PL_EXIT_USAGE;
+}
+
+int pl_config_finalize(pl_config *cfg)
+{
+    char err[ERR_MAX];
+    if (check_all(cfg, err)) {
+        pl_error("%s", err);
+        return PL_EXIT_USAGE;
+    }
+    if (cfg->run.name[0] == '\0' && derive_name(cfg))
+        return PL_EXIT_USAGE;
+    if (cfg->run.dir[0] == '\0' && derive_dir(cfg))
+        return PL_EXIT_USAGE;
+    if (cfg->kh.k > cfg->kh.hidden) {
+        pl_error("kh.k = %d must be <= kh.hidden = %d (k ranks the hidden units)", cfg->kh.k,
+                 cfg->kh.hidden);
+        return PL_EXIT_USAGE;
+    }
+    return 0;
+}
+
+int pl_config_write(const pl_config *cfg, FILE *out)
+{
+    fprintf(out, "; plastic %s: every key with its resolved value\n", PLASTIC_VERSION);
+    char value[VALUE_MAX];
+    for (size_t i = 0; i < KEY_COUNT; i++) {
+        const struct key *k = &keys[i];
+        if (i == 0 || strcmp(k->section, keys[i - 1].section) != 0)
+            fprintf(out, "\n[%s]\n", k->section);
+        format_value(cfg, k, value, sizeof value);
+        fprintf(out, "%s =%s%s\n", k->name, value[0] ? " " : "", value);
+    }
+    if (fflush(out) != 0 || ferror(out)) {
+        pl_error("cannot write the configuration: %s", strerror(errno));
+        return PL_EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* The valid values of k for --help, e.g. ">= 1" or "mnist|fashion". */
+static void describe_values(const struct key *k, char *buf, size_t size)
+{
+    const struct range *r = &k->range;
+    char bound[64];
+    buf[0] = '\0';
+    if (k->kind == KIND_CHOICE)
+        append(buf, size, k->choices);
+    if (k->kind == KIND_BOOL)
+        append(buf, size, "0|1");
+    if (r->has_lo) {
+        snprintf(bound, sizeof bound, "%s %g", r->open_lo ? ">" : ">=", r->lo);
+        append(buf, size, bound);
+    }
+    if (r->has_hi) {
+        snprintf(bound, sizeof bound, "%s<= %g", r->has_lo ? ", " : "", r->hi);
+        append(buf, size, bound);
+    }
+}
+
+static void default_text(const struct key *k, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s", k->def[0] != '\0' ? k->def : "\"\"");
+}
+
+void pl_config_print_keys(FILE *out)
+{
+    int key_w = 0, type_w = 0, def_w = 0;
+    char text[VALUE_MAX];
+    for (size_t i = 0; i < KEY_COUNT; i++) {
+        int w = (int)(strlen(keys[i].section) + 1 + strlen(keys[i].name));
+        key_w = w > key_w ? w : key_w;
+        w = (int)strlen(kind_names[keys[i].kind]);
+        type_w = w > type_w ? w : type_w;
+        default_text(&keys[i], text, sizeof text);
+        w = (int)strlen(text);
+        def_w = w > def_w ? w : def_w;
+    }
+    fprintf(out, "Configuration keys (INI file sections, or override with section.key=value):\n");
+    for (size_t i = 0; i < KEY_COUNT; i++) {
+        const struct key *k = &keys[i];
+        char name[256], values[256];
+        snprintf(name, sizeof name, "%s.%s", k->section, k->name);
+        default_text(k, text, sizeof text);
+        describe_values(k, values, sizeof values);
+        fprintf(out, "  %-*s  %-*s  %-*s  %s%s%s%s\n", key_w, name, type_w, kind_names[k->kind],
+                def_w, text, k->help, values[0] ? " [" : "", values, values[0] ? "]" : "");
+    }
+}
