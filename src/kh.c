@@ -96,6 +96,7 @@ void pl_kh_free(pl_kh *kh)
     pl_free(kh->changed);
     pl_free(kh->slot);
     pl_free(kh->wins);
+    pl_gemm_scratch_free(&kh->gemm);
     memset(kh, 0, sizeof *kh);
 }
 
@@ -147,9 +148,7 @@ int pl_kh_step(pl_kh *kh, const float *X, int B, float eps)
     const int n = kh->dim, k = kh->k;
     const long nrows = kh->nrows;
 
-    if (nrows > 0)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, (int)nrows, n, 1.0f, X, n,
-                    kh->Wp, n, 0.0f, kh->currents, (int)nrows);
+    pl_sgemm_abt(B, (int)nrows, n, X, kh->Wp, kh->currents, (int)nrows, &kh->gemm);
     for (int b = 0; b < B; b++)
         rank_local(kh->currents + (size_t)b * nrows, nrows, kh->row0, k, kh->top + (size_t)b * k);
     pl_topk_allreduce(kh->comm, kh->top, B, k);

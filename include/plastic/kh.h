@@ -14,6 +14,7 @@
 #define PLASTIC_KH_H
 
 #include <stdint.h>
+#include "plastic/gemm.h"
 #include "plastic/par.h"
 
 typedef struct pl_kh {
@@ -39,6 +40,7 @@ typedef struct pl_kh {
     int nchanged;
 
     long *wins;           /* nrows: times each unit won since the last reset */
+    pl_gemm_scratch gemm; /* padding for small per-rank products (gemm.h) */
 } pl_kh;
 
 /* W rows drawn from N(0,1), row mu keyed by (seed, mu): the same matrix for

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# bin/plastic on 1, 2, 3 and 4 ranks of a slice of real MNIST: model.h5
+# (/kh/W and /readout/S) must be bitwise identical and the errors equal.
+set -eu
+cd "$(dirname "$0")/../.."
+. tests/lib.sh
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+for np in 1 2 3 4; do
+    plastic_mpirun "$np" bin/plastic train tests/configs/slice.ini run.dir="$out/np$np" \
+        log.progress=0 > "$out/np$np.log" 2>&1 || { cat "$out/np$np.log"; fail "train on $np ranks"; }
+done
+for np in 2 3 4; do
+    for dset in /kh/W /readout/S; do
+        h5diff "$out/np1/model.h5" "$out/np$np/model.h5" "$dset" "$dset" \
+            || fail "$dset on $np ranks differs from 1 rank"
+    done
+    for field in test_error valid_error train_error; do
+        a=$(json_field "$out/np1/metrics.jsonl" "$field")
+        b=$(json_field "$out/np$np/metrics.jsonl" "$field")
+        [ -n "$a" ] && [ "$a" = "$b" ] || fail "$field: 1 rank $a, $np ranks $b"
+    done
+done
+echo "W, S and errors identical on 1-4 ranks (test error $(json_field "$out/np1/metrics.jsonl" test_error)%)"
