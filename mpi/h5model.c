@@ -167,3 +167,58 @@ int pl_model_write(const char *path, const pl_comm *comm, const pl_kh *kh,
     }
     return pl_allreduce_or(comm, !renamed) ? PL_EXIT_DATA : 0;
 }
+
+int pl_model_read_W(const char *path, const pl_comm *comm, pl_kh *kh)
+{
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_fapl_mpio(fapl, comm->comm, MPI_INFO_NULL);
+    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    H5Pclose(fapl);
+    if (file < 0) {
+        pl_error("cannot open '%s' as an HDF5 file (missing, truncated or not HDF5)", path);
+        return PL_EXIT_DATA;
+    }
+    int rc = PL_EXIT_DATA;
+    hid_t dset = H5Dopen2(file, "/kh/W", H5P_DEFAULT);
+    hid_t fspace = dset >= 0 ? H5Dget_space(dset) : -1;
+    hsize_t dims[2] = {0, 0};
+    if (fspace < 0 || H5Sget_simple_extent_ndims(fspace) != 2) {
+        pl_error("'%s' has no 2-D dataset /kh/W", path);
+        goto out;
+    }
+    H5Sget_simple_extent_dims(fspace, dims, NULL);
+    if (dims[0] != (hsize_t)kh->hidden || dims[1] != (hsize_t)kh->dim) {
+        pl_error("'%s': /kh/W is %llu x %llu, but the config needs kh.hidden x input size = "
+                 "%ld x %d", path, (unsigned long long)dims[0], (unsigned long long)dims[1],
+                 kh->hidden, kh->dim);
+        goto out;
+    }
+    hsize_t start[2] = {(hsize_t)kh->row0, 0}, count[2] = {(hsize_t)kh->nrows, (hsize_t)kh->dim};
+    hid_t mspace = H5Screate_simple(2, count, NULL);
+    hid_t xfer = H5Pcreate(H5P_DATASET_XFER);
+    H5Pset_dxpl_mpio(xfer, H5FD_MPIO_COLLECTIVE);
+    if (kh->nrows == 0) {
+        H5Sselect_none(fspace);
+        H5Sselect_none(mspace);
+    } else {
+        H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL);
+    }
+    herr_t err = H5Dread(dset, H5T_NATIVE_FLOAT, mspace, fspace, xfer, kh->W);
+    H5Pclose(xfer);
+    H5Sclose(mspace);
+    if (err < 0)
+        pl_error_all("cannot read /kh/W from '%s'", path);
+    else
+        rc = 0;
+out:
+    if (fspace >= 0)
+        H5Sclose(fspace);
+    if (dset >= 0)
+        H5Dclose(dset);
+    H5Fclose(file);
+    rc = pl_allreduce_or(comm, rc != 0) ? PL_EXIT_DATA : 0;
+    if (rc == 0)
+        pl_kh_refresh(kh);
+    return rc;
+}

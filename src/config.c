@@ -85,6 +85,8 @@ static const struct key keys[] = {
     DBL("kh", "eps0", kh.eps0, "0.04", ABOVE(0), "initial learning rate, decays linearly to 0"),
     CHOICE("kh", "impl", kh.impl, "fast", "fast|naive",
         "naive: the literal reference, serial only"),
+    STR("kh", "init", kh.init, "",
+        "model.h5 whose /kh/W starts the hidden layer; empty: N(0,1) rows"),
 
     DBL("readout", "n", readout.n, "4.5", ABOVE(0), "power of the rectified hidden activity"),
     DBL("readout", "m", readout.m, "6", AT_LEAST(1), "loss exponent"),
@@ -93,6 +95,8 @@ static const struct key keys[] = {
     INT("readout", "batch", readout.batch, "100", AT_LEAST(1), "minibatch size"),
     DBL("readout", "lr", readout.lr, "0.001", ABOVE(0),
         "Adam learning rate of the first phase of the schedule"),
+    DBL("readout", "init_std", readout.init_std, "0.01", AT_LEAST(0),
+        "standard deviation of the initial readout weights"),
 
     BOOL("log", "progress", log.progress, "1", "1: rank 0 prints one line per epoch"),
 };

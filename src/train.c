@@ -18,8 +18,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* Standard deviation of the initial readout weights. */
-#define READOUT_INIT_STD 0.01f
 /* Units drawn in weights.png (a 10 x 10 grid, as in the paper's Fig. 3). */
 #define PNG_UNITS 100
 
@@ -351,14 +349,23 @@ int pl_train(const pl_config *cfg, const pl_comm *comm)
     if (rc)
         return rc;
     r.config_text = pl_config_text(cfg);
-    rc = open_run_dir(&r);
-    if (rc)
-        goto out_data;
 
+    /* Everything that can fail on bad input comes before the run directory
+     * is touched, so a bad run never damages an earlier one's outputs. */
     double t0 = pl_now();
     pl_kh kh;
     pl_kh_init(&kh, comm, cfg->kh.hidden, r.train.dim, cfg->kh.p, cfg->kh.k, (float)cfg->kh.delta,
                cfg->kh.batch, cfg->run.seed);
+    if (cfg->kh.init[0]) {
+        rc = pl_model_read_W(cfg->kh.init, comm, &kh);
+        if (rc)
+            goto out_kh;
+    }
+    rc = open_run_dir(&r);
+    if (rc)
+        goto out_kh;
+    if (cfg->kh.init[0])
+        pl_info("hidden layer starts from %s:/kh/W", cfg->kh.init);
     record_start(&r, &kh);
     rc = kh_phase(&r, &kh);
     if (rc)
@@ -374,7 +381,7 @@ int pl_train(const pl_config *cfg, const pl_comm *comm)
 
     pl_readout ro;
     pl_readout_init(&ro, comm, r.train.nclass, kh.hidden, kh.row0, kh.nrows, cfg->readout.n,
-                    cfg->readout.m, cfg->readout.beta, cfg->run.seed, READOUT_INIT_STD);
+                    cfg->readout.m, cfg->readout.beta, cfg->run.seed, (float)cfg->readout.init_std);
     double train_error, valid_error;
     rc = readout_phase(&r, &ro, Htrain, Hvalid, &train_error, &valid_error);
     if (rc == 0) {
@@ -410,7 +417,6 @@ int pl_train(const pl_config *cfg, const pl_comm *comm)
 out_kh:
     pl_kh_free(&kh);
     pl_metrics_close(&r.metrics);
-out_data:
     free(r.config_text);
     pl_dataset_free(&r.train);
     pl_dataset_free(&r.valid);

@@ -37,6 +37,7 @@ typedef struct pl_config {
         int epochs;
         double eps0;     /* initial learning rate, decays linearly to 0 */
         char impl[16];   /* fast | naive (naive: reference, serial only) */
+        char init[PL_PATH_MAX]; /* model.h5 to start W from; "" = random */
     } kh;
 
     struct {
@@ -46,6 +47,7 @@ typedef struct pl_config {
         int epochs;
         int batch;
         double lr;       /* Adam learning rate of the first phase of the schedule */
+        double init_std; /* initial S ~ N(0, init_std^2) */
     } readout;
 
     struct {

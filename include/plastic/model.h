@@ -25,4 +25,10 @@ int pl_model_write(const char *path, const pl_comm *comm, const pl_kh *kh,
                    const pl_readout *ro, const char *config_text,
                    const pl_model_summary *summary);
 
+/* Collective. Fills kh->W (this rank's rows) from /kh/W of a model or
+ * checkpoint file and refreshes Wp. The stored shape must be hidden x dim.
+ * Returns 0, or PL_EXIT_DATA after an error naming the file and, for a shape
+ * mismatch, both shapes. */
+int pl_model_read_W(const char *path, const pl_comm *comm, pl_kh *kh);
+
 #endif

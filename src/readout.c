@@ -1,0 +1,510 @@
+/* Supervised readout on frozen hidden features (Krotov & Hopfield, PNAS 2019).
+ *
+ * Rank-count independence. Each rank holds the columns of S for its own
+ * hidden units, and the class activations a = S h are a sum over ranks. To
+ * make a bitwise the same for every partition of the units, the sum is
+ * computed exactly: per class row of S and per example row of H, the values
+ * are written as integers on a grid tied to the row's global maximum (two
+ * slices, hi and lo, of `bits` bits each), so every product and every partial
+ * sum is an integer below 2^53 and double arithmetic adds them without
+ * rounding, in whatever order BLAS, threads or MPI choose. The
+ * representation keeps 2*bits (>= 42 for K <= 2048) bits below each row's
+ * maximum, far finer than the float data. Plain double sums would not do:
+ * their rounding depends on how the units are grouped.
+ *
+ * The features come from pl_sgemm_abt, whose per-unit results do not depend
+ * on the rank's unit count (gemm.h).
+ *
+ * The gradient dS = delta^T H involves only this rank's columns and is summed
+ * over the minibatch in a fixed order, so it does not depend on the
+ * partition either. Everything derived from a (c, loss, delta, argmax) is
+ * computed the same way on every rank from the reduced a. */
+#include "plastic/readout.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+#include "plastic/common.h"
+#include "plastic/gemm.h"
+#include "plastic/rng.h"
+
+enum {
+    FEATURE_CHUNK = 1024, /* examples per SGEMM in pl_readout_features */
+    SLICE_ROWS = 128,     /* examples sliced at once in the forward pass */
+    ERROR_CHUNK = 1000    /* examples per forward pass in pl_readout_errors */
+};
+
+/* ---- powers --------------------------------------------------------------- */
+
+/* Exponent classes: small non-negative integers and half-integers avoid the
+ * general pow. */
+enum pow_kind { POW_INT, POW_HALF, POW_GENERAL };
+
+static enum pow_kind pow_classify(double n, int *k)
+{
+    if (n >= 0.0 && n <= 64.0) {
+        if (n == floor(n)) {
+            *k = (int)n;
+            return POW_INT;
+        }
+        if (n - 0.5 == floor(n - 0.5)) {
+            *k = (int)(n - 0.5);
+            return POW_HALF;
+        }
+    }
+    *k = 0;
+    return POW_GENERAL;
+}
+
+static inline float ipowf(float x, int k)
+{
+    float y = 1.0f;
+    while (k) {
+        if (k & 1)
+            y *= x;
+        x *= x;
+        k >>= 1;
+    }
+    return y;
+}
+
+static inline double ipow(double x, int k)
+{
+    double y = 1.0;
+    while (k) {
+        if (k & 1)
+            y *= x;
+        x *= x;
+        k >>= 1;
+    }
+    return y;
+}
+
+/* x^p for x >= 0 (or NaN, which propagates). */
+static inline double powd(double x, double p, enum pow_kind kind, int k)
+{
+    switch (kind) {
+    case POW_INT: return ipow(x, k);
+    case POW_HALF: return ipow(x, k) * sqrt(x);
+    default: return pow(x, p);
+    }
+}
+
+/* ---- exact slicing -------------------------------------------------------- */
+
+/* Bits per slice: products of two slices summed over 2K terms must stay below
+ * 2^53. With L = ceil(log2 K), |hi| <= 2^b and |lo| <= 2^(b-1) give
+ * sum |hi hi| <= K 2^(2b) and sum |hi lo| + |lo hi| <= K 2^(2b), so 2b + L
+ * <= 53 suffices. */
+static int slice_bits(long hidden)
+{
+    int L = 0;
+    while (L < 62 && (1L << L) < hidden)
+        L++;
+    int b = (53 - L) / 2;
+    return b > 26 ? 26 : b;
+}
+
+/* Round to the nearest integer (ties to even) for |y| <= 2^51: adding and
+ * subtracting 1.5 * 2^52 pushes the fraction bits out. Plain C arithmetic,
+ * so it vectorises, and inf/NaN pass through. Relies on IEEE double
+ * evaluation (no -ffast-math, no x87 excess precision). */
+static inline double round_int(double y)
+{
+    const double magic = 6755399441055744.0;
+    return (y + magic) - magic;
+}
+
+/* Binary exponent e with max < 2^e (0 for an empty, zero or non-finite max,
+ * where the slices carry the inf/NaN themselves). */
+static int scale_exponent(double max)
+{
+    if (!(max > 0.0) || !isfinite(max))
+        return 0;
+    int e;
+    frexp(max, &e);
+    return e;
+}
+
+/* The hot loops below are written in blocks of LANES with a scalar tail:
+ * GCC's -O2 vectorises such fixed-length blocks (SLP) but not loops that need
+ * an epilogue. Every element gets the same operations in the block and in the
+ * tail, so results do not depend on where an element falls. */
+#define LANES 8
+
+/* x scaled by 2^(bits - e) is below 2^bits; hi = round(y),
+ * lo = round((y - hi) 2^bits), so x = 2^(e - bits) (hi + lo 2^-bits) up to
+ * 2^(e - 2 bits - 1). The scaling by a power of two and y - hi (the float's
+ * bits below the integer part) are exact; lo's rounding is the only loss. */
+static inline void slice_one(float x, double scale, double up, double *restrict hi,
+                             double *restrict lo)
+{
+    double y = (double)x * scale;
+    double h = round_int(y);
+    *hi = h;
+    *lo = round_int((y - h) * up);
+}
+
+static void slice_row(const float *restrict x, long n, int e, int bits, double *restrict hi,
+                      double *restrict lo)
+{
+    double scale = ldexp(1.0, bits - e), up = ldexp(1.0, bits);
+    long j = 0;
+    for (; j + LANES <= n; j += LANES)
+        for (int u = 0; u < LANES; u++)
+            slice_one(x[j + u], scale, up, hi + j + u, lo + j + u);
+    for (; j < n; j++)
+        slice_one(x[j], scale, up, hi + j, lo + j);
+}
+
+/* max |x_j| (0 for n = 0). NaN entries are skipped: they reach the slices
+ * as NaN and propagate from there; an infinite entry makes the maximum
+ * infinite, scale_exponent gives up on the row and the slices carry
+ * inf - inf = NaN. */
+static double absmax(const float *x, long n)
+{
+    float m8[LANES] = {0};
+    long j = 0;
+    for (; j + LANES <= n; j += LANES)
+        for (int u = 0; u < LANES; u++) {
+            float a = fabsf(x[j + u]);
+            m8[u] = a > m8[u] ? a : m8[u];
+        }
+    float m = 0.0f;
+    for (int u = 0; u < LANES; u++)
+        m = m8[u] > m ? m8[u] : m;
+    for (; j < n; j++) {
+        float a = fabsf(x[j]);
+        m = a > m ? a : m;
+    }
+    return (double)m;
+}
+
+/* ---- features ------------------------------------------------------------- */
+
+/* relu, then the power, in place. `u <= 0` rather than `!(u > 0)` so that NaN
+ * passes through to the power and is not hidden as 0. */
+static void relu_power(float *h, size_t count, double n)
+{
+    int k;
+    enum pow_kind kind = pow_classify(n, &k);
+    float nf = (float)n;
+    switch (kind) {
+    case POW_INT:
+        for (size_t i = 0; i < count; i++) {
+            float u = h[i];
+            h[i] = u <= 0.0f ? 0.0f : ipowf(u, k);
+        }
+        break;
+    case POW_HALF:
+        for (size_t i = 0; i < count; i++) {
+            float u = h[i];
+            h[i] = u <= 0.0f ? 0.0f : ipowf(u, k) * sqrtf(u);
+        }
+        break;
+    default:
+        for (size_t i = 0; i < count; i++) {
+            float u = h[i];
+            h[i] = u <= 0.0f ? 0.0f : powf(u, nf);
+        }
+        break;
+    }
+}
+
+/* The dot products <W_j, v_i/|v_i|> come from pl_sgemm_abt, whose sums for
+ * a unit do not depend on how many units the rank holds (gemm.h), so H is
+ * the same for every rank count without any communication. */
+void pl_readout_features(const float *W_local, long nunits, int dim, const float *x,
+                         long nexamples, double n, float *H)
+{
+    if (nexamples <= 0 || nunits <= 0)
+        return;
+    const long chunk = nexamples < FEATURE_CHUNK ? nexamples : FEATURE_CHUNK;
+    float *xhat = pl_alloc((size_t)chunk * (size_t)dim * sizeof *xhat);
+    pl_gemm_scratch scratch = {0};
+    for (long i0 = 0; i0 < nexamples; i0 += chunk) {
+        long rows = nexamples - i0 < chunk ? nexamples - i0 : chunk;
+        for (long i = 0; i < rows; i++) {
+            const float *v = x + (size_t)(i0 + i) * (size_t)dim;
+            float *out = xhat + (size_t)i * (size_t)dim;
+            double ss = 0.0;
+            for (int d = 0; d < dim; d++)
+                ss += (double)v[d] * (double)v[d];
+            double inv = ss == 0.0 ? 0.0 : 1.0 / sqrt(ss);
+            for (int d = 0; d < dim; d++)
+                out[d] = (float)((double)v[d] * inv);
+        }
+        float *h = H + (size_t)i0 * (size_t)nunits;
+        pl_sgemm_abt((int)rows, (int)nunits, dim, xhat, W_local, h, (int)nunits, &scratch);
+        relu_power(h, (size_t)rows * (size_t)nunits, n);
+    }
+    pl_gemm_scratch_free(&scratch);
+    pl_free(xhat);
+}
+
+/* ---- setup ---------------------------------------------------------------- */
+
+void pl_readout_init(pl_readout *r, const pl_comm *comm, int nclass, long hidden,
+                     long unit0, long nunits, double n, double m, double beta,
+                     uint64_t seed, float init_std)
+{
+    memset(r, 0, sizeof *r);
+    r->comm = comm;
+    r->nclass = nclass;
+    r->hidden = hidden;
+    r->unit0 = unit0;
+    r->nunits = nunits;
+    r->n = n;
+    r->m = m;
+    r->beta = beta;
+    size_t count = (size_t)nclass * (size_t)nunits;
+    r->S = pl_alloc(count * sizeof *r->S);
+    r->grad = pl_calloc(count, sizeof *r->grad);
+    for (long j = 0; j < nunits; j++) {
+        pl_rng rng;
+        pl_rng_init(&rng, seed, PL_STREAM_READOUT_INIT, (uint64_t)(unit0 + j));
+        for (int c = 0; c < nclass; c++)
+            r->S[(size_t)c * (size_t)nunits + (size_t)j] =
+                (float)((double)init_std * pl_rng_normal(&rng));
+    }
+    pl_adam_init(&r->adam, (long)count, 0.9f, 0.999f, 1e-8f);
+    r->cap = 0;
+    r->act = NULL;
+    r->delta = NULL;
+}
+
+void pl_readout_free(pl_readout *r)
+{
+    pl_free(r->S);
+    pl_free(r->grad);
+    pl_adam_free(&r->adam);
+    pl_free(r->act);
+    pl_free(r->delta);
+    memset(r, 0, sizeof *r);
+}
+
+/* ---- work space ----------------------------------------------------------- */
+
+/* r->act is the head of one allocation whose tail holds the forward pass's
+ * work space (sizes fixed by cap, nclass and nunits):
+ *   act   cap x C            the result
+ *   part  2 x cap x C        hi*hi and cross partial sums, reduced over ranks
+ *   scale C + cap            row maxima, then their binary exponents
+ *   S2    C x 2 nunits       per class [lo | hi] slices of S; the gradient's
+ *                            double accumulator afterwards
+ *   H2    SLICE_ROWS x 2 nunits   per example [hi | lo] slices of H */
+typedef struct work {
+    double *act, *part, *scale, *S2, *H2;
+} work;
+
+static size_t round8(size_t n) { return (n + 7) & ~(size_t)7; }
+
+static size_t layout(const pl_readout *r, int cap, work *w)
+{
+    size_t C = (size_t)r->nclass, n2 = 2 * (size_t)r->nunits;
+    size_t hrows = cap < SLICE_ROWS ? (size_t)cap : SLICE_ROWS;
+    size_t off_part = round8((size_t)cap * C);
+    size_t off_scale = off_part + round8(2 * (size_t)cap * C);
+    size_t off_S2 = off_scale + round8(C + (size_t)cap);
+    size_t off_H2 = off_S2 + round8(C * n2);
+    size_t total = off_H2 + round8(hrows * n2);
+    if (w) {
+        double *base = r->act;
+        w->act = base;
+        w->part = base + off_part;
+        w->scale = base + off_scale;
+        w->S2 = base + off_S2;
+        w->H2 = base + off_H2;
+    }
+    return total;
+}
+
+static void ensure_cap(pl_readout *r, int B)
+{
+    if (B <= r->cap)
+        return;
+    pl_free(r->act);
+    pl_free(r->delta);
+    r->act = pl_alloc(layout(r, B, NULL) * sizeof(double));
+    r->delta = pl_alloc((size_t)B * (size_t)r->nclass * sizeof *r->delta);
+    r->cap = B;
+}
+
+/* ---- forward -------------------------------------------------------------- */
+
+void pl_readout_forward(pl_readout *r, const float *H, int B, float *c)
+{
+    if (B <= 0)
+        return;
+    ensure_cap(r, B);
+    work w;
+    layout(r, r->cap, &w);
+    const int C = r->nclass;
+    const long n = r->nunits;
+    const size_t n2 = 2 * (size_t)n;
+    const int bits = slice_bits(r->hidden);
+
+    /* Global row maxima of S (per class) and H (per example). */
+    for (int k = 0; k < C; k++)
+        w.scale[k] = absmax(r->S + (size_t)k * (size_t)n, n);
+    for (int b = 0; b < B; b++)
+        w.scale[C + b] = absmax(H + (size_t)b * (size_t)n, n);
+    pl_allreduce_max_double(r->comm, w.scale, C + B);
+    for (int i = 0; i < C + B; i++)
+        w.scale[i] = (double)scale_exponent(w.scale[i]);
+
+    /* S2 row k = [lo | hi]. */
+    for (int k = 0; k < C; k++) {
+        double *row = w.S2 + (size_t)k * n2;
+        slice_row(r->S + (size_t)k * (size_t)n, n, (int)w.scale[k], bits, row + n, row);
+    }
+
+    /* Partial sums: P1 = Hhi Shi^T, P2 = Hhi Slo^T + Hlo Shi^T, both exact. */
+    double *P1 = w.part, *P2 = w.part + (size_t)B * (size_t)C;
+    if (n == 0) {
+        memset(w.part, 0, 2 * (size_t)B * (size_t)C * sizeof(double));
+    } else {
+        for (int b0 = 0; b0 < B; b0 += SLICE_ROWS) {
+            int rows = B - b0 < SLICE_ROWS ? B - b0 : SLICE_ROWS;
+            for (int i = 0; i < rows; i++) {
+                double *row = w.H2 + (size_t)i * n2;
+                slice_row(H + (size_t)(b0 + i) * (size_t)n, n, (int)w.scale[C + b0 + i], bits,
+                          row, row + n);
+            }
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, C, (int)n, 1.0, w.H2,
+                        (int)n2, w.S2 + n, (int)n2, 0.0, P1 + (size_t)b0 * C, C);
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, C, (int)n2, 1.0, w.H2,
+                        (int)n2, w.S2, (int)n2, 0.0, P2 + (size_t)b0 * C, C);
+        }
+    }
+    pl_allreduce_sum_double(r->comm, w.part, 2 * B * C);
+
+    /* a = (P1 + P2 2^-bits) 2^(eS + eH - 2 bits): same inputs, same
+     * operations on every rank. */
+    double down = ldexp(1.0, -bits);
+    for (int b = 0; b < B; b++) {
+        int eh = (int)w.scale[C + b];
+        for (int k = 0; k < C; k++) {
+            size_t i = (size_t)b * C + (size_t)k;
+            w.act[i] = ldexp(P1[i] + P2[i] * down, eh + (int)w.scale[k] - 2 * bits);
+        }
+    }
+    if (c) {
+        for (size_t i = 0; i < (size_t)B * (size_t)C; i++)
+            c[i] = (float)tanh(r->beta * w.act[i]);
+    }
+}
+
+/* Loss of B examples from r->act (sum over examples and classes) and, if
+ * delta != NULL, dLoss/da. The same on every rank. */
+static double block_loss(const pl_readout *r, const uint8_t *y, int B, float *delta)
+{
+    const int C = r->nclass;
+    const double beta = r->beta, m = r->m;
+    int km, km1;
+    enum pow_kind kind = pow_classify(m, &km);
+    enum pow_kind kind1 = pow_classify(m - 1.0, &km1);
+    double loss = 0.0;
+    for (int b = 0; b < B; b++) {
+        for (int k = 0; k < C; k++) {
+            size_t i = (size_t)b * C + (size_t)k;
+            double cc = tanh(beta * r->act[i]);
+            double t = (int)y[b] == k ? 1.0 : -1.0;
+            double d = cc - t, ad = fabs(d);
+            loss += powd(ad, m, kind, km);
+            if (delta) {
+                double g = d == 0.0 ? 0.0 : copysign(powd(ad, m - 1.0, kind1, km1), d);
+                delta[i] = (float)(m * g * beta * (1.0 - cc * cc));
+            }
+        }
+    }
+    return loss;
+}
+
+double pl_readout_loss_grad(pl_readout *r, const float *H, const uint8_t *y, int B)
+{
+    const int C = r->nclass;
+    const long n = r->nunits;
+    if (B <= 0) {
+        memset(r->grad, 0, (size_t)C * (size_t)n * sizeof *r->grad);
+        return 0.0;
+    }
+    pl_readout_forward(r, H, B, NULL);
+    double loss = block_loss(r, y, B, r->delta);
+
+    /* grad[k][j] = sum_b delta[b][k] H[b][j], products exact in double and
+     * summed over b in order: independent of which units share the rank. The
+     * S slices are no longer needed, so their space holds the sums. */
+    work w;
+    layout(r, r->cap, &w);
+    double *acc = w.S2;
+    memset(acc, 0, (size_t)C * (size_t)n * sizeof *acc);
+    for (int b = 0; b < B; b++) {
+        const float *h = H + (size_t)b * (size_t)n;
+        for (int k = 0; k < C; k++) {
+            double d = (double)r->delta[(size_t)b * C + (size_t)k];
+            double *a = acc + (size_t)k * (size_t)n;
+            long j = 0;
+            for (; j + LANES <= n; j += LANES)
+                for (int u = 0; u < LANES; u++)
+                    a[j + u] += d * (double)h[j + u];
+            for (; j < n; j++)
+                a[j] += d * (double)h[j];
+        }
+    }
+    for (size_t i = 0; i < (size_t)C * (size_t)n; i++)
+        r->grad[i] = (float)acc[i]; /* the one rounding */
+    return loss;
+}
+
+double pl_readout_step(pl_readout *r, const float *H, const uint8_t *y, int B, float lr)
+{
+    double loss = pl_readout_loss_grad(r, H, y, B);
+    pl_adam_step(&r->adam, r->S, r->grad, lr);
+    return loss;
+}
+
+long pl_readout_errors(pl_readout *r, const float *H, const uint8_t *y, long nexamples,
+                       double *loss)
+{
+    const int C = r->nclass;
+    const long n = r->nunits;
+    long errors = 0;
+    double total = 0.0;
+    for (long i0 = 0; i0 < nexamples; i0 += ERROR_CHUNK) {
+        int B = (int)(nexamples - i0 < ERROR_CHUNK ? nexamples - i0 : ERROR_CHUNK);
+        pl_readout_forward(r, H + (size_t)i0 * (size_t)n, B, NULL);
+        for (int b = 0; b < B; b++) {
+            const double *a = r->act + (size_t)b * C;
+            int best = 0;
+            for (int k = 1; k < C; k++)
+                if (a[k] > a[best])
+                    best = k;
+            if (best != (int)y[i0 + b])
+                errors++;
+        }
+        if (loss)
+            total += block_loss(r, y + i0, B, NULL);
+    }
+    if (loss)
+        *loss = total;
+    return errors;
+}
+
+/* Phases at 1/3, 1/2, 2/3 and 5/6 of the run (epochs 100, 150, 200, 250 of
+ * 300), with 1e-3, 5e-4, 1e-4, 5e-5, 1e-5 relative to 1e-3. Integer
+ * comparisons, so the boundaries are exact. */
+double pl_readout_lr(double lr0, int epoch, int epochs)
+{
+    long e = epoch, E = epochs;
+    if (3 * e < E)
+        return lr0;
+    if (2 * e < E)
+        return lr0 * 0.5;
+    if (3 * e < 2 * E)
+        return lr0 * 0.1;
+    if (6 * e < 5 * E)
+        return lr0 * 0.05;
+    return lr0 * 0.01;
+}
