@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers shared by the test scripts (sourced, not run).
 
 # Open MPI refuses root without these; tests also oversubscribe the 2 cores.

@@ -6,6 +6,7 @@
 # build/test-logs/.
 set -u
 cd "$(dirname "$0")/.." || exit 1
+# shellcheck source=tests/lib.sh
 . tests/lib.sh
 
 suite=${1:-all}

@@ -2,7 +2,8 @@
 # bin/plastic on 1, 2, 3 and 4 ranks of a slice of real MNIST: model.h5
 # (/kh/W and /readout/S) must be bitwise identical and the errors equal.
 set -eu
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
+# shellcheck source=tests/lib.sh
 . tests/lib.sh
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
@@ -19,7 +20,9 @@ for np in 2 3 4; do
     for field in test_error valid_error train_error; do
         a=$(json_field "$out/np1/metrics.jsonl" "$field")
         b=$(json_field "$out/np$np/metrics.jsonl" "$field")
-        [ -n "$a" ] && [ "$a" = "$b" ] || fail "$field: 1 rank $a, $np ranks $b"
+        if [ -z "$a" ] || [ "$a" != "$b" ]; then
+            fail "$field: 1 rank '$a', $np ranks '$b'"
+        fi
     done
 done
 echo "W, S and errors identical on 1-4 ranks (test error $(json_field "$out/np1/metrics.jsonl" test_error)%)"
