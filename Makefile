@@ -37,6 +37,7 @@ all: bin/plastic
 help:
 	@echo "make            build bin/plastic"
 	@echo "make demo       install what is missing, fetch MNIST, train the demo on 2 ranks"
+	@echo "                (tools/demo.sh, which also works before make is installed)"
 	@echo "make test       unit, MPI (1-4 ranks) and integration tests, plus the ASan unit run"
 	@echo "make asan       unit tests under AddressSanitizer + UBSan"
 	@echo "make bench      KH epoch time vs raw SGEMM time, 1x2 threads and 2x1 ranks"
@@ -89,8 +90,7 @@ setup:
 data:
 	tools/fetch-data.sh
 
-demo: setup
-	$(MAKE) bin/plastic
+demo:
 	tools/demo.sh
 
 test: setup

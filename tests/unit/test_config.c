@@ -278,7 +278,7 @@ static void unknown_key_fails_at_its_line(void **state)
     (void)state;
     expect_load_error("[kh]\n; comment\n\nfoo = 1\nhidden = 10\n", 4,
                       "unknown key 'foo' in section [kh] (known: hidden, p, k, delta, batch, "
-                      "epochs, eps0, impl)");
+                      "epochs, eps0, impl");
 }
 
 static void unknown_section_fails_at_its_line(void **state)
