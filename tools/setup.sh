@@ -16,6 +16,7 @@ PACKAGES=(
     shellcheck
     python3-h5py python3-numpy
     nodejs npm
+    slurm-wlm slurmctld slurmd slurm-client munge
 )
 
 here=$(cd "$(dirname "$0")" && pwd)
