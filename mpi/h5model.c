@@ -175,8 +175,12 @@ int pl_model_read_W(const char *path, const pl_comm *comm, pl_kh *kh)
     H5Pset_fapl_mpio(fapl, comm->comm, MPI_INFO_NULL);
     hid_t file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
     H5Pclose(fapl);
-    if (file < 0) {
-        pl_error("cannot open '%s' as an HDF5 file (missing, truncated or not HDF5)", path);
+    /* agree before anything else: the file may be missing on some nodes only */
+    if (pl_allreduce_or(comm, file < 0)) {
+        pl_error("cannot open '%s' as an HDF5 file (missing, truncated or not HDF5) on "
+                 "every rank", path);
+        if (file >= 0)
+            H5Fclose(file);
         return PL_EXIT_DATA;
     }
     int rc = PL_EXIT_DATA;

@@ -36,10 +36,13 @@ static double time_sgemm(const pl_kh *kh, const float *X, int B, int minibatches
 
 int pl_bench(const pl_config *cfg, const pl_comm *comm)
 {
+    int rc = pl_check_run(cfg, comm);
+    if (rc)
+        return rc;
     if (cfg->run.threads > 0)
         openblas_set_num_threads(cfg->run.threads);
     pl_dataset train, valid, test;
-    int rc = pl_load_splits(cfg, &train, &valid, &test);
+    rc = pl_load_splits(cfg, &train, &valid, &test);
     if (rc)
         return rc;
     const int B = cfg->kh.batch, epochs = cfg->kh.epochs;

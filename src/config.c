@@ -90,7 +90,7 @@ static const struct key keys[] = {
 
     DBL("readout", "n", readout.n, "4.5", ABOVE(0), "power of the rectified hidden activity"),
     DBL("readout", "m", readout.m, "6", AT_LEAST(1), "loss exponent"),
-    DBL("readout", "beta", readout.beta, "0.01", ABOVE(0), "tanh inverse temperature"),
+    DBL("readout", "beta", readout.beta, "0.5", ABOVE(0), "tanh inverse temperature"),
     INT("readout", "epochs", readout.epochs, "300", AT_LEAST(0), "training epochs"),
     INT("readout", "batch", readout.batch, "100", AT_LEAST(1), "minibatch size"),
     DBL("readout", "lr", readout.lr, "0.001", ABOVE(0),

@@ -22,8 +22,7 @@ static void usage(FILE *out)
             "\n"
             "exit codes: 0 done, 1 usage or configuration error, 2 bad data,\n"
             "            3 diverged (NaN/Inf)\n"
-            "\n"
-            "configuration keys (INI sections; override any with section.key=value):\n");
+            "\n");
     pl_config_print_keys(out);
 }
 

@@ -142,22 +142,47 @@ int pl_kh_epoch(pl_kh *kh, const pl_dataset *train, const pl_config *cfg, int ep
     pl_rng_init(&rng, cfg->run.seed, PL_STREAM_KH_ORDER, (uint64_t)epoch);
     pl_rng_permutation(&rng, order, n);
     int naive = strcmp(cfg->kh.impl, "naive") == 0;
+    int32_t *winners = naive ? pl_alloc(2 * (size_t)batch * sizeof *winners) : NULL;
     int rc = 0;
     for (int start = 0; start < n && rc == 0; start += batch) {
         int B = n - start < batch ? n - start : batch;
         for (int b = 0; b < B; b++)
             memcpy(xbuf + (size_t)b * dim, train->x + (size_t)order[start + b] * dim,
                    (size_t)dim * sizeof *xbuf);
-        if (naive)
-            rc = pl_kh_reference_step(kh->W, kh->hidden, dim, kh->p, kh->k, kh->delta, xbuf, B,
-                                      eps, NULL);
-        else
+        if (!naive) {
             rc = pl_kh_step(kh, xbuf, B, eps);
+            continue;
+        }
+        /* the reference holds the whole matrix: pl_check_run allows 1 rank */
+        rc = pl_kh_reference_step(kh->W, kh->hidden, dim, kh->p, kh->k, kh->delta, xbuf, B, eps,
+                                  winners);
+        for (int b = 0; b < B && rc == 0; b++)
+            kh->wins[winners[2 * b]]++;
     }
     if (naive)
         pl_kh_refresh(kh);
+    pl_free(winners);
     pl_free(order);
     return rc;
+}
+
+int pl_check_run(const pl_config *cfg, const pl_comm *comm)
+{
+    if (strcmp(cfg->kh.impl, "naive") == 0 && pl_comm_size(comm) > 1) {
+        pl_error("kh.impl = naive is the serial reference: run it on 1 rank");
+        return PL_EXIT_USAGE;
+    }
+    return 0;
+}
+
+static void record_diverged(run *r, const char *phase, int epoch)
+{
+    pl_json j;
+    pl_json_begin(&j, "diverged");
+    pl_json_str(&j, "phase", phase);
+    pl_json_int(&j, "epoch", epoch + 1);
+    pl_json_end(&j);
+    pl_metrics_write(&r->metrics, &j);
 }
 
 static int kh_phase(run *r, pl_kh *kh)
@@ -172,12 +197,7 @@ static int kh_phase(run *r, pl_kh *kh)
         if (rc) {
             pl_error("diverged: the hidden-layer update became NaN/Inf in epoch %d "
                      "(try a smaller kh.eps0)", epoch + 1);
-            pl_json j;
-            pl_json_begin(&j, "diverged");
-            pl_json_str(&j, "phase", "kh");
-            pl_json_int(&j, "epoch", epoch + 1);
-            pl_json_end(&j);
-            pl_metrics_write(&r->metrics, &j);
+            record_diverged(r, "kh", epoch);
             break;
         }
         double mean_dev, max_dev;
@@ -256,6 +276,7 @@ static int readout_phase(run *r, pl_readout *ro, const float *Htrain, const floa
         if (!isfinite(loss)) {
             pl_error("diverged: the readout loss became NaN/Inf in epoch %d "
                      "(try a smaller readout.lr or readout.beta)", epoch + 1);
+            record_diverged(r, "readout", epoch);
             rc = PL_EXIT_DIVERGED;
             break;
         }
@@ -339,13 +360,12 @@ static void record_start(run *r, const pl_kh *kh)
 int pl_train(const pl_config *cfg, const pl_comm *comm)
 {
     run r = {.cfg = cfg, .comm = comm, .rank = pl_comm_rank(comm)};
-    if (strcmp(cfg->kh.impl, "naive") == 0 && pl_comm_size(comm) > 1) {
-        pl_error("kh.impl = naive is the serial reference: run it on 1 rank");
-        return PL_EXIT_USAGE;
-    }
+    int rc = pl_check_run(cfg, comm);
+    if (rc)
+        return rc;
     if (cfg->run.threads > 0)
         openblas_set_num_threads(cfg->run.threads);
-    int rc = pl_load_splits(cfg, &r.train, &r.valid, &r.test);
+    rc = pl_load_splits(cfg, &r.train, &r.valid, &r.test);
     if (rc)
         return rc;
     r.config_text = pl_config_text(cfg);

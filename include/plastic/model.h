@@ -3,7 +3,8 @@
  *   /kh/W        float32 K x N   hidden weights
  *   /readout/S   float32 C x K   readout weights (absent if no readout)
  *   /config      string          the resolved configuration
- *   attributes: format_version, plastic_version, test_error, valid_error;
+ *   attributes: format_version, plastic_version, test_error, valid_error,
+ *   nranks (ranks that wrote the file);
  *   on /kh: hidden, dim, p, k, delta; on /readout: n, m, beta. */
 #ifndef PLASTIC_MODEL_H
 #define PLASTIC_MODEL_H

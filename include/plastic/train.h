@@ -13,6 +13,10 @@ int pl_train(const pl_config *cfg, const pl_comm *comm);
 /* `plastic bench`: KH epoch time against the raw SGEMM of its currents. */
 int pl_bench(const pl_config *cfg, const pl_comm *comm);
 
+/* Checks what only the communicator can tell (kh.impl = naive needs 1
+ * rank). Returns 0 or PL_EXIT_USAGE. */
+int pl_check_run(const pl_config *cfg, const pl_comm *comm);
+
 /* Loads the data of cfg and splits off the validation set. */
 int pl_load_splits(const pl_config *cfg, pl_dataset *train, pl_dataset *valid,
                    pl_dataset *test);
