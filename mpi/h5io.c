@@ -1,0 +1,227 @@
+/* Parallel-HDF5 helpers; see h5io.h. Errors are reported by the callers,
+ * who know which file and which object they were after. */
+#include "h5io.h"
+#include "comm_impl.h"
+#include "plastic/common.h"
+
+#include <string.h>
+
+pl_h5_block pl_kh_block(const pl_kh *kh)
+{
+    return (pl_h5_block){{(hsize_t)kh->hidden, (hsize_t)kh->dim},
+                         {(hsize_t)kh->row0, 0},
+                         {(hsize_t)kh->nrows, (hsize_t)kh->dim}};
+}
+
+pl_h5_block pl_readout_block(const pl_readout *ro)
+{
+    return (pl_h5_block){{(hsize_t)ro->nclass, (hsize_t)ro->hidden},
+                         {0, (hsize_t)ro->unit0},
+                         {(hsize_t)ro->nclass, (hsize_t)ro->nunits}};
+}
+
+hid_t pl_h5_create(const char *path, const pl_comm *comm)
+{
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_fapl_mpio(fapl, comm->comm, MPI_INFO_NULL);
+    /* the newest format checksums its metadata, so damage is detected */
+    H5Pset_libver_bounds(fapl, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST);
+    hid_t file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
+    return file;
+}
+
+hid_t pl_h5_open_read(const char *path, const pl_comm *comm)
+{
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_fapl_mpio(fapl, comm->comm, MPI_INFO_NULL);
+    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    H5Pclose(fapl);
+    return file;
+}
+
+/* Selects the block in the file space and builds the matching memory space. */
+static hid_t select_block(hid_t fspace, const pl_h5_block *b)
+{
+    hid_t mspace = H5Screate_simple(2, b->count, NULL);
+    if (b->count[0] * b->count[1] == 0) {
+        H5Sselect_none(fspace);
+        H5Sselect_none(mspace);
+    } else {
+        H5Sselect_hyperslab(fspace, H5S_SELECT_SET, b->start, NULL, b->count, NULL);
+    }
+    return mspace;
+}
+
+static hid_t collective(void)
+{
+    hid_t xfer = H5Pcreate(H5P_DATASET_XFER);
+    H5Pset_dxpl_mpio(xfer, H5FD_MPIO_COLLECTIVE);
+    return xfer;
+}
+
+int pl_h5_write_block(hid_t parent, const char *name, hid_t type, const pl_h5_block *b,
+                      const void *data)
+{
+    hid_t fspace = H5Screate_simple(2, b->dims, NULL);
+    hid_t dset = H5Dcreate2(parent, name, type, fspace, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    int ok = 0;
+    if (dset >= 0) {
+        hid_t mspace = select_block(fspace, b), xfer = collective();
+        ok = H5Dwrite(dset, type, mspace, fspace, xfer, data) >= 0;
+        H5Pclose(xfer);
+        H5Sclose(mspace);
+        H5Dclose(dset);
+    }
+    H5Sclose(fspace);
+    return ok;
+}
+
+int pl_h5_read_block(hid_t parent, const char *name, hid_t type, const pl_h5_block *b, void *data)
+{
+    hid_t dset = H5Dopen2(parent, name, H5P_DEFAULT);
+    if (dset < 0)
+        return 0;
+    hid_t fspace = H5Dget_space(dset);
+    hid_t mspace = select_block(fspace, b), xfer = collective();
+    int ok = H5Dread(dset, type, mspace, fspace, xfer, data) >= 0;
+    H5Pclose(xfer);
+    H5Sclose(mspace);
+    H5Sclose(fspace);
+    H5Dclose(dset);
+    return ok;
+}
+
+int pl_h5_shape(hid_t parent, const char *name, hsize_t dims[2])
+{
+    if (H5Lexists(parent, name, H5P_DEFAULT) <= 0)
+        return 0;
+    hid_t dset = H5Dopen2(parent, name, H5P_DEFAULT);
+    if (dset < 0)
+        return 0;
+    hid_t space = H5Dget_space(dset);
+    int ok = space >= 0 && H5Sget_simple_extent_ndims(space) == 2 &&
+             H5Sget_simple_extent_dims(space, dims, NULL) == 2;
+    if (space >= 0)
+        H5Sclose(space);
+    H5Dclose(dset);
+    return ok;
+}
+
+static int put_attr(hid_t obj, const char *name, hid_t type, const void *value)
+{
+    hid_t space = H5Screate(H5S_SCALAR);
+    hid_t attr = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+    int ok = attr >= 0 && H5Awrite(attr, type, value) >= 0;
+    if (attr >= 0)
+        H5Aclose(attr);
+    H5Sclose(space);
+    return ok;
+}
+
+int pl_h5_attr_double(hid_t obj, const char *name, double value)
+{
+    return put_attr(obj, name, H5T_NATIVE_DOUBLE, &value);
+}
+
+int pl_h5_attr_long(hid_t obj, const char *name, long value)
+{
+    return put_attr(obj, name, H5T_NATIVE_LONG, &value);
+}
+
+int pl_h5_attr_string(hid_t obj, const char *name, const char *value)
+{
+    hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, strlen(value) + 1);
+    H5Tset_strpad(type, H5T_STR_NULLTERM);
+    int ok = put_attr(obj, name, type, value);
+    H5Tclose(type);
+    return ok;
+}
+
+static int get_attr(hid_t obj, const char *name, hid_t type, void *value)
+{
+    if (H5Aexists(obj, name) <= 0)
+        return 0;
+    hid_t attr = H5Aopen(obj, name, H5P_DEFAULT);
+    int ok = attr >= 0 && H5Aread(attr, type, value) >= 0;
+    if (attr >= 0)
+        H5Aclose(attr);
+    return ok;
+}
+
+int pl_h5_get_double(hid_t obj, const char *name, double *value)
+{
+    return get_attr(obj, name, H5T_NATIVE_DOUBLE, value);
+}
+
+int pl_h5_get_long(hid_t obj, const char *name, long *value)
+{
+    return get_attr(obj, name, H5T_NATIVE_LONG, value);
+}
+
+int pl_h5_write_text(hid_t file, const char *name, const char *text, const pl_comm *comm)
+{
+    hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, strlen(text) + 1);
+    hid_t space = H5Screate(H5S_SCALAR);
+    hid_t dset = H5Dcreate2(file, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    int ok = dset >= 0;
+    if (ok && comm->rank == 0) {
+        hid_t xfer = H5Pcreate(H5P_DATASET_XFER); /* independent: one writer */
+        ok = H5Dwrite(dset, type, H5S_ALL, H5S_ALL, xfer, text) >= 0;
+        H5Pclose(xfer);
+    }
+    if (dset >= 0)
+        H5Dclose(dset);
+    H5Sclose(space);
+    H5Tclose(type);
+    return ok;
+}
+
+char *pl_h5_read_text(hid_t file, const char *name)
+{
+    if (H5Lexists(file, name, H5P_DEFAULT) <= 0)
+        return NULL;
+    hid_t dset = H5Dopen2(file, name, H5P_DEFAULT);
+    if (dset < 0)
+        return NULL;
+    hid_t type = H5Dget_type(dset);
+    char *text = NULL;
+    if (H5Tget_class(type) == H5T_STRING && !H5Tis_variable_str(type)) {
+        size_t size = H5Tget_size(type);
+        hid_t mem = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mem, size);
+        text = pl_calloc(size + 1, 1);
+        if (H5Dread(dset, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, text) < 0) {
+            pl_free(text);
+            text = NULL;
+        }
+        H5Tclose(mem);
+    }
+    H5Tclose(type);
+    H5Dclose(dset);
+    return text;
+}
+
+static uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+uint64_t pl_h5_checksum_block(const pl_h5_block *b, const void *data, int elem_size)
+{
+    uint64_t sum = 0;
+    for (hsize_t r = 0; r < b->count[0]; r++)
+        for (hsize_t c = 0; c < b->count[1]; c++) {
+            hsize_t local = r * b->count[1] + c;
+            uint64_t global = (b->start[0] + r) * b->dims[1] + b->start[1] + c, bits = 0;
+            memcpy(&bits, (const char *)data + local * (hsize_t)elem_size, (size_t)elem_size);
+            sum += mix64(global * 0x9E3779B97F4A7C15ULL ^ mix64(bits));
+        }
+    return sum;
+}

@@ -1,0 +1,56 @@
+/* Parallel-HDF5 building blocks shared by model.h5 and checkpoints: files
+ * opened with the MPI-IO driver on a communicator, 2-D blocks of global
+ * arrays written and read collectively, scalar attributes, and a checksum
+ * of a global array that does not depend on how it is split over ranks. */
+#ifndef PLASTIC_H5IO_H
+#define PLASTIC_H5IO_H
+
+#include <hdf5.h>
+#include <stdint.h>
+
+#include "plastic/kh.h"
+#include "plastic/par.h"
+#include "plastic/readout.h"
+
+#define PL_H5_PATH_MAX 4096
+
+/* A block of a 2-D global array: rows [start[0], +count[0]) and columns
+ * [start[1], +count[1]) of a dims[0] x dims[1] array; data is count[0] x
+ * count[1], row-major. */
+typedef struct pl_h5_block {
+    hsize_t dims[2], start[2], count[2];
+} pl_h5_block;
+
+/* Where this rank's share of W (K x N, rows) and of S (C x K, columns) lies. */
+pl_h5_block pl_kh_block(const pl_kh *kh);
+pl_h5_block pl_readout_block(const pl_readout *ro);
+
+hid_t pl_h5_create(const char *path, const pl_comm *comm);   /* collective; <0 on error */
+hid_t pl_h5_open_read(const char *path, const pl_comm *comm); /* collective; <0 on error */
+
+/* Collective; ranks with an empty block still take part. Return 1 on success. */
+int pl_h5_write_block(hid_t parent, const char *name, hid_t type, const pl_h5_block *b,
+                      const void *data);
+int pl_h5_read_block(hid_t parent, const char *name, hid_t type, const pl_h5_block *b,
+                     void *data);
+/* The stored shape of a 2-D dataset; 0 if it is missing or not 2-D. */
+int pl_h5_shape(hid_t parent, const char *name, hsize_t dims[2]);
+
+int pl_h5_attr_double(hid_t obj, const char *name, double value);
+int pl_h5_attr_long(hid_t obj, const char *name, long value);
+int pl_h5_attr_string(hid_t obj, const char *name, const char *value);
+int pl_h5_get_double(hid_t obj, const char *name, double *value);
+int pl_h5_get_long(hid_t obj, const char *name, long *value);
+
+/* A scalar string dataset; every rank passes the same text. */
+int pl_h5_write_text(hid_t file, const char *name, const char *text, const pl_comm *comm);
+/* The text of a scalar string dataset (caller frees), or NULL. */
+char *pl_h5_read_text(hid_t file, const char *name);
+
+/* Sum over elements of mix(global index, element bits), mod 2^64: the same
+ * for any split of the array, and changed by any flipped bit. Local part of
+ * a block of 4-byte (elem_size 4) or 8-byte elements; the caller sums the
+ * parts over ranks. */
+uint64_t pl_h5_checksum_block(const pl_h5_block *b, const void *data, int elem_size);
+
+#endif
