@@ -18,7 +18,7 @@ ASAN     = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-re
 
 # The verbs' drivers (and main) call parallel HDF5 through mpi/, so they go
 # into bin/plastic only; everything else in src/ is also unit-tested serially.
-APP_SRC  := src/main.c src/train.c src/bench.c
+APP_SRC  := src/main.c src/train.c src/bench.c src/ckpt_dir.c
 SRC      := $(filter-out $(APP_SRC),$(wildcard src/*.c))
 MPI_SRC  := $(filter-out mpi/serial.c,$(wildcard mpi/*.c))
 OBJ      := $(SRC:%.c=build/%.o)
@@ -28,6 +28,9 @@ SERIAL_OBJ := build/mpi/serial.o
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/tests/%)
 ASAN_BIN := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
+# Helpers shared by the unit tests, compiled once and linked into each.
+SUPPORT_OBJ      := build/tests/unit/support.o
+ASAN_SUPPORT_OBJ := build/asan/tests/unit/support.o
 MPIT_SRC := $(wildcard tests/mpi/test_*.c)
 MPIT_BIN := $(MPIT_SRC:tests/mpi/%.c=build/tests/mpi_%)
 
@@ -59,7 +62,11 @@ build/mpi/%.o: mpi/%.c
 	@mkdir -p $(dir $@)
 	$(MPICC) $(CPPFLAGS) $(HDF5_CFLAGS) $(CFLAGS) -c -o $@ $<
 
-build/tests/test_%: tests/unit/test_%.c $(OBJ) $(SERIAL_OBJ)
+$(SUPPORT_OBJ): tests/unit/support.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+build/tests/test_%: tests/unit/test_%.c $(SUPPORT_OBJ) $(OBJ) $(SERIAL_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $(filter %.c %.o,$^) -lcmocka $(LIBS)
 
@@ -74,9 +81,15 @@ build/asan/src/%.o: src/%.c
 build/asan/mpi/serial.o: mpi/serial.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -O1 $(ASAN) -c -o $@ $<
-build/asan/tests/test_%: tests/unit/test_%.c $(SRC:%.c=build/asan/%.o) build/asan/mpi/serial.o
+$(ASAN_SUPPORT_OBJ): tests/unit/support.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -O1 $(ASAN) -c -o $@ $<
+build/asan/tests/test_%: tests/unit/test_%.c $(ASAN_SUPPORT_OBJ) $(SRC:%.c=build/asan/%.o) build/asan/mpi/serial.o
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -O1 $(ASAN) -o $@ $(filter %.c %.o,$^) -lcmocka $(LIBS)
+
+# objects only reached through pattern rules would otherwise count as intermediate
+.SECONDARY: $(SRC:%.c=build/asan/%.o) build/asan/mpi/serial.o
 
 unit: $(UNIT_BIN)
 	tests/run.sh unit

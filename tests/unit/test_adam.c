@@ -11,15 +11,8 @@
 
 #include "plastic/adam.h"
 #include "plastic/common.h"
-#include "plastic/rng.h"
 
-static void check_close(double got, double ref, double atol, double rtol, const char *what,
-                        long i)
-{
-    if (!(fabs(got - ref) <= atol + rtol * fabs(ref)))
-        fail_msg("%s[%ld]: got %.17g, expected %.17g (atol %g, rtol %g)", what, i, got, ref,
-                 atol, rtol);
-}
+#include "support.h"
 
 static void test_init(void **state)
 {
@@ -41,12 +34,9 @@ static void test_quadratic(void **state)
     (void)state;
     enum { N = 25 };
     float x[N], c[N], g[N];
-    pl_rng rng;
-    pl_rng_init(&rng, 5, PL_STREAM_TEST, 0);
-    for (int i = 0; i < N; i++) {
-        c[i] = (float)(4.0 * pl_rng_uniform(&rng) - 2.0);
+    fill_uniform(c, N, 5, 0, -2.0, 2.0);
+    for (int i = 0; i < N; i++)
         x[i] = 0.0f;
-    }
     pl_adam a;
     pl_adam_init(&a, N, 0.9f, 0.999f, 1e-8f);
     double f0 = 0.0;

@@ -7,8 +7,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <dirent.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,64 +19,19 @@
 #include "plastic/data.h"
 #include "plastic/rng.h"
 
+#include "support.h"
+
 /* ------------------------------------------------------------------ */
-/* Temporary directory, one per test                                   */
+/* Temporary directory, one per test (tmpdir, tmp_path: support.h)     */
 
-static char tmpdir[256];
-
-static void remove_tree(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        if (d) {
-            struct dirent *e;
-            while ((e = readdir(d)) != NULL) {
-                if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                    continue;
-                char child[1024];
-                snprintf(child, sizeof child, "%s/%s", path, e->d_name);
-                remove_tree(child);
-            }
-            closedir(d);
-        }
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
-static int setup_dir(void **state)
-{
-    (void)state;
-    const char *base = getenv("TMPDIR");
-    snprintf(tmpdir, sizeof tmpdir, "%s/plastic-test-data-XXXXXX",
-             base && base[0] ? base : "/tmp");
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
+/* Also drops the $PLASTIC_DATA a test may have set. */
 static int teardown_dir(void **state)
 {
-    (void)state;
-    remove_tree(tmpdir);
     unsetenv("PLASTIC_DATA");
-    return 0;
+    return tmpdir_teardown(state);
 }
 
-/* path of name inside the test's directory (a small ring of buffers so a
- * test can hold several paths at once) */
-static const char *tpath(const char *name)
-{
-    static char ring[64][512];
-    static int next = 0;
-    char *p = ring[next++ % 64];
-    snprintf(p, 512, "%s/%s", tmpdir, name);
-    return p;
-}
-
-static void make_subdir(const char *name) { assert_int_equal(mkdir(tpath(name), 0755), 0); }
+static void make_subdir(const char *name) { assert_int_equal(mkdir(tmp_path(name), 0755), 0); }
 
 /* ------------------------------------------------------------------ */
 /* Writing test files                                                  */
@@ -168,51 +121,21 @@ static void assert_zeroed(const pl_dataset *d)
 /* ------------------------------------------------------------------ */
 /* Capturing stderr                                                    */
 
-static int saved_stderr = -1;
-static char captured[8192];
-static char capture_path[512];
-
-static void capture_begin(void)
-{
-    fflush(stderr);
-    saved_stderr = dup(2);
-    assert_true(saved_stderr >= 0);
-    snprintf(capture_path, sizeof capture_path, "%s/stderr.txt", tmpdir);
-    int fd = open(capture_path, O_RDWR | O_CREAT | O_TRUNC, 0644);
-    assert_true(fd >= 0);
-    dup2(fd, 2);
-    close(fd);
-}
-
-/* Restores stderr and returns what was written (also echoed to the real
+/* Ends the capture and returns what was written (also echoed to the real
  * stderr, so a failing test's log shows the message). */
 static const char *capture_end(void)
 {
-    fflush(stderr);
-    dup2(saved_stderr, 2);
-    close(saved_stderr);
-    saved_stderr = -1;
-    FILE *f = fopen(capture_path, "rb");
-    assert_non_null(f);
-    size_t len = fread(captured, 1, sizeof captured - 1, f);
-    captured[len] = '\0';
-    fclose(f);
+    const char *captured = stderr_capture_end();
     fprintf(stderr, "[captured] %s", captured);
     return captured;
 }
-
-#define assert_contains(haystack, needle)                                                  \
-    do {                                                                                   \
-        if (!strstr((haystack), (needle)))                                                 \
-            fail_msg("expected \"%s\" in: %s", (needle), (haystack));                      \
-    } while (0)
 
 /* Loads an IDX pair expecting failure; returns the message. */
 static const char *idx_fails(const char *images, const char *labels)
 {
     pl_dataset d;
     memset(&d, 0x5a, sizeof d);
-    capture_begin();
+    stderr_capture_begin();
     int rc = pl_idx_load(images, labels, &d);
     const char *msg = capture_end();
     assert_int_equal(rc, PL_EXIT_DATA);
@@ -235,7 +158,7 @@ static void write_idx_pair(const char *img, const char *lbl, int gz_img, int gz_
 static void test_idx_plain(void **state)
 {
     (void)state;
-    const char *img = tpath("img"), *lbl = tpath("lbl");
+    const char *img = tmp_path("img"), *lbl = tmp_path("lbl");
     write_idx_pair(img, lbl, 0, 0, N, 0);
     pl_dataset d;
     assert_int_equal(pl_idx_load(img, lbl, &d), 0);
@@ -263,10 +186,10 @@ static void test_idx_extremes(void **state)
     put_be32(lb + 4, 2);
     lb[8] = 9;
     lb[9] = 0;
-    write_bytes(tpath("i"), ib, sizeof ib);
-    write_bytes(tpath("l"), lb, sizeof lb);
+    write_bytes(tmp_path("i"), ib, sizeof ib);
+    write_bytes(tmp_path("l"), lb, sizeof lb);
     pl_dataset d;
-    assert_int_equal(pl_idx_load(tpath("i"), tpath("l"), &d), 0);
+    assert_int_equal(pl_idx_load(tmp_path("i"), tmp_path("l"), &d), 0);
     assert_int_equal(d.n, 2);
     assert_int_equal(d.rows, 1);
     assert_int_equal(d.cols, 2);
@@ -282,7 +205,7 @@ static void test_idx_extremes(void **state)
 static void test_idx_gzip(void **state)
 {
     (void)state;
-    const char *img = tpath("img.gz"), *lbl = tpath("lbl.gz");
+    const char *img = tmp_path("img.gz"), *lbl = tmp_path("lbl.gz");
     write_idx_pair(img, lbl, 1, 1, N, 7);
     /* really compressed: the file starts with the gzip magic */
     FILE *f = fopen(img, "rb");
@@ -296,8 +219,8 @@ static void test_idx_gzip(void **state)
     pl_dataset_free(&d);
 
     /* mixed: gzip images, plain labels */
-    write_idx_pair(img, tpath("lbl-plain"), 1, 0, N, 3);
-    assert_int_equal(pl_idx_load(img, tpath("lbl-plain"), &d), 0);
+    write_idx_pair(img, tmp_path("lbl-plain"), 1, 0, N, 3);
+    assert_int_equal(pl_idx_load(img, tmp_path("lbl-plain"), &d), 0);
     check_idx(&d, N, ROWS, COLS, 3);
     pl_dataset_free(&d);
 }
@@ -305,21 +228,21 @@ static void test_idx_gzip(void **state)
 static void test_idx_missing(void **state)
 {
     (void)state;
-    const char *lbl = tpath("lbl");
-    write_idx_pair(tpath("img"), lbl, 0, 0, N, 0);
-    const char *missing = tpath("nothing-here");
+    const char *lbl = tmp_path("lbl");
+    write_idx_pair(tmp_path("img"), lbl, 0, 0, N, 0);
+    const char *missing = tmp_path("nothing-here");
     const char *msg = idx_fails(missing, lbl);
     assert_contains(msg, "cannot open '");
     assert_contains(msg, missing);
     assert_contains(msg, "No such file or directory");
-    msg = idx_fails(tpath("img"), missing);
+    msg = idx_fails(tmp_path("img"), missing);
     assert_contains(msg, missing);
 }
 
 static void test_idx_bad_magic(void **state)
 {
     (void)state;
-    const char *img = tpath("img"), *lbl = tpath("lbl");
+    const char *img = tmp_path("img"), *lbl = tmp_path("lbl");
     write_idx_pair(img, lbl, 0, 0, N, 0);
     /* labels given as images, images as labels */
     const char *msg = idx_fails(lbl, img);
@@ -333,9 +256,9 @@ static void test_idx_bad_magic(void **state)
 
     /* text where an IDX file should be (an HTML error page, say) */
     const char html[] = "<!DOCTYPE html><html>not found</html>";
-    write_bytes(tpath("page"), html, sizeof html - 1);
-    msg = idx_fails(tpath("page"), lbl);
-    assert_contains(msg, tpath("page"));
+    write_bytes(tmp_path("page"), html, sizeof html - 1);
+    msg = idx_fails(tmp_path("page"), lbl);
+    assert_contains(msg, tmp_path("page"));
     assert_contains(msg, "bad magic number 0x3c21444f");
 }
 
@@ -345,7 +268,7 @@ static void test_idx_truncated(void **state)
     unsigned char ib[IMG_BYTES], lb[LBL_BYTES];
     idx_images(ib, N, ROWS, COLS, 0);
     idx_labels(lb, N, 0);
-    const char *img = tpath("img"), *lbl = tpath("lbl");
+    const char *img = tmp_path("img"), *lbl = tmp_path("lbl");
     write_bytes(lbl, lb, sizeof lb);
 
     write_bytes(img, ib, IMG_BYTES - 2);
@@ -355,9 +278,9 @@ static void test_idx_truncated(void **state)
     assert_contains(msg, "expected 76 bytes, found 74");
 
     /* the same content gzip-compressed: sizes are of the decompressed data */
-    write_gz(tpath("img.gz"), ib, IMG_BYTES - 2);
-    msg = idx_fails(tpath("img.gz"), lbl);
-    assert_contains(msg, tpath("img.gz"));
+    write_gz(tmp_path("img.gz"), ib, IMG_BYTES - 2);
+    msg = idx_fails(tmp_path("img.gz"), lbl);
+    assert_contains(msg, tmp_path("img.gz"));
     assert_contains(msg, "expected 76 bytes, found 74");
     assert_contains(msg, "decompressed");
 
@@ -387,8 +310,8 @@ static void test_idx_gzip_damaged(void **state)
     (void)state;
     unsigned char ib[IMG_BYTES];
     idx_images(ib, N, ROWS, COLS, 0);
-    const char *gz = tpath("img.gz"), *lbl = tpath("lbl");
-    write_idx_pair(tpath("img"), lbl, 0, 0, N, 0);
+    const char *gz = tmp_path("img.gz"), *lbl = tmp_path("lbl");
+    write_idx_pair(tmp_path("img"), lbl, 0, 0, N, 0);
     write_gz(gz, ib, sizeof ib);
 
     /* a download cut off in the middle of the gzip stream */
@@ -416,15 +339,15 @@ static void test_idx_trailing_byte(void **state)
     idx_images(ib, N, ROWS, COLS, 0);
     ib[IMG_BYTES] = 0;
     idx_labels(lb, N, 0);
-    const char *img = tpath("img"), *lbl = tpath("lbl");
+    const char *img = tmp_path("img"), *lbl = tmp_path("lbl");
     write_bytes(lbl, lb, LBL_BYTES);
     write_bytes(img, ib, IMG_BYTES + 1);
     const char *msg = idx_fails(img, lbl);
     assert_contains(msg, img);
     assert_contains(msg, "expected 76 bytes, found 77");
 
-    write_gz(tpath("img.gz"), ib, IMG_BYTES + 1);
-    msg = idx_fails(tpath("img.gz"), lbl);
+    write_gz(tmp_path("img.gz"), ib, IMG_BYTES + 1);
+    msg = idx_fails(tmp_path("img.gz"), lbl);
     assert_contains(msg, "expected 76 bytes, found 77");
 
     write_bytes(img, ib, IMG_BYTES);
@@ -440,7 +363,7 @@ static void test_idx_count_mismatch(void **state)
     unsigned char ib[IMG_BYTES], lb[LBL_BYTES];
     idx_images(ib, N, ROWS, COLS, 0);
     size_t lsz = idx_labels(lb, N - 1, 0);
-    const char *img = tpath("img"), *lbl = tpath("lbl");
+    const char *img = tmp_path("img"), *lbl = tmp_path("lbl");
     write_bytes(img, ib, sizeof ib);
     write_bytes(lbl, lb, lsz);
     const char *msg = idx_fails(img, lbl);
@@ -457,7 +380,7 @@ static void test_idx_label_range(void **state)
     idx_images(ib, N, ROWS, COLS, 0);
     idx_labels(lb, N, 0);
     lb[8 + 3] = 10;
-    const char *img = tpath("img"), *lbl = tpath("lbl");
+    const char *img = tmp_path("img"), *lbl = tmp_path("lbl");
     write_bytes(img, ib, sizeof ib);
     write_bytes(lbl, lb, sizeof lb);
     const char *msg = idx_fails(img, lbl);
@@ -472,10 +395,10 @@ static void test_idx_zero_images(void **state)
     unsigned char ib[16], lb[8];
     idx_images(ib, 0, ROWS, COLS, 0);
     idx_labels(lb, 0, 0);
-    write_bytes(tpath("img"), ib, sizeof ib);
-    write_bytes(tpath("lbl"), lb, sizeof lb);
-    const char *msg = idx_fails(tpath("img"), tpath("lbl"));
-    assert_contains(msg, tpath("img"));
+    write_bytes(tmp_path("img"), ib, sizeof ib);
+    write_bytes(tmp_path("lbl"), lb, sizeof lb);
+    const char *msg = idx_fails(tmp_path("img"), tmp_path("lbl"));
+    assert_contains(msg, tmp_path("img"));
     assert_contains(msg, "no examples");
 }
 
@@ -534,7 +457,7 @@ static const char *cifar_fails(const char *path, int variant)
     pl_dataset d;
     memset(&d, 0x5a, sizeof d);
     const char *paths[] = {path};
-    capture_begin();
+    stderr_capture_begin();
     int rc = pl_cifar_load(paths, 1, variant, &d);
     const char *msg = capture_end();
     assert_int_equal(rc, PL_EXIT_DATA);
@@ -545,9 +468,9 @@ static const char *cifar_fails(const char *path, int variant)
 static void test_cifar10(void **state)
 {
     (void)state;
-    write_cifar(tpath("a.bin"), 10, 0, 2);
-    write_cifar(tpath("b.bin"), 10, 2, 3);
-    const char *paths[] = {tpath("a.bin"), tpath("b.bin")};
+    write_cifar(tmp_path("a.bin"), 10, 0, 2);
+    write_cifar(tmp_path("b.bin"), 10, 2, 3);
+    const char *paths[] = {tmp_path("a.bin"), tmp_path("b.bin")};
     pl_dataset d;
     assert_int_equal(pl_cifar_load(paths, 2, 10, &d), 0);
     check_cifar(&d, 10, 0, 5);
@@ -558,7 +481,7 @@ static void test_cifar10(void **state)
     pl_dataset_free(&d);
 
     /* order of files is the order of records */
-    const char *rev[] = {tpath("b.bin"), tpath("a.bin")};
+    const char *rev[] = {tmp_path("b.bin"), tmp_path("a.bin")};
     assert_int_equal(pl_cifar_load(rev, 2, 10, &d), 0);
     assert_int_equal(d.n, 5);
     assert_int_equal(d.y[0], 2);
@@ -570,9 +493,9 @@ static void test_cifar10(void **state)
 static void test_cifar100(void **state)
 {
     (void)state;
-    write_cifar(tpath("train.bin"), 100, 0, 3);
-    write_cifar(tpath("more.bin"), 100, 3, 1);
-    const char *paths[] = {tpath("train.bin"), tpath("more.bin")};
+    write_cifar(tmp_path("train.bin"), 100, 0, 3);
+    write_cifar(tmp_path("more.bin"), 100, 3, 1);
+    const char *paths[] = {tmp_path("train.bin"), tmp_path("more.bin")};
     pl_dataset d;
     assert_int_equal(pl_cifar_load(paths, 2, 100, &d), 0);
     check_cifar(&d, 100, 0, 4);
@@ -585,7 +508,7 @@ static void test_cifar100(void **state)
 static void test_cifar_bad_size(void **state)
 {
     (void)state;
-    const char *path = tpath("bad.bin");
+    const char *path = tmp_path("bad.bin");
     unsigned char *junk = calloc(3073 * 2 + 5, 1);
     assert_non_null(junk);
     write_bytes(path, junk, 3073 * 2 + 5);
@@ -605,26 +528,26 @@ static void test_cifar_bad_size(void **state)
     assert_contains(msg, "empty");
 
     /* a bad file after a good one: nothing is returned */
-    write_cifar(tpath("good.bin"), 10, 0, 1);
+    write_cifar(tmp_path("good.bin"), 10, 0, 1);
     write_bytes(path, "xyz", 3);
-    const char *paths[] = {tpath("good.bin"), path};
+    const char *paths[] = {tmp_path("good.bin"), path};
     pl_dataset d;
-    capture_begin();
+    stderr_capture_begin();
     int rc = pl_cifar_load(paths, 2, 10, &d);
     msg = capture_end();
     assert_int_equal(rc, PL_EXIT_DATA);
     assert_zeroed(&d);
     assert_contains(msg, path);
 
-    msg = cifar_fails(tpath("absent.bin"), 10);
-    assert_contains(msg, tpath("absent.bin"));
+    msg = cifar_fails(tmp_path("absent.bin"), 10);
+    assert_contains(msg, tmp_path("absent.bin"));
     assert_contains(msg, "No such file or directory");
 }
 
 static void test_cifar_bad_label(void **state)
 {
     (void)state;
-    const char *path = tpath("lab.bin");
+    const char *path = tmp_path("lab.bin");
     write_cifar(path, 10, 0, 4);
     /* record 2 gets label 10 */
     FILE *f = fopen(path, "r+b");
@@ -654,10 +577,10 @@ static void test_cifar_bad_label(void **state)
 static void test_cifar_bad_variant(void **state)
 {
     (void)state;
-    write_cifar(tpath("a.bin"), 10, 0, 1);
-    const char *paths[] = {tpath("a.bin")};
+    write_cifar(tmp_path("a.bin"), 10, 0, 1);
+    const char *paths[] = {tmp_path("a.bin")};
     pl_dataset d;
-    capture_begin();
+    stderr_capture_begin();
     int rc = pl_cifar_load(paths, 1, 20, &d);
     const char *msg = capture_end();
     assert_int_equal(rc, PL_EXIT_USAGE);
@@ -725,7 +648,7 @@ static void test_data_load_mnist(void **state)
     (void)state;
     make_subdir("mnist");
     char dir[512];
-    snprintf(dir, sizeof dir, "%s", tpath("mnist"));
+    snprintf(dir, sizeof dir, "%s", tmp_path("mnist"));
     write_idx_named(dir, "train", 9, 1, 0);
     write_idx_named(dir, "t10k", 6, 2, 1);
     /* a stale .gz beside the plain file is ignored: plain wins */
@@ -758,10 +681,10 @@ static void test_data_load_plastic_data(void **state)
     make_subdir("root");
     make_subdir("root/fashion");
     char dir[512];
-    snprintf(dir, sizeof dir, "%s", tpath("root/fashion"));
+    snprintf(dir, sizeof dir, "%s", tmp_path("root/fashion"));
     write_idx_named(dir, "train", 5, 3, 1);
     write_idx_named(dir, "t10k", 2, 4, 1);
-    setenv("PLASTIC_DATA", tpath("root"), 1);
+    setenv("PLASTIC_DATA", tmp_path("root"), 1);
     pl_config cfg;
     config_for(&cfg, "fashion", "");
     pl_dataset train, test;
@@ -775,7 +698,7 @@ static void test_data_load_plastic_data(void **state)
 static const char *data_load_fails(const pl_config *cfg, int expect_rc)
 {
     pl_dataset train, test;
-    capture_begin();
+    stderr_capture_begin();
     int rc = pl_data_load(cfg, &train, &test);
     const char *msg = capture_end();
     assert_int_equal(rc, expect_rc);
@@ -789,41 +712,41 @@ static void test_data_load_missing(void **state)
     (void)state;
     make_subdir("mnist");
     pl_config cfg;
-    config_for(&cfg, "mnist", tpath("mnist"));
+    config_for(&cfg, "mnist", tmp_path("mnist"));
     const char *msg = data_load_fails(&cfg, PL_EXIT_DATA);
-    assert_contains(msg, tpath("mnist/train-images-idx3-ubyte"));
+    assert_contains(msg, tmp_path("mnist/train-images-idx3-ubyte"));
     assert_contains(msg, "No such file or directory");
     assert_contains(msg, "tools/fetch-data.sh");
     assert_contains(msg, "PLASTIC_DATA");
 
     /* training files present, test labels missing */
-    write_idx_named(tpath("mnist"), "train", 3, 0, 0);
-    write_idx_named(tpath("mnist"), "t10k", 3, 0, 0);
-    assert_int_equal(unlink(tpath("mnist/t10k-labels-idx1-ubyte")), 0);
+    write_idx_named(tmp_path("mnist"), "train", 3, 0, 0);
+    write_idx_named(tmp_path("mnist"), "t10k", 3, 0, 0);
+    assert_int_equal(unlink(tmp_path("mnist/t10k-labels-idx1-ubyte")), 0);
     msg = data_load_fails(&cfg, PL_EXIT_DATA);
-    assert_contains(msg, tpath("mnist/t10k-labels-idx1-ubyte"));
+    assert_contains(msg, tmp_path("mnist/t10k-labels-idx1-ubyte"));
     assert_contains(msg, "fetch-data.sh");
 
     /* a corrupt test file fails the whole load, with nothing left allocated */
     unsigned char lb[8];
     put_be32(lb, 0x801);
     put_be32(lb + 4, 3);
-    write_bytes(tpath("mnist/t10k-labels-idx1-ubyte"), lb, sizeof lb);
+    write_bytes(tmp_path("mnist/t10k-labels-idx1-ubyte"), lb, sizeof lb);
     msg = data_load_fails(&cfg, PL_EXIT_DATA);
     assert_contains(msg, "truncated");
 
-    config_for(&cfg, "cifar10", tpath("mnist"));
+    config_for(&cfg, "cifar10", tmp_path("mnist"));
     msg = data_load_fails(&cfg, PL_EXIT_DATA);
-    assert_contains(msg, tpath("mnist/data_batch_1.bin"));
+    assert_contains(msg, tmp_path("mnist/data_batch_1.bin"));
     assert_contains(msg, "binary version");
     assert_contains(msg, "data.dir");
 
-    config_for(&cfg, "cifar100", tpath("mnist"));
+    config_for(&cfg, "cifar100", tmp_path("mnist"));
     msg = data_load_fails(&cfg, PL_EXIT_DATA);
-    assert_contains(msg, tpath("mnist/train.bin"));
+    assert_contains(msg, tmp_path("mnist/train.bin"));
     assert_contains(msg, "CIFAR-100");
 
-    config_for(&cfg, "svhn", tpath("mnist"));
+    config_for(&cfg, "svhn", tmp_path("mnist"));
     msg = data_load_fails(&cfg, PL_EXIT_USAGE);
     assert_contains(msg, "svhn");
 }
@@ -835,11 +758,11 @@ static void test_data_load_cifar(void **state)
     char name[64];
     for (int b = 1; b <= 5; b++) {
         snprintf(name, sizeof name, "c10/data_batch_%d.bin", b);
-        write_cifar(tpath(name), 10, 2 * (b - 1), 2);
+        write_cifar(tmp_path(name), 10, 2 * (b - 1), 2);
     }
-    write_cifar(tpath("c10/test_batch.bin"), 10, 100, 3);
+    write_cifar(tmp_path("c10/test_batch.bin"), 10, 100, 3);
     pl_config cfg;
-    config_for(&cfg, "cifar10", tpath("c10"));
+    config_for(&cfg, "cifar10", tmp_path("c10"));
     cfg.data.train_limit = 7;
     pl_dataset train, test;
     assert_int_equal(pl_data_load(&cfg, &train, &test), 0);
@@ -849,9 +772,9 @@ static void test_data_load_cifar(void **state)
     pl_dataset_free(&test);
 
     make_subdir("c100");
-    write_cifar(tpath("c100/train.bin"), 100, 0, 4);
-    write_cifar(tpath("c100/test.bin"), 100, 50, 2);
-    config_for(&cfg, "cifar100", tpath("c100"));
+    write_cifar(tmp_path("c100/train.bin"), 100, 0, 4);
+    write_cifar(tmp_path("c100/test.bin"), 100, 50, 2);
+    config_for(&cfg, "cifar100", tmp_path("c100"));
     cfg.data.test_limit = 1;
     assert_int_equal(pl_data_load(&cfg, &train, &test), 0);
     check_cifar(&train, 100, 0, 4);
@@ -1012,7 +935,7 @@ static void test_split_too_many(void **state)
     make_all(&all);
     const int bad[] = {SN, SN + 5, -1};
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
-        capture_begin();
+        stderr_capture_begin();
         int rc = pl_dataset_split(&all, bad[k], 1, &train, &valid);
         const char *msg = capture_end();
         assert_int_equal(rc, PL_EXIT_USAGE);
@@ -1024,7 +947,7 @@ static void test_split_too_many(void **state)
     pl_dataset_free(&all);
 }
 
-#define T(f) cmocka_unit_test_setup_teardown(f, setup_dir, teardown_dir)
+#define T(f) cmocka_unit_test_setup_teardown(f, tmpdir_setup, teardown_dir)
 
 int main(void)
 {

@@ -12,22 +12,17 @@
 
 #include "plastic/common.h"
 #include "plastic/gemm.h"
-#include "plastic/rng.h"
 
-static void fill(float *x, long n, uint64_t sub, float lo)
-{
-    pl_rng r;
-    pl_rng_init(&r, 5, PL_STREAM_TEST, sub);
-    for (long i = 0; i < n; i++)
-        x[i] = lo + (float)pl_rng_uniform(&r);
-}
+#include "support.h"
 
 static void check_blocks(int m, int n, int k)
 {
     float *A = pl_alloc(sizeof(float) * m * k), *B = pl_alloc(sizeof(float) * n * k);
     float *whole = pl_alloc(sizeof(float) * m * n), *part = pl_alloc(sizeof(float) * m * n);
-    fill(A, (long)m * k, 1, 0.0f);
-    fill(B, (long)n * k, 2, -0.5f);
+    fill_uniform(A, (long)m * k, 5, 1, 0.0, 1.0);
+    fill_uniform(B, (long)n * k, 5, 2, 0.0, 1.0);
+    for (long i = 0; i < (long)n * k; i++)
+        B[i] -= 0.5f; /* in (-0.5, 0.5), rounded as this test's inputs always were */
     pl_gemm_scratch s = {0};
     pl_sgemm_abt(m, n, k, A, B, whole, n, &s);
     for (int i = 0; i < m; i++)

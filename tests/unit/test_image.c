@@ -8,6 +8,8 @@
 
 #include "plastic/image.h"
 
+#include "support.h"
+
 #include <dirent.h>
 #include <png.h>
 #include <stdio.h>
@@ -73,46 +75,6 @@ static void expect_block(const image *im, unsigned x0, unsigned y0, int scale, i
             expect_px(im, x0 + (unsigned)dx, y0 + (unsigned)dy, r, g, b);
 }
 
-struct fixture {
-    char dir[64];
-    char path[128];
-};
-
-static int setup(void **state)
-{
-    struct fixture *f = calloc(1, sizeof *f);
-    if (!f)
-        return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/plastic_test_image_XXXXXX");
-    if (!mkdtemp(f->dir)) {
-        free(f);
-        return -1;
-    }
-    snprintf(f->path, sizeof f->path, "%s/w.png", f->dir);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    DIR *d = opendir(f->dir);
-    if (d) {
-        struct dirent *e;
-        char p[512];
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-                snprintf(p, sizeof p, "%s/%s", f->dir, e->d_name);
-                unlink(p);
-            }
-        }
-        closedir(d);
-    }
-    rmdir(f->dir);
-    free(f);
-    return 0;
-}
-
 /* Names of the files in dir, joined by spaces. */
 static void list_dir(const char *dir, char *out, size_t size)
 {
@@ -136,14 +98,15 @@ static void list_dir(const char *dir, char *out, size_t size)
  * Pixel of unit u (grid gx, gy), weight (r, c): x = 1 + gx*5 + 2c, y = 1 + gy*5 + 2r. */
 static void test_grid_colours(void **state)
 {
-    struct fixture *f = *state;
+    (void)state;
+    const char *png = tmp_path("w.png");
     const float W[3 * 4] = {
         2.0f,  -2.0f, 0.0f, 1.0f,  /* unit 0: max |w| = 2 */
         0.5f,  1.0f,  0.0f, -1.0f, /* unit 1 */
         5.0f,  10.0f, 0.0f, -10.0f /* unit 2: unit 1 times 10 */
     };
-    assert_int_equal(pl_png_weights(f->path, W, 3, 2, 2, 1, 2, 2), 0);
-    image im = read_png(f->path);
+    assert_int_equal(pl_png_weights(png, W, 3, 2, 2, 1, 2, 2), 0);
+    image im = read_png(png);
     assert_int_equal(im.w, 11);
     assert_int_equal(im.h, 11);
 
@@ -182,16 +145,17 @@ static void test_grid_colours(void **state)
 
     /* written via a temp file that is gone afterwards */
     char names[256];
-    list_dir(f->dir, names, sizeof names);
+    list_dir(tmpdir, names, sizeof names);
     assert_string_equal(names, "w.png ");
 }
 
 static void test_zero_unit_is_white(void **state)
 {
-    struct fixture *f = *state;
+    (void)state;
+    const char *png = tmp_path("w.png");
     const float W[2 * 3] = {0, 0, 0, -3, 0, 3}; /* unit 0 all zero; 1x3 units */
-    assert_int_equal(pl_png_weights(f->path, W, 2, 1, 3, 1, 1, 1), 0);
-    image im = read_png(f->path);
+    assert_int_equal(pl_png_weights(png, W, 2, 1, 3, 1, 1, 1), 0);
+    image im = read_png(png);
     assert_int_equal(im.w, 1 + 3 + 1);
     assert_int_equal(im.h, 1 + 2 * (1 + 1));
     for (unsigned x = 1; x <= 3; x++)
@@ -206,7 +170,8 @@ static void test_zero_unit_is_white(void **state)
 /* channels > 1: channel-major weights, one tile per channel side by side. */
 static void test_multichannel_layout(void **state)
 {
-    struct fixture *f = *state;
+    (void)state;
+    const char *png = tmp_path("w.png");
     /* 2 units, 3 channels of 1x2, 2 grid columns, scale 3.
      * tile 3x6 px; width 1 + 2*3*(6+1) = 43; height 1 + 1*(3+1) = 5. */
     const float W[2 * 6] = {
@@ -215,8 +180,8 @@ static void test_multichannel_layout(void **state)
         0.5f, 0, /* channel 2 */
         0, 0, 0, 0, 0, -4, /* unit 1: only channel 2, column 1 */
     };
-    assert_int_equal(pl_png_weights(f->path, W, 2, 1, 2, 3, 2, 3), 0);
-    image im = read_png(f->path);
+    assert_int_equal(pl_png_weights(png, W, 2, 1, 2, 3, 2, 3), 0);
+    image im = read_png(png);
     assert_int_equal(im.w, 43);
     assert_int_equal(im.h, 5);
     expect_block(&im, 1, 1, 3, 255, 0, 0);     /* u0 ch0 (0,0) */
@@ -234,14 +199,15 @@ static void test_multichannel_layout(void **state)
 
 static void test_overwrites_existing(void **state)
 {
-    struct fixture *f = *state;
-    FILE *fp = fopen(f->path, "w");
+    (void)state;
+    const char *png = tmp_path("w.png");
+    FILE *fp = fopen(png, "w");
     assert_non_null(fp);
     fputs("not a png", fp);
     fclose(fp);
     const float W[1] = {-1};
-    assert_int_equal(pl_png_weights(f->path, W, 1, 1, 1, 1, 1, 1), 0);
-    image im = read_png(f->path);
+    assert_int_equal(pl_png_weights(png, W, 1, 1, 1, 1, 1, 1), 0);
+    image im = read_png(png);
     assert_int_equal(im.w, 3);
     assert_int_equal(im.h, 3);
     expect_px(&im, 1, 1, 0, 0, 255);
@@ -250,9 +216,8 @@ static void test_overwrites_existing(void **state)
 
 static void test_unwritable_path(void **state)
 {
-    struct fixture *f = *state;
-    char bad[192];
-    snprintf(bad, sizeof bad, "%s/no/such/dir/w.png", f->dir);
+    (void)state;
+    const char *bad = tmp_path("no/such/dir/w.png");
     const float W[4] = {1, 2, 3, 4};
     assert_int_not_equal(pl_png_weights(bad, W, 1, 2, 2, 1, 1, 1), 0);
     struct stat st;
@@ -263,29 +228,30 @@ static void test_unwritable_path(void **state)
  * fails, and the temp file must be cleaned up. */
 static void test_rename_failure_cleans_up(void **state)
 {
-    struct fixture *f = *state;
-    assert_int_equal(mkdir(f->path, 0700), 0);
-    char inner[192];
-    snprintf(inner, sizeof inner, "%s/x", f->path);
+    (void)state;
+    const char *png = tmp_path("w.png");
+    assert_int_equal(mkdir(png, 0700), 0);
+    const char *inner = tmp_path("w.png/x");
     FILE *fp = fopen(inner, "w"); /* non-empty directory: rename cannot replace it */
     assert_non_null(fp);
     fclose(fp);
     const float W[1] = {1};
-    assert_int_not_equal(pl_png_weights(f->path, W, 1, 1, 1, 1, 1, 1), 0);
+    assert_int_not_equal(pl_png_weights(png, W, 1, 1, 1, 1, 1, 1), 0);
     char names[256];
-    list_dir(f->dir, names, sizeof names);
+    list_dir(tmpdir, names, sizeof names);
     assert_string_equal(names, "w.png ");
     unlink(inner);
-    rmdir(f->path);
+    rmdir(png);
 }
 
 /* A write error inside libpng (file size limit hit mid-image) goes through the
  * setjmp path: nonzero, no temp file, and the previous image is untouched. */
 static void test_write_error_keeps_old_image(void **state)
 {
-    struct fixture *f = *state;
+    (void)state;
+    const char *png = tmp_path("w.png");
     const float one[1] = {1};
-    assert_int_equal(pl_png_weights(f->path, one, 1, 1, 1, 1, 1, 1), 0);
+    assert_int_equal(pl_png_weights(png, one, 1, 1, 1, 1, 1, 1), 0);
 
     enum { N = 64, R = 28, C = 28 };
     float *W = malloc(sizeof(float) * N * R * C);
@@ -301,16 +267,16 @@ static void test_write_error_keeps_old_image(void **state)
     lim.rlim_cur = 4096;
     void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
-    int rc = pl_png_weights(f->path, W, N, R, C, 1, 8, 2);
+    int rc = pl_png_weights(png, W, N, R, C, 1, 8, 2);
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
     signal(SIGXFSZ, prev);
     free(W);
     assert_int_not_equal(rc, 0);
 
     char names[256];
-    list_dir(f->dir, names, sizeof names);
+    list_dir(tmpdir, names, sizeof names);
     assert_string_equal(names, "w.png ");
-    image im = read_png(f->path);
+    image im = read_png(png);
     assert_int_equal(im.w, 3);
     expect_px(&im, 1, 1, 255, 0, 0);
     free(im.px);
@@ -318,35 +284,38 @@ static void test_write_error_keeps_old_image(void **state)
 
 static void test_invalid_arguments(void **state)
 {
-    struct fixture *f = *state;
+    (void)state;
+    const char *png = tmp_path("w.png");
     const float W[4] = {1, 2, 3, 4};
-    assert_int_not_equal(pl_png_weights(f->path, W, 0, 2, 2, 1, 1, 1), 0);
-    assert_int_not_equal(pl_png_weights(f->path, W, 1, 2, 2, 1, 0, 1), 0);
-    assert_int_not_equal(pl_png_weights(f->path, W, 1, 2, 2, 1, 1, 0), 0);
-    assert_int_not_equal(pl_png_weights(f->path, W, 1, 0, 2, 1, 1, 1), 0);
-    assert_int_not_equal(pl_png_weights(f->path, W, 1, 2, -1, 1, 1, 1), 0);
-    assert_int_not_equal(pl_png_weights(f->path, W, 1, 2, 2, 0, 1, 1), 0);
-    assert_int_not_equal(pl_png_weights(f->path, NULL, 1, 2, 2, 1, 1, 1), 0);
+    assert_int_not_equal(pl_png_weights(png, W, 0, 2, 2, 1, 1, 1), 0);
+    assert_int_not_equal(pl_png_weights(png, W, 1, 2, 2, 1, 0, 1), 0);
+    assert_int_not_equal(pl_png_weights(png, W, 1, 2, 2, 1, 1, 0), 0);
+    assert_int_not_equal(pl_png_weights(png, W, 1, 0, 2, 1, 1, 1), 0);
+    assert_int_not_equal(pl_png_weights(png, W, 1, 2, -1, 1, 1, 1), 0);
+    assert_int_not_equal(pl_png_weights(png, W, 1, 2, 2, 0, 1, 1), 0);
+    assert_int_not_equal(pl_png_weights(png, NULL, 1, 2, 2, 1, 1, 1), 0);
     assert_int_not_equal(pl_png_weights(NULL, W, 1, 2, 2, 1, 1, 1), 0);
     /* far too large: rejected before any allocation or file */
-    assert_int_not_equal(pl_png_weights(f->path, W, 1, 2, 2, 1, 1, 1 << 30), 0);
-    assert_int_not_equal(pl_png_weights(f->path, W, 1 << 30, 2, 2, 1, 1, 1), 0);
+    assert_int_not_equal(pl_png_weights(png, W, 1, 2, 2, 1, 1, 1 << 30), 0);
+    assert_int_not_equal(pl_png_weights(png, W, 1 << 30, 2, 2, 1, 1, 1), 0);
     char names[256];
-    list_dir(f->dir, names, sizeof names);
+    list_dir(tmpdir, names, sizeof names);
     assert_string_equal(names, "");
 }
+
+#define T(f) cmocka_unit_test_setup_teardown(f, tmpdir_setup, tmpdir_teardown)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_grid_colours, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_zero_unit_is_white, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_multichannel_layout, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_overwrites_existing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unwritable_path, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_rename_failure_cleans_up, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_write_error_keeps_old_image, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_invalid_arguments, setup, teardown),
+        T(test_grid_colours),
+        T(test_zero_unit_is_white),
+        T(test_multichannel_layout),
+        T(test_overwrites_existing),
+        T(test_unwritable_path),
+        T(test_rename_failure_cleans_up),
+        T(test_write_error_keeps_old_image),
+        T(test_invalid_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,19 +15,17 @@
 #include "plastic/par.h"
 #include "plastic/rng.h"
 
+#include "support.h"
+
 static int close_enough(double got, double ref, double atol, double rtol)
 {
     return fabs(got - ref) <= atol + rtol * fabs(ref);
 }
 
+/* B examples of n inputs uniform in (0, 1). */
 static float *random_inputs(int B, int n, uint64_t substream)
 {
-    float *X = pl_alloc((size_t)B * n * sizeof *X);
-    pl_rng r;
-    pl_rng_init(&r, 11, PL_STREAM_TEST, substream);
-    for (int i = 0; i < B * n; i++)
-        X[i] = (float)pl_rng_uniform(&r);
-    return X;
+    return alloc_uniform((long)B * n, 11, substream, 0.0, 1.0);
 }
 
 /* Examples scattered around a few random prototypes: structured data in

@@ -9,13 +9,14 @@
 
 #include "plastic/metrics.h"
 
+#include "support.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 /* Checks the record starts with {"event":"<event>","time":<s>.<ms> with a
  * current wall-clock time, and returns what follows the time. */
@@ -174,35 +175,6 @@ static void test_overflow_boundary(void **state)
     assert_int_equal(longest, (int)sizeof(((pl_json *)0)->buf) - 1);
 }
 
-struct fixture {
-    char dir[64];
-    char path[128];
-};
-
-static int setup(void **state)
-{
-    struct fixture *f = calloc(1, sizeof *f);
-    if (!f)
-        return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/plastic_test_metrics_XXXXXX");
-    if (!mkdtemp(f->dir)) {
-        free(f);
-        return -1;
-    }
-    snprintf(f->path, sizeof f->path, "%s/metrics.jsonl", f->dir);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    unlink(f->path);
-    rmdir(f->dir);
-    free(f);
-    return 0;
-}
-
 static char *slurp(const char *path)
 {
     FILE *fp = fopen(path, "rb");
@@ -252,57 +224,61 @@ static void put_record(pl_metrics *m, const char *event, long step)
 
 static void test_append_keeps_existing(void **state)
 {
-    struct fixture *f = *state;
-    write_file(f->path, "{\"event\":\"old\"}\n");
+    (void)state;
+    const char *path = tmp_path("metrics.jsonl");
+    write_file(path, "{\"event\":\"old\"}\n");
     pl_metrics m;
-    assert_int_equal(pl_metrics_open(&m, f->path), 0);
+    assert_int_equal(pl_metrics_open(&m, path), 0);
     assert_non_null(m.file);
     put_record(&m, "start", 0);
     put_record(&m, "epoch", 1);
     /* each record is on disk as soon as it is written */
     const char *ev2[] = {"start", "epoch"};
-    expect_records(slurp(f->path), "{\"event\":\"old\"}\n", ev2, 2);
+    expect_records(slurp(path), "{\"event\":\"old\"}\n", ev2, 2);
     pl_metrics_close(&m);
     assert_null(m.file);
     pl_metrics_close(&m); /* harmless twice */
 
-    assert_int_equal(pl_metrics_open(&m, f->path), 0);
+    assert_int_equal(pl_metrics_open(&m, path), 0);
     put_record(&m, "resume", 2);
     pl_metrics_close(&m);
     const char *ev3[] = {"start", "epoch", "resume"};
-    expect_records(slurp(f->path), "{\"event\":\"old\"}\n", ev3, 3);
+    expect_records(slurp(path), "{\"event\":\"old\"}\n", ev3, 3);
 }
 
 static void test_open_creates(void **state)
 {
-    struct fixture *f = *state;
+    (void)state;
+    const char *path = tmp_path("metrics.jsonl");
     pl_metrics m;
-    assert_int_equal(pl_metrics_open(&m, f->path), 0);
+    assert_int_equal(pl_metrics_open(&m, path), 0);
     put_record(&m, "a", 1);
     pl_metrics_close(&m);
     const char *ev[] = {"a"};
-    expect_records(slurp(f->path), "", ev, 1);
+    expect_records(slurp(path), "", ev, 1);
 }
 
 /* A line cut short by an earlier crash is terminated before new records. */
 static void test_partial_line_is_terminated(void **state)
 {
-    struct fixture *f = *state;
-    write_file(f->path, "{\"event\":\"cut");
+    (void)state;
+    const char *path = tmp_path("metrics.jsonl");
+    write_file(path, "{\"event\":\"cut");
     pl_metrics m;
-    assert_int_equal(pl_metrics_open(&m, f->path), 0);
+    assert_int_equal(pl_metrics_open(&m, path), 0);
     put_record(&m, "next", 1);
     pl_metrics_close(&m);
     const char *ev[] = {"next"};
-    expect_records(slurp(f->path), "{\"event\":\"cut\n", ev, 1);
+    expect_records(slurp(path), "{\"event\":\"cut\n", ev, 1);
 }
 
 static void test_overflowed_record_not_written(void **state)
 {
-    struct fixture *f = *state;
-    write_file(f->path, "");
+    (void)state;
+    const char *path = tmp_path("metrics.jsonl");
+    write_file(path, "");
     pl_metrics m;
-    assert_int_equal(pl_metrics_open(&m, f->path), 0);
+    assert_int_equal(pl_metrics_open(&m, path), 0);
     static char big[5000];
     memset(big, 'y', sizeof big - 1);
     pl_json j;
@@ -314,29 +290,29 @@ static void test_overflowed_record_not_written(void **state)
     put_record(&m, "fine", 1);
     pl_metrics_close(&m);
     const char *ev[] = {"fine"};
-    expect_records(slurp(f->path), "", ev, 1);
+    expect_records(slurp(path), "", ev, 1);
 }
 
 static void test_unopened_is_noop(void **state)
 {
-    struct fixture *f = *state;
+    (void)state;
+    const char *path = tmp_path("metrics.jsonl");
     pl_metrics m = {NULL};
     put_record(&m, "ignored", 1);
     pl_metrics_close(&m);
     assert_null(m.file);
     struct stat st;
-    assert_int_not_equal(stat(f->path, &st), 0);
+    assert_int_not_equal(stat(path, &st), 0);
 }
 
 static void test_open_failure(void **state)
 {
-    struct fixture *f = *state;
-    char bad[192];
+    (void)state;
+    const char *bad = tmp_path("no/such/dir/m.jsonl");
     pl_metrics m;
-    snprintf(bad, sizeof bad, "%s/no/such/dir/m.jsonl", f->dir);
     assert_int_not_equal(pl_metrics_open(&m, bad), 0);
     assert_null(m.file);
-    assert_int_not_equal(pl_metrics_open(&m, f->dir), 0); /* a directory */
+    assert_int_not_equal(pl_metrics_open(&m, tmpdir), 0); /* a directory */
     assert_null(m.file);
 }
 
@@ -381,6 +357,8 @@ static void test_duration(void **state)
     assert_int_equal(untouched[0], 'z');
 }
 
+#define T(f) cmocka_unit_test_setup_teardown(f, tmpdir_setup, tmpdir_teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -389,12 +367,12 @@ int main(void)
         cmocka_unit_test(test_nonfinite_is_null),
         cmocka_unit_test(test_overflow_big_field),
         cmocka_unit_test(test_overflow_boundary),
-        cmocka_unit_test_setup_teardown(test_append_keeps_existing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_open_creates, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_partial_line_is_terminated, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_overflowed_record_not_written, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unopened_is_noop, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_open_failure, setup, teardown),
+        T(test_append_keeps_existing),
+        T(test_open_creates),
+        T(test_partial_line_is_terminated),
+        T(test_overflowed_record_not_written),
+        T(test_unopened_is_noop),
+        T(test_open_failure),
         cmocka_unit_test(test_duration),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -16,40 +16,26 @@
 #include "plastic/readout.h"
 #include "plastic/rng.h"
 
+#include "support.h"
+
 /* ---- helpers -------------------------------------------------------------- */
 
-static void check_close(double got, double ref, double atol, double rtol, const char *what,
-                        long i)
-{
-    if (!(fabs(got - ref) <= atol + rtol * fabs(ref)))
-        fail_msg("%s[%ld]: got %.17g, expected %.17g (atol %g, rtol %g)", what, i, got, ref,
-                 atol, rtol);
-}
+enum { SEED = 1234 }; /* of every random array here, with its own substream */
 
 static float *normal_array(long count, double std, uint64_t sub)
 {
     pl_rng rng;
-    pl_rng_init(&rng, 1234, PL_STREAM_TEST, sub);
+    pl_rng_init(&rng, SEED, PL_STREAM_TEST, sub);
     float *a = pl_alloc((size_t)count * sizeof *a);
     for (long i = 0; i < count; i++)
         a[i] = (float)(std * pl_rng_normal(&rng));
     return a;
 }
 
-static float *uniform_array(long count, double lo, double hi, uint64_t sub)
-{
-    pl_rng rng;
-    pl_rng_init(&rng, 1234, PL_STREAM_TEST, sub);
-    float *a = pl_alloc((size_t)count * sizeof *a);
-    for (long i = 0; i < count; i++)
-        a[i] = (float)(lo + (hi - lo) * pl_rng_uniform(&rng));
-    return a;
-}
-
 static uint8_t *labels(long count, int nclass, uint64_t sub)
 {
     pl_rng rng;
-    pl_rng_init(&rng, 1234, PL_STREAM_TEST, sub);
+    pl_rng_init(&rng, SEED, PL_STREAM_TEST, sub);
     uint8_t *y = pl_alloc((size_t)count);
     for (long i = 0; i < count; i++)
         y[i] = (uint8_t)pl_rng_below(&rng, (uint32_t)nclass);
@@ -108,7 +94,7 @@ static void test_features_match_naive(void **state)
     const int dim = 37;
     const long K = 13, N = 1100; /* more than one SGEMM chunk */
     float *W = normal_array(K * dim, 1.5 / sqrt(dim), 1);
-    float *x = uniform_array(N * dim, -1.0, 3.0, 2);
+    float *x = alloc_uniform(N * dim, SEED, 2, -1.0, 3.0);
     memset(x + 5 * dim, 0, dim * sizeof *x);      /* a zero example */
     for (int d = 0; d < dim; d++)                  /* a large-scale example */
         x[1050 * dim + d] *= 1000.0f;
@@ -149,7 +135,7 @@ static void test_features_subset_of_units(void **state)
     const int dim = 50;
     const long K = 10, N = 300;
     float *W = normal_array(K * dim, 1.0 / sqrt(dim), 3);
-    float *x = uniform_array(N * dim, 0.0, 1.0, 4);
+    float *x = alloc_uniform(N * dim, SEED, 4, 0.0, 1.0);
     float *Hall = pl_alloc((size_t)(N * K) * sizeof *Hall);
     float *Hsub = pl_alloc((size_t)(N * K) * sizeof *Hsub);
     pl_readout_features(W, K, dim, x, N, 4.5, Hall);
@@ -173,7 +159,7 @@ static void test_features_nan_propagates(void **state)
     const int dim = 8;
     const long K = 3, N = 4;
     float *W = normal_array(K * dim, 1.0, 5);
-    float *x = uniform_array(N * dim, 0.1, 1.0, 6);
+    float *x = alloc_uniform(N * dim, SEED, 6, 0.1, 1.0);
     W[1 * dim + 2] = NAN;
     float H[12];
     pl_readout_features(W, K, dim, x, N, 3.0, H);
@@ -229,7 +215,7 @@ static void test_forward_matches_naive(void **state)
     const long K = 50;
     const double beta = 0.7;
     float *S = normal_array(C * K, 0.5, 7);
-    float *H = uniform_array(B * K, -0.5, 1.0, 8);
+    float *H = alloc_uniform(B * K, SEED, 8, -0.5, 1.0);
     /* Feature-like rows: zeros and a wide dynamic range. */
     for (long i = 0; i < B * K; i++)
         H[i] = H[i] <= 0.0f ? 0.0f : powf(H[i], 4.5f);
@@ -265,12 +251,12 @@ static void test_forward_order_independent(void **state)
     const int C = 10, B = 64;
     const long K = 777;
     float *S = normal_array(C * K, 0.05, 9);
-    float *H = uniform_array(B * K, -1.0, 1.0, 10);
+    float *H = alloc_uniform(B * K, SEED, 10, -1.0, 1.0);
     for (long i = 0; i < B * K; i++)
         H[i] = H[i] <= 0.0f ? 0.0f : powf(H[i], 3.0f);
     int *perm = pl_alloc(K * sizeof *perm);
     pl_rng rng;
-    pl_rng_init(&rng, 1234, PL_STREAM_TEST, 11);
+    pl_rng_init(&rng, SEED, PL_STREAM_TEST, 11);
     pl_rng_permutation(&rng, perm, (int)K);
     float *Sp = pl_alloc((size_t)(C * K) * sizeof *Sp);
     float *Hp = pl_alloc((size_t)(B * K) * sizeof *Hp);
@@ -331,7 +317,7 @@ static void test_loss_consistent_with_forward(void **state)
     const long K = 30;
     const double m = 6, beta = 0.3;
     float *S = normal_array(C * K, 1.0, 13);
-    float *H = uniform_array(B * K, 0.0, 1.0, 14);
+    float *H = alloc_uniform(B * K, SEED, 14, 0.0, 1.0);
     uint8_t *y = labels(B, C, 15);
     pl_readout r;
     readout_with(&r, C, K, m, beta, S);
@@ -371,7 +357,7 @@ static void check_gradient_fd(double m, double beta)
     const int C = 3, B = 5;
     const long K = 7;
     float *S = normal_array(C * K, 0.6, 16);
-    float *H = uniform_array(B * K, 0.0, 1.0, 17);
+    float *H = alloc_uniform(B * K, SEED, 17, 0.0, 1.0);
     uint8_t *y = labels(B, C, 18);
     pl_readout r;
     readout_with(&r, C, K, m, beta, S);
@@ -426,7 +412,7 @@ static void test_errors_match_naive(void **state)
     const long K = 20, N = 2345; /* several chunks */
     const double m = 4, beta = 0.2;
     float *S = normal_array(C * K, 1.0, 19);
-    float *H = uniform_array(N * K, 0.0, 1.0, 20);
+    float *H = alloc_uniform(N * K, SEED, 20, 0.0, 1.0);
     uint8_t *y = labels(N, C, 21);
     pl_readout r;
     readout_with(&r, C, K, m, beta, S);
@@ -457,7 +443,7 @@ static void test_errors_ties_to_lower_class(void **state)
     (void)state;
     const int C = 4, N = 50;
     const long K = 6;
-    float *H = uniform_array(N * K, 0.1, 1.0, 22);
+    float *H = alloc_uniform(N * K, SEED, 22, 0.1, 1.0);
     uint8_t *y = labels(N, C, 23);
     pl_readout r;
     readout_with(&r, C, K, 4, 1.0, NULL);
@@ -489,7 +475,7 @@ static void test_training_separable(void **state)
     const int C = 3, N = 20;
     const long K = 8;
     /* Class k lights up features 2k and 2k+1 on top of noise. */
-    float *H = uniform_array(N * K, 0.0, 0.4, 24);
+    float *H = alloc_uniform(N * K, SEED, 24, 0.0, 0.4);
     uint8_t y[20];
     for (int b = 0; b < N; b++) {
         y[b] = (uint8_t)(b % C);
@@ -528,7 +514,7 @@ static void test_step_is_loss_grad_plus_adam(void **state)
     const int C = 3, B = 10;
     const long K = 12;
     const float lr = 1e-3f;
-    float *H = uniform_array(B * K, 0.0, 1.0, 25);
+    float *H = alloc_uniform(B * K, SEED, 25, 0.0, 1.0);
     uint8_t *y = labels(B, C, 26);
     pl_readout r;
     pl_readout_init(&r, pl_comm_world(), C, K, 0, K, 1.0, 6, 0.5, 9, 0.2f);

@@ -1,0 +1,190 @@
+/* Helpers shared by the unit tests; see support.h. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "plastic/common.h"
+#include "plastic/rng.h"
+
+#include "support.h"
+
+static void end_abandoned_capture(void);
+
+/* ---- temporary directory ------------------------------------------------ */
+
+char tmpdir[TMPDIR_MAX];
+
+/* $TMPDIR, or /tmp if that is unset or empty. */
+static const char *tmp_base(void)
+{
+    const char *base = getenv("TMPDIR");
+    return base && base[0] ? base : "/tmp";
+}
+
+int tmpdir_setup(void **state)
+{
+    (void)state;
+    int n = snprintf(tmpdir, sizeof tmpdir, "%s/plastic-test-XXXXXX", tmp_base());
+    if (n < 0 || (size_t)n >= sizeof tmpdir || !mkdtemp(tmpdir)) {
+        tmpdir[0] = '\0';
+        return -1;
+    }
+    return 0;
+}
+
+int tmpdir_teardown(void **state)
+{
+    (void)state;
+    end_abandoned_capture();
+    if (!tmpdir[0])
+        return -1;
+    int rc = remove_tree(tmpdir);
+    tmpdir[0] = '\0';
+    return rc;
+}
+
+char *path_join(char *buf, size_t size, const char *dir, const char *name)
+{
+    int n = snprintf(buf, size, "%s/%s", dir, name);
+    if (n < 0 || (size_t)n >= size)
+        fail_msg("path %s/%s is longer than %zu bytes", dir, name, size - 1);
+    return buf;
+}
+
+const char *tmp_path(const char *name)
+{
+    static char ring[64][TMPDIR_MAX];
+    static unsigned next = 0;
+    char *p = ring[next++ % 64];
+    return path_join(p, TMPDIR_MAX, tmpdir, name);
+}
+
+int remove_tree(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return 0;
+    if (S_ISDIR(st.st_mode)) {
+        DIR *d = opendir(path);
+        if (d) {
+            struct dirent *e;
+            while ((e = readdir(d)) != NULL) {
+                if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                    continue;
+                char child[TMPDIR_MAX + 256];
+                int n = snprintf(child, sizeof child, "%s/%s", path, e->d_name);
+                if (n > 0 && (size_t)n < sizeof child)
+                    remove_tree(child);
+            }
+            closedir(d);
+        }
+        return rmdir(path);
+    }
+    return unlink(path);
+}
+
+/* ---- stderr capture ------------------------------------------------------ */
+
+static char capture_path[TMPDIR_MAX]; /* where fd 2 points while capturing */
+static int saved_stderr = -1;          /* the real stderr meanwhile */
+static char captured[16384];
+
+/* A capture still running here was left by a test that failed (or jumped
+ * out) between begin and end: restore stderr and show what it swallowed,
+ * which may include cmocka's report of that failure. */
+static void end_abandoned_capture(void)
+{
+    if (saved_stderr < 0)
+        return;
+    const char *text = stderr_capture_end();
+    fprintf(stderr, "[stderr of a capture left running]\n%s", text);
+}
+
+void stderr_capture_begin(void)
+{
+    static int registered = 0;
+    if (!registered && atexit(end_abandoned_capture) == 0)
+        registered = 1;
+    end_abandoned_capture();
+    captured[0] = '\0';
+    int n = snprintf(capture_path, sizeof capture_path, "%s/plastic-test-stderr-XXXXXX",
+                     tmp_base());
+    if (n < 0 || (size_t)n >= sizeof capture_path)
+        fail_msg("stderr capture: $TMPDIR is too long");
+    int fd = mkstemp(capture_path);
+    if (fd < 0)
+        fail_msg("stderr capture: cannot create %s", capture_path);
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    if (saved < 0 || dup2(fd, STDERR_FILENO) < 0) {
+        if (saved >= 0)
+            close(saved);
+        close(fd);
+        unlink(capture_path);
+        fail_msg("stderr capture: cannot redirect stderr");
+    }
+    close(fd);
+    saved_stderr = saved;
+}
+
+const char *stderr_capture_end(void)
+{
+    if (saved_stderr < 0)
+        return captured;
+    fflush(stderr);
+    dup2(saved_stderr, STDERR_FILENO);
+    close(saved_stderr);
+    saved_stderr = -1;
+    /* only now, with stderr back, may anything fail */
+    size_t n = 0;
+    FILE *f = fopen(capture_path, "rb");
+    if (f) {
+        n = fread(captured, 1, sizeof captured - 1, f);
+        fclose(f);
+    }
+    captured[n] = '\0';
+    unlink(capture_path);
+    return captured;
+}
+
+const char *stderr_text(void) { return captured; }
+
+int stderr_capture_end_with(int value)
+{
+    stderr_capture_end();
+    return value;
+}
+
+/* ---- numbers ------------------------------------------------------------- */
+
+void check_close(double got, double ref, double atol, double rtol, const char *what, long i)
+{
+    if (!(fabs(got - ref) <= atol + rtol * fabs(ref)))
+        fail_msg("%s[%ld]: got %.17g, expected %.17g (atol %g, rtol %g)", what, i, got, ref,
+                 atol, rtol);
+}
+
+void fill_uniform(float *x, long n, uint64_t seed, uint64_t substream, double lo, double hi)
+{
+    pl_rng r;
+    pl_rng_init(&r, seed, PL_STREAM_TEST, substream);
+    for (long i = 0; i < n; i++)
+        x[i] = (float)(lo + (hi - lo) * pl_rng_uniform(&r));
+}
+
+float *alloc_uniform(long n, uint64_t seed, uint64_t substream, double lo, double hi)
+{
+    float *x = pl_alloc((size_t)n * sizeof *x);
+    fill_uniform(x, n, seed, substream, lo, hi);
+    return x;
+}
