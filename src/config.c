@@ -66,6 +66,9 @@ static const struct key keys[] = {
     U64("run", "seed", run.seed, "1", "seed of every random stream"),
     INT("run", "threads", run.threads, "0", AT_LEAST(0),
         "BLAS threads per rank; 0: OpenBLAS default"),
+    STR("run", "resume", run.resume, "",
+        "empty: start fresh; auto: continue from run.dir's LATEST checkpoint if any; "
+        "or a checkpoint file"),
 
     CHOICE("data", "set", data.set, "mnist", "mnist|fashion|cifar10|cifar100", "dataset"),
     STR("data", "dir", data.dir, "", "dataset directory; empty: $PLASTIC_DATA/<set> or data/<set>"),
@@ -97,6 +100,13 @@ static const struct key keys[] = {
         "Adam learning rate of the first phase of the schedule"),
     DBL("readout", "init_std", readout.init_std, "0.01", AT_LEAST(0),
         "standard deviation of the initial readout weights"),
+
+    INT("checkpoint", "every", checkpoint.every, "10", AT_LEAST(0),
+        "write a checkpoint every N epochs (and at the end of each phase); 0: never"),
+    DBL("checkpoint", "minutes", checkpoint.minutes, "0", AT_LEAST(0),
+        "also write one when this many minutes passed since the last; 0: off"),
+    INT("checkpoint", "keep", checkpoint.keep, "2", AT_LEAST(1),
+        "checkpoints kept in run.dir/ckpt (older ones are deleted)"),
 
     BOOL("log", "progress", log.progress, "1", "1: rank 0 prints one line per epoch"),
 };
@@ -503,6 +513,24 @@ static void report_load_error(const struct loader *ld, const char *path, int ini
         pl_error("%s: the INI parser failed (%d)", path, ini_failed);
 }
 
+/* Parses an opened INI stream over *cfg; name is what errors call it. */
+static int load_stream(pl_config *cfg, FILE *file, const char *name)
+{
+    struct loader *ld = pl_calloc(1, sizeof *ld);
+    ld->work = *cfg;
+    ld->file = file;
+    int ini_failed = ini_parse_stream(read_line, ld, on_pair, ld);
+    int rc = 0;
+    if (ini_failed != 0 || ld->err_line != 0 || ld->read_errno != 0) {
+        report_load_error(ld, name, ini_failed);
+        rc = PL_EXIT_USAGE;
+    } else {
+        *cfg = ld->work;
+    }
+    pl_free(ld);
+    return rc;
+}
+
 int pl_config_load(pl_config *cfg, const char *path)
 {
     if (strlen(path) >= sizeof cfg->source) {
@@ -510,26 +538,61 @@ int pl_config_load(pl_config *cfg, const char *path)
                  path);
         return PL_EXIT_USAGE;
     }
-    struct loader *ld = pl_calloc(1, sizeof *ld);
-    ld->work = *cfg;
-    ld->file = fopen(path, "r");
-    if (!ld->file) {
+    FILE *file = fopen(path, "r");
+    if (!file) {
         pl_error("cannot open config file '%s': %s", path, strerror(errno));
-        pl_free(ld);
         return PL_EXIT_USAGE;
     }
-    int ini_failed = ini_parse_stream(read_line, ld, on_pair, ld);
-    fclose(ld->file);
-    int rc = 0;
-    if (ini_failed != 0 || ld->err_line != 0 || ld->read_errno != 0) {
-        report_load_error(ld, path, ini_failed);
-        rc = PL_EXIT_USAGE;
-    } else {
-        snprintf(ld->work.source, sizeof ld->work.source, "%s", path);
-        *cfg = ld->work;
-    }
-    pl_free(ld);
+    int rc = load_stream(cfg, file, path);
+    fclose(file);
+    if (rc == 0)
+        snprintf(cfg->source, sizeof cfg->source, "%s", path);
     return rc;
+}
+
+int pl_config_load_text(pl_config *cfg, const char *text, const char *name)
+{
+    FILE *file = fmemopen((void *)text, strlen(text), "r");
+    if (!file) {
+        pl_error("%s: cannot read the stored configuration: %s", name, strerror(errno));
+        return PL_EXIT_USAGE;
+    }
+    int rc = load_stream(cfg, file, name);
+    fclose(file);
+    return rc;
+}
+
+/* Keys that say where and how a run executes rather than what it computes:
+ * a run may resume with other values for these. */
+static bool may_differ_on_resume(const struct key *k)
+{
+    static const char *const runtime[] = {"run.name", "run.dir",  "run.threads",
+                                          "run.resume", "data.dir", NULL};
+    if (!strcmp(k->section, "checkpoint") || !strcmp(k->section, "log"))
+        return true;
+    char full[2 * PL_NAME_MAX];
+    snprintf(full, sizeof full, "%s.%s", k->section, k->name);
+    for (int i = 0; runtime[i]; i++)
+        if (!strcmp(full, runtime[i]))
+            return true;
+    return false;
+}
+
+int pl_config_diff(const pl_config *stored, const pl_config *current, char *what, size_t size)
+{
+    for (size_t i = 0; i < KEY_COUNT; i++) {
+        if (may_differ_on_resume(&keys[i]))
+            continue;
+        char a[VALUE_MAX], b[VALUE_MAX];
+        format_value(stored, &keys[i], a, sizeof a);
+        format_value(current, &keys[i], b, sizeof b);
+        if (strcmp(a, b) != 0) {
+            snprintf(what, size, "%s.%s is %s there but %s here", keys[i].section, keys[i].name,
+                     a, b);
+            return 1;
+        }
+    }
+    return 0;
 }
 
 /* Strips surrounding whitespace in place, as inih does for file values. */

@@ -18,6 +18,7 @@ typedef struct pl_config {
         char dir[PL_PATH_MAX];  /* default: runs/<name> */
         uint64_t seed;
         int threads;            /* BLAS threads per rank; 0 = leave OpenBLAS default */
+        char resume[PL_PATH_MAX]; /* "" fresh, "auto", or a checkpoint path */
     } run;
 
     struct {
@@ -51,6 +52,12 @@ typedef struct pl_config {
     } readout;
 
     struct {
+        int every;       /* epochs between checkpoints; 0 = never */
+        double minutes;  /* wall minutes between checkpoints; 0 = off */
+        int keep;        /* checkpoints kept */
+    } checkpoint;
+
+    struct {
         int progress;    /* 1: rank 0 prints one line per epoch */
     } log;
 } pl_config;
@@ -61,6 +68,15 @@ void pl_config_defaults(pl_config *cfg);
  * malformed values are errors naming the file and line. Returns 0 or
  * PL_EXIT_USAGE (message already printed). */
 int pl_config_load(pl_config *cfg, const char *path);
+
+/* Parses INI text (e.g. a configuration stored in a checkpoint) over the
+ * current values; errors call it `name`. Returns 0 or PL_EXIT_USAGE. */
+int pl_config_load_text(pl_config *cfg, const char *text, const char *name);
+
+/* 0 if the two configurations compute the same run (they may differ in where
+ * and how it executes: run.dir, run.threads, data.dir, checkpoint.*, log.*);
+ * else 1, with the first differing key and both values written to what. */
+int pl_config_diff(const pl_config *stored, const pl_config *current, char *what, size_t size);
 
 /* Applies "section.key=value". Errors name the override. */
 int pl_config_override(pl_config *cfg, const char *assignment);
