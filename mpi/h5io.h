@@ -49,8 +49,8 @@ char *pl_h5_read_text(hid_t file, const char *name);
 
 /* Sum over elements of mix(global index, element bits), mod 2^64: the same
  * for any split of the array, and changed by any flipped bit. Local part of
- * a block of 4-byte (elem_size 4) or 8-byte elements; the caller sums the
- * parts over ranks. */
+ * a block of elements of elem_size bytes (1 to 8); the caller sums the parts
+ * over ranks. */
 uint64_t pl_h5_checksum_block(const pl_h5_block *b, const void *data, int elem_size);
 
 #endif

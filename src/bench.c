@@ -65,7 +65,8 @@ int pl_bench(const pl_config *cfg, const pl_comm *comm)
         long sent0 = pl_comm_bytes_sent(comm);
         pl_barrier(comm);
         double t0 = pl_now();
-        rc = pl_kh_epoch(&kh, &train, cfg, e, xbuf);
+        int done = 0;
+        rc = pl_kh_epoch(&kh, &train, cfg, e, &done, xbuf, NULL, NULL);
         double t = pl_now() - t0;
         pl_allreduce_max_double(comm, &t, 1);
         epoch_s[e] = t;

@@ -13,9 +13,13 @@
 
 #define NAME_MAX_LEN 64
 
-void pl_ckpt_name(const pl_cursor *cur, int kh_epochs, char *buf, size_t size)
+void pl_ckpt_name(const pl_cursor *cur, const pl_config *cfg, char *buf, size_t size)
 {
-    int epochs = cur->phase == PL_PHASE_KH ? cur->epoch : kh_epochs + cur->epoch;
+    int epochs = cur->epoch;
+    if (cur->phase >= PL_PHASE_READOUT)
+        epochs += cfg->kh.epochs;
+    if (cur->phase == PL_PHASE_DONE)
+        epochs += cfg->readout.epochs;
     if (cur->batch > 0)
         snprintf(buf, size, "ckpt_%06d_%06d.h5", epochs, cur->batch);
     else
@@ -130,7 +134,7 @@ int pl_ckpt_save(const char *run_dir, const pl_comm *comm, const pl_kh *kh, cons
 {
     char dir[PL_PATH_MAX + 8], name[NAME_MAX_LEN], path[PL_PATH_MAX + 2 * NAME_MAX_LEN];
     ckpt_dir(run_dir, dir, sizeof dir);
-    pl_ckpt_name(cur, cfg->kh.epochs, name, sizeof name);
+    pl_ckpt_name(cur, cfg, name, sizeof name);
     snprintf(path, sizeof path, "%s/%s", dir, name);
     int failed = pl_comm_rank(comm) == 0 && mkdir(dir, 0777) != 0 && errno != EEXIST;
     if (pl_allreduce_or(comm, failed)) {

@@ -1,5 +1,6 @@
 /* bin/plastic: parse the verb, the configuration and its overrides, then
  * run the verb on the MPI world. One rank is simply a world of size 1. */
+#include "plastic/ckpt.h"
 #include "plastic/common.h"
 #include "plastic/config.h"
 #include "plastic/par.h"
@@ -17,11 +18,13 @@ static void usage(FILE *out)
             "verbs:\n"
             "  train   train the model of CONFIG; outputs go to run.dir\n"
             "  bench   time hidden-layer epochs against the bare SGEMM of their currents\n"
+            "  info    plastic info FILE.h5: what a checkpoint or model file holds\n"
             "  help    this text and every configuration key (also --help)\n"
             "  version print the version (also --version)\n"
             "\n"
-            "exit codes: 0 done, 1 usage or configuration error, 2 bad data,\n"
-            "            3 diverged (NaN/Inf)\n"
+            "exit codes: 0 done, 1 usage or configuration error, 2 bad data or checkpoint,\n"
+            "            3 diverged (NaN/Inf), 85 checkpointed on a signal (resume with\n"
+            "            run.resume=auto)\n"
             "\n");
     pl_config_print_keys(out);
 }
@@ -46,6 +49,17 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
         printf("plastic %s\n", PLASTIC_VERSION);
         return PL_EXIT_OK;
+    }
+    if (!strcmp(argv[1], "info")) {
+        if (argc != 3) {
+            fprintf(stderr, "plastic: error: usage: plastic info FILE.h5\n");
+            return PL_EXIT_USAGE;
+        }
+        if (pl_par_init(&argc, &argv) != 0)
+            return PL_EXIT_USAGE;
+        int rc = pl_comm_rank(pl_comm_world()) == 0 ? pl_h5_info(argv[2], stdout) : 0;
+        pl_par_finalize();
+        return rc;
     }
     int (*verb)(const pl_config *, const pl_comm *) = NULL;
     if (!strcmp(argv[1], "train"))

@@ -1,34 +1,21 @@
 /* `plastic train`: load data, train the hidden layer with the competing
  * hidden units rule, compute hidden features once, train the readout, and
- * record everything in the run directory. Rank 0 writes the text records;
- * model.h5 is written by all ranks together. */
+ * record everything in the run directory. A cursor (phase, epoch, minibatch)
+ * says where the run is; checkpoints store it with the model, so a run can
+ * stop at any minibatch boundary (signal, wall-time) and continue, on any
+ * number of ranks, to exactly the weights of an uninterrupted run. */
 #include "plastic/train.h"
 #include "plastic/common.h"
-#include "plastic/image.h"
-#include "plastic/metrics.h"
 #include "plastic/model.h"
-#include "plastic/readout.h"
 #include "plastic/rng.h"
+#include "plastic/signals.h"
 
 #include <cblas.h>
-#include <errno.h>
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
-/* Units drawn in weights.png (a 10 x 10 grid, as in the paper's Fig. 3). */
-#define PNG_UNITS 100
-
-typedef struct run {
-    const pl_config *cfg;
-    const pl_comm *comm;
-    int rank;
-    pl_metrics metrics;
-    char *config_text;
-    pl_dataset train, valid, test;
-} run;
+enum { STOP_SIGNAL = 1, STOP_TIMER = 2 };
 
 char *pl_config_text(const pl_config *cfg)
 {
@@ -36,7 +23,7 @@ char *pl_config_text(const pl_config *cfg)
     size_t size = 0;
     FILE *f = open_memstream(&text, &size);
     if (!f) {
-        pl_error_all("open_memstream: %s", strerror(errno));
+        pl_error_all("open_memstream failed");
         abort();
     }
     pl_config_write(cfg, f);
@@ -57,115 +44,6 @@ int pl_load_splits(const pl_config *cfg, pl_dataset *train, pl_dataset *valid, p
     return rc;
 }
 
-static int mkdir_p(const char *path)
-{
-    char buf[PL_PATH_MAX];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
-}
-
-/* Writes path via path.tmp and rename(), so a reader never sees half a file. */
-static int write_file_atomically(const char *path, const char *text)
-{
-    char tmp[2 * PL_PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return -1;
-    int ok = fputs(text, f) >= 0;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        remove(tmp);
-        return -1;
-    }
-    return 0;
-}
-
-static void run_path(const run *r, const char *file, char *buf, size_t size)
-{
-    snprintf(buf, size, "%s/%s", r->cfg->run.dir, file);
-}
-
-/* Rank 0 creates the run directory, config.ini and a fresh metrics.jsonl;
- * every rank learns whether that worked. */
-static int open_run_dir(run *r)
-{
-    char path[PL_PATH_MAX + 32];
-    int failed = 0;
-    if (r->rank == 0) {
-        if (mkdir_p(r->cfg->run.dir) != 0) {
-            pl_error("cannot create run directory '%s': %s", r->cfg->run.dir, strerror(errno));
-            failed = 1;
-        }
-        run_path(r, "config.ini", path, sizeof path);
-        if (!failed && write_file_atomically(path, r->config_text) != 0) {
-            pl_error("cannot write '%s': %s", path, strerror(errno));
-            failed = 1;
-        }
-        run_path(r, "metrics.jsonl", path, sizeof path);
-        if (!failed) {
-            FILE *f = fopen(path, "w"); /* a fresh run starts a fresh record */
-            failed = !f || fclose(f) != 0 || pl_metrics_open(&r->metrics, path) != 0;
-            if (!f)
-                pl_error("cannot create '%s': %s", path, strerror(errno));
-        }
-    }
-    return pl_allreduce_or(r->comm, failed) ? PL_EXIT_USAGE : 0;
-}
-
-static void progress(const run *r, const char *phase, int epoch, int epochs, double lr,
-                     double seconds, double elapsed, const char *detail)
-{
-    if (!r->cfg->log.progress)
-        return;
-    char per[32], eta[32];
-    pl_format_duration(seconds, per, sizeof per);
-    pl_format_duration(elapsed / (epoch + 1) * (epochs - epoch - 1), eta, sizeof eta);
-    pl_info("%-7s epoch %4d/%d  lr %-9.3g %s/epoch  ETA %-6s %s", phase, epoch + 1, epochs, lr,
-            per, eta, detail);
-}
-
-int pl_kh_epoch(pl_kh *kh, const pl_dataset *train, const pl_config *cfg, int epoch, float *xbuf)
-{
-    const int batch = cfg->kh.batch, n = train->n, dim = train->dim;
-    const float eps = (float)(cfg->kh.eps0 * (1.0 - (double)epoch / cfg->kh.epochs));
-    int *order = pl_alloc((size_t)n * sizeof *order);
-    pl_rng rng;
-    pl_rng_init(&rng, cfg->run.seed, PL_STREAM_KH_ORDER, (uint64_t)epoch);
-    pl_rng_permutation(&rng, order, n);
-    int naive = strcmp(cfg->kh.impl, "naive") == 0;
-    int32_t *winners = naive ? pl_alloc(2 * (size_t)batch * sizeof *winners) : NULL;
-    int rc = 0;
-    for (int start = 0; start < n && rc == 0; start += batch) {
-        int B = n - start < batch ? n - start : batch;
-        for (int b = 0; b < B; b++)
-            memcpy(xbuf + (size_t)b * dim, train->x + (size_t)order[start + b] * dim,
-                   (size_t)dim * sizeof *xbuf);
-        if (!naive) {
-            rc = pl_kh_step(kh, xbuf, B, eps);
-            continue;
-        }
-        /* the reference holds the whole matrix: pl_check_run allows 1 rank */
-        rc = pl_kh_reference_step(kh->W, kh->hidden, dim, kh->p, kh->k, kh->delta, xbuf, B, eps,
-                                  winners);
-        for (int b = 0; b < B && rc == 0; b++)
-            kh->wins[winners[2 * b]]++;
-    }
-    if (naive)
-        pl_kh_refresh(kh);
-    pl_free(winners);
-    pl_free(order);
-    return rc;
-}
-
 int pl_check_run(const pl_config *cfg, const pl_comm *comm)
 {
     if (strcmp(cfg->kh.impl, "naive") == 0 && pl_comm_size(comm) > 1) {
@@ -175,54 +53,134 @@ int pl_check_run(const pl_config *cfg, const pl_comm *comm)
     return 0;
 }
 
-static void record_diverged(run *r, const char *phase, int epoch)
+int pl_kh_epoch(pl_kh *kh, const pl_dataset *train, const pl_config *cfg, int epoch, int *batch,
+                float *xbuf, pl_poll_fn poll, void *ctx)
 {
-    pl_json j;
-    pl_json_begin(&j, "diverged");
-    pl_json_str(&j, "phase", phase);
-    pl_json_int(&j, "epoch", epoch + 1);
-    pl_json_end(&j);
-    pl_metrics_write(&r->metrics, &j);
+    const int size = cfg->kh.batch, n = train->n, dim = train->dim;
+    const float eps = (float)(cfg->kh.eps0 * (1.0 - (double)epoch / cfg->kh.epochs));
+    int *order = pl_alloc((size_t)n * sizeof *order);
+    pl_rng rng;
+    pl_rng_init(&rng, cfg->run.seed, PL_STREAM_KH_ORDER, (uint64_t)epoch);
+    pl_rng_permutation(&rng, order, n);
+    int naive = strcmp(cfg->kh.impl, "naive") == 0;
+    int32_t *winners = naive ? pl_alloc(2 * (size_t)size * sizeof *winners) : NULL;
+    int rc = 0;
+    for (int start = *batch * size; start < n && rc == 0; start += size) {
+        int B = n - start < size ? n - start : size;
+        for (int b = 0; b < B; b++)
+            memcpy(xbuf + (size_t)b * dim, train->x + (size_t)order[start + b] * dim,
+                   (size_t)dim * sizeof *xbuf);
+        if (naive) {
+            /* the reference holds the whole matrix: pl_check_run allows 1 rank */
+            rc = pl_kh_reference_step(kh->W, kh->hidden, dim, kh->p, kh->k, kh->delta, xbuf, B,
+                                      eps, winners);
+            for (int b = 0; b < B && rc == 0; b++)
+                kh->wins[winners[2 * b]]++;
+            if (rc == 0)
+                pl_kh_refresh(kh);
+        } else {
+            rc = pl_kh_step(kh, xbuf, B, eps);
+        }
+        if (rc == 0) {
+            ++*batch;
+            if (poll && start + B < n && poll(ctx))
+                rc = PL_EXIT_CHECKPOINTED;
+        }
+    }
+    pl_free(winners);
+    pl_free(order);
+    return rc;
 }
 
-static int kh_phase(run *r, pl_kh *kh)
+/* ---- checkpoints ---- */
+
+static int save(pl_run *r, const char *why)
+{
+    r->cur.seconds = pl_now() - r->started;
+    r->cur.metrics_bytes = pl_metrics_length(r);
+    int rc = pl_ckpt_save(r->cfg->run.dir, r->comm, &r->kh, &r->ro, &r->cur, r->config_text,
+                          r->cfg);
+    if (rc == 0) {
+        pl_record_checkpoint(r, why);
+        r->last_ckpt = pl_now();
+    }
+    return rc;
+}
+
+/* Between minibatches: did a signal arrive on any rank, or is a timed
+ * checkpoint due (rank 0's clock decides)? One small reduction. */
+static int poll_stop(void *ctx)
+{
+    pl_run *r = ctx;
+    r->cur.step++;
+    double minutes = r->cfg->checkpoint.minutes;
+    long flags[2] = {pl_signal_received() != 0,
+                     r->rank == 0 && minutes > 0 && pl_now() - r->last_ckpt >= 60.0 * minutes};
+    pl_allreduce_sum_long(r->comm, flags, 2);
+    if (flags[0])
+        return STOP_SIGNAL;
+    if (flags[1] && save(r, "minutes") != 0)
+        return STOP_SIGNAL; /* cannot checkpoint: stop rather than run unprotected */
+    return 0;
+}
+
+/* After a stop request: checkpoint where we are, and tell the caller to exit
+ * with 85 so the job script resubmits. */
+static int stop_here(pl_run *r)
+{
+    int rc = save(r, "signal");
+    if (rc)
+        return rc;
+    char name[64];
+    pl_ckpt_name(&r->cur, r->cfg, name, sizeof name);
+    pl_info("stopped on a signal: checkpoint %s/ckpt/%s written; exit %d (continue with "
+            "run.resume=auto)", r->cfg->run.dir, name, PL_EXIT_CHECKPOINTED);
+    return PL_EXIT_CHECKPOINTED;
+}
+
+static int epoch_checkpoint_due(const pl_run *r, int epochs_done, int epochs)
+{
+    int every = r->cfg->checkpoint.every;
+    return every > 0 && epochs_done < epochs && epochs_done % every == 0;
+}
+
+static void enter_phase(pl_run *r, int phase)
+{
+    r->cur.phase = phase;
+    r->cur.epoch = r->cur.batch = 0;
+    r->cur.loss_sum = 0.0;
+    r->cur.wrong = 0;
+    r->phase_started = pl_now();
+    r->phase_first_epoch = 0;
+}
+
+/* ---- the two phases ---- */
+
+static int kh_phase(pl_run *r)
 {
     const pl_config *cfg = r->cfg;
     float *xbuf = pl_alloc((size_t)cfg->kh.batch * r->train.dim * sizeof *xbuf);
-    double t0 = pl_now();
     int rc = 0;
-    for (int epoch = 0; epoch < cfg->kh.epochs; epoch++) {
+    double t_phase = pl_now();
+    for (int epoch = r->cur.epoch; epoch < cfg->kh.epochs && rc == 0; epoch++) {
         double te = pl_now();
-        rc = pl_kh_epoch(kh, &r->train, cfg, epoch, xbuf);
-        if (rc) {
+        rc = pl_kh_epoch(&r->kh, &r->train, cfg, epoch, &r->cur.batch, xbuf, poll_stop, r);
+        if (rc == PL_EXIT_CHECKPOINTED) {
+            rc = stop_here(r);
+        } else if (rc == PL_EXIT_DIVERGED) {
             pl_error("diverged: the hidden-layer update became NaN/Inf in epoch %d "
                      "(try a smaller kh.eps0)", epoch + 1);
-            record_diverged(r, "kh", epoch);
-            break;
+            pl_record_diverged(r, "kh", epoch);
+        } else {
+            r->cur.step++;
+            r->cur.epoch = epoch + 1;
+            r->cur.batch = 0;
+            pl_record_kh_epoch(r, epoch, pl_now() - te);
+            if (epoch_checkpoint_due(r, epoch + 1, cfg->kh.epochs))
+                rc = save(r, "every");
         }
-        double mean_dev, max_dev;
-        pl_kh_sphere(kh, &mean_dev, &max_dev);
-        long never = pl_kh_take_never_won(kh);
-        double seconds = pl_now() - te;
-        double eps = cfg->kh.eps0 * (1.0 - (double)epoch / cfg->kh.epochs);
-
-        pl_json j;
-        pl_json_begin(&j, "epoch");
-        pl_json_str(&j, "phase", "kh");
-        pl_json_int(&j, "epoch", epoch + 1);
-        pl_json_num(&j, "lr", eps);
-        pl_json_num(&j, "seconds", seconds);
-        pl_json_num(&j, "sphere_mean", mean_dev);
-        pl_json_num(&j, "sphere_max", max_dev);
-        pl_json_int(&j, "never_won", never);
-        pl_json_end(&j);
-        pl_metrics_write(&r->metrics, &j);
-
-        char detail[128];
-        snprintf(detail, sizeof detail, "sphere |sum|W|^p - 1| mean %.3g max %.3g  never won %ld/%ld",
-                 mean_dev, max_dev, never, kh->hidden);
-        progress(r, "kh", epoch, cfg->kh.epochs, eps, seconds, pl_now() - t0, detail);
     }
+    r->cur.kh_seconds += pl_now() - t_phase;
     pl_free(xbuf);
     return rc;
 }
@@ -244,71 +202,69 @@ static long minibatch_errors(const pl_readout *ro, const uint8_t *y, int B)
 
 static double percent(long wrong, long n) { return n ? 100.0 * (double)wrong / (double)n : NAN; }
 
-static int readout_phase(run *r, pl_readout *ro, const float *Htrain, const float *Hvalid,
-                         double *train_error, double *valid_error)
+typedef struct readout_data {
+    const float *Htrain, *Hvalid;
+    float *hbuf;
+    uint8_t *ybuf;
+    int *order;
+} readout_data;
+
+/* One readout epoch from the cursor's minibatch on. Returns 0 when complete,
+ * STOP_SIGNAL when stopped. */
+static int readout_epoch(pl_run *r, readout_data *d, int epoch)
 {
     const pl_config *cfg = r->cfg;
-    const long nunits = ro->nunits;
-    const int batch = cfg->readout.batch, n = r->train.n;
-    float *hbuf = pl_alloc((size_t)batch * (size_t)(nunits ? nunits : 1) * sizeof *hbuf);
-    uint8_t *ybuf = pl_alloc((size_t)batch);
-    int *order = pl_alloc((size_t)n * sizeof *order);
-    double t0 = pl_now();
-    int rc = 0;
-    *train_error = *valid_error = NAN;
-    for (int epoch = 0; epoch < cfg->readout.epochs; epoch++) {
-        double te = pl_now(), lr = pl_readout_lr(cfg->readout.lr, epoch, cfg->readout.epochs);
-        pl_rng rng;
-        pl_rng_init(&rng, cfg->run.seed, PL_STREAM_READOUT_ORDER, (uint64_t)epoch);
-        pl_rng_permutation(&rng, order, n);
-        double loss = 0.0;
-        long wrong = 0;
-        for (int start = 0; start < n; start += batch) {
-            int B = n - start < batch ? n - start : batch;
-            for (int b = 0; b < B; b++) {
-                memcpy(hbuf + (size_t)b * nunits, Htrain + (size_t)order[start + b] * nunits,
-                       (size_t)nunits * sizeof *hbuf);
-                ybuf[b] = r->train.y[order[start + b]];
-            }
-            loss += pl_readout_step(ro, hbuf, ybuf, B, (float)lr);
-            wrong += minibatch_errors(ro, ybuf, B); /* activations before the step */
+    const long nunits = r->ro.nunits;
+    const int size = cfg->readout.batch, n = r->train.n;
+    const float lr = (float)pl_readout_lr(cfg->readout.lr, epoch, cfg->readout.epochs);
+    pl_rng rng;
+    pl_rng_init(&rng, cfg->run.seed, PL_STREAM_READOUT_ORDER, (uint64_t)epoch);
+    pl_rng_permutation(&rng, d->order, n);
+    for (int start = r->cur.batch * size; start < n; start += size) {
+        int B = n - start < size ? n - start : size;
+        for (int b = 0; b < B; b++) {
+            memcpy(d->hbuf + (size_t)b * nunits, d->Htrain + (size_t)d->order[start + b] * nunits,
+                   (size_t)nunits * sizeof *d->hbuf);
+            d->ybuf[b] = r->train.y[d->order[start + b]];
         }
-        if (!isfinite(loss)) {
+        r->cur.loss_sum += pl_readout_step(&r->ro, d->hbuf, d->ybuf, B, lr);
+        r->cur.wrong += minibatch_errors(&r->ro, d->ybuf, B); /* activations before the step */
+        r->cur.batch++;
+        if (start + B < n && poll_stop(r))
+            return STOP_SIGNAL;
+    }
+    return 0;
+}
+
+static int readout_phase(pl_run *r, readout_data *d, double *train_error)
+{
+    const pl_config *cfg = r->cfg;
+    int rc = 0;
+    for (int epoch = r->cur.epoch; epoch < cfg->readout.epochs && rc == 0; epoch++) {
+        double te = pl_now();
+        if (readout_epoch(r, d, epoch) == STOP_SIGNAL)
+            return stop_here(r);
+        if (!isfinite(r->cur.loss_sum)) {
             pl_error("diverged: the readout loss became NaN/Inf in epoch %d "
                      "(try a smaller readout.lr or readout.beta)", epoch + 1);
-            record_diverged(r, "readout", epoch);
-            rc = PL_EXIT_DIVERGED;
-            break;
+            pl_record_diverged(r, "readout", epoch);
+            return PL_EXIT_DIVERGED;
         }
-        *train_error = percent(wrong, n);
+        *train_error = percent(r->cur.wrong, r->train.n);
+        double valid_error = NAN;
         if (r->valid.n)
-            *valid_error = percent(pl_readout_errors(ro, Hvalid, r->valid.y, r->valid.n, NULL),
-                                   r->valid.n);
-        double seconds = pl_now() - te;
-
-        pl_json j;
-        pl_json_begin(&j, "epoch");
-        pl_json_str(&j, "phase", "readout");
-        pl_json_int(&j, "epoch", epoch + 1);
-        pl_json_num(&j, "lr", lr);
-        pl_json_num(&j, "seconds", seconds);
-        pl_json_num(&j, "loss", loss / n);
-        pl_json_num(&j, "train_error", *train_error);
-        pl_json_num(&j, "valid_error", *valid_error);
-        pl_json_end(&j);
-        pl_metrics_write(&r->metrics, &j);
-
-        char detail[128];
-        if (r->valid.n)
-            snprintf(detail, sizeof detail, "loss %.4g  train %.2f%%  valid %.2f%%", loss / n,
-                     *train_error, *valid_error);
-        else
-            snprintf(detail, sizeof detail, "loss %.4g  train %.2f%%", loss / n, *train_error);
-        progress(r, "readout", epoch, cfg->readout.epochs, lr, seconds, pl_now() - t0, detail);
+            valid_error = percent(pl_readout_errors(&r->ro, d->Hvalid, r->valid.y, r->valid.n,
+                                                    NULL), r->valid.n);
+        pl_record_readout_epoch(r, epoch, pl_now() - te, *train_error, valid_error);
+        r->cur.step++;
+        r->cur.epoch = epoch + 1;
+        r->cur.batch = 0;
+        r->cur.loss_sum = 0.0;
+        r->cur.wrong = 0;
+        r->cur.valid_error = valid_error;
+        if (epoch_checkpoint_due(r, epoch + 1, cfg->readout.epochs))
+            rc = save(r, "every");
     }
-    pl_free(hbuf);
-    pl_free(ybuf);
-    pl_free(order);
     return rc;
 }
 
@@ -321,45 +277,84 @@ static float *features(const pl_kh *kh, const pl_dataset *d, double n)
     return H;
 }
 
-/* Rank 0 gathers the first units and draws them. */
-static void write_weights_png(const run *r, const pl_kh *kh)
+/* Features, the readout, the test error, and the final outputs. */
+static int supervised(pl_run *r)
 {
-    long shown = kh->hidden < PNG_UNITS ? kh->hidden : PNG_UNITS;
-    long mine = kh->row0 >= shown ? 0 : (kh->row0 + kh->nrows > shown ? shown - kh->row0 : kh->nrows);
-    float *all = r->rank == 0 ? pl_alloc((size_t)shown * kh->dim * sizeof *all) : NULL;
-    pl_gatherv_float(r->comm, kh->W, mine * kh->dim, all);
-    if (r->rank == 0) {
+    const pl_config *cfg = r->cfg;
+    double tf = pl_now();
+    readout_data d = {0};
+    float *Htrain = features(&r->kh, &r->train, cfg->readout.n);
+    float *Hvalid = features(&r->kh, &r->valid, cfg->readout.n);
+    float *Htest = features(&r->kh, &r->test, cfg->readout.n);
+    pl_info("features: relu(W v)^%g for %d + %d + %d examples in %.1fs", cfg->readout.n,
+            r->train.n, r->valid.n, r->test.n, pl_now() - tf);
+    d.Htrain = Htrain;
+    d.Hvalid = Hvalid;
+    d.hbuf = pl_alloc((size_t)cfg->readout.batch * (size_t)(r->ro.nunits ? r->ro.nunits : 1) *
+                      sizeof *d.hbuf);
+    d.ybuf = pl_alloc((size_t)cfg->readout.batch);
+    d.order = pl_alloc((size_t)r->train.n * sizeof *d.order);
+
+    double train_error = NAN;
+    int rc = readout_phase(r, &d, &train_error);
+    if (rc == 0) {
+        r->cur.test_error = percent(pl_readout_errors(&r->ro, Htest, r->test.y, r->test.n, NULL),
+                                    r->test.n);
         char path[PL_PATH_MAX + 32];
-        run_path(r, "weights.png", path, sizeof path);
-        int cols = shown < 10 ? (int)shown : 10;
-        pl_png_weights(path, all, (int)shown, r->train.rows, r->train.cols, r->train.channels,
-                       cols, r->train.rows <= 32 ? 4 : 2);
-        pl_free(all);
+        snprintf(path, sizeof path, "%s/model.h5", cfg->run.dir);
+        pl_model_summary summary = {r->cur.test_error, r->cur.valid_error};
+        rc = pl_model_write(path, r->comm, &r->kh, &r->ro, r->config_text, &summary);
+        pl_write_weights_png(r);
     }
+    if (rc == 0) {
+        enter_phase(r, PL_PHASE_DONE);
+        r->cur.seconds = pl_now() - r->started;
+        pl_record_done(r, train_error);
+        if (cfg->checkpoint.every > 0)
+            rc = save(r, "done");
+    }
+    pl_free(d.hbuf);
+    pl_free(d.ybuf);
+    pl_free(d.order);
+    pl_free(Htrain);
+    pl_free(Hvalid);
+    pl_free(Htest);
+    return rc;
 }
 
-static void record_start(run *r, const pl_kh *kh)
+/* ---- the verb ---- */
+
+static void init_model(pl_run *r)
 {
-    pl_json j;
-    pl_json_begin(&j, "start");
-    pl_json_str(&j, "name", r->cfg->run.name);
-    pl_json_str(&j, "version", PLASTIC_VERSION);
-    pl_json_int(&j, "nranks", pl_comm_size(r->comm));
-    pl_json_int(&j, "train", r->train.n);
-    pl_json_int(&j, "valid", r->valid.n);
-    pl_json_int(&j, "test", r->test.n);
-    pl_json_int(&j, "hidden", kh->hidden);
-    pl_json_int(&j, "dim", kh->dim);
-    pl_json_end(&j);
-    pl_metrics_write(&r->metrics, &j);
-    pl_info("plastic %s: %s on %d rank(s): %d train, %d valid, %d test examples; K=%ld p=%g k=%d",
-            PLASTIC_VERSION, r->cfg->run.name, pl_comm_size(r->comm), r->train.n, r->valid.n,
-            r->test.n, kh->hidden, kh->p, kh->k);
+    const pl_config *cfg = r->cfg;
+    pl_kh_init(&r->kh, r->comm, cfg->kh.hidden, r->train.dim, cfg->kh.p, cfg->kh.k,
+               (float)cfg->kh.delta, cfg->kh.batch, cfg->run.seed);
+    pl_readout_init(&r->ro, r->comm, r->train.nclass, r->kh.hidden, r->kh.row0, r->kh.nrows,
+                    cfg->readout.n, cfg->readout.m, cfg->readout.beta, cfg->run.seed,
+                    (float)cfg->readout.init_std);
+    r->cur = (pl_cursor){.test_error = NAN, .valid_error = NAN};
+}
+
+static int run_phases(pl_run *r)
+{
+    int rc = 0;
+    if (r->cur.phase == PL_PHASE_KH) {
+        rc = kh_phase(r);
+        if (rc)
+            return rc;
+        enter_phase(r, PL_PHASE_READOUT);
+        if (r->cfg->checkpoint.every > 0 && r->cfg->kh.epochs > 0)
+            rc = save(r, "phase");
+    }
+    if (rc == 0 && r->cur.phase == PL_PHASE_READOUT)
+        rc = supervised(r);
+    return rc;
 }
 
 int pl_train(const pl_config *cfg, const pl_comm *comm)
 {
-    run r = {.cfg = cfg, .comm = comm, .rank = pl_comm_rank(comm)};
+    pl_signals_install();
+    pl_run r = {.cfg = cfg, .comm = comm, .rank = pl_comm_rank(comm)};
     int rc = pl_check_run(cfg, comm);
     if (rc)
         return rc;
@@ -369,74 +364,36 @@ int pl_train(const pl_config *cfg, const pl_comm *comm)
     if (rc)
         return rc;
     r.config_text = pl_config_text(cfg);
+    init_model(&r);
 
     /* Everything that can fail on bad input comes before the run directory
      * is touched, so a bad run never damages an earlier one's outputs. */
-    double t0 = pl_now();
-    pl_kh kh;
-    pl_kh_init(&kh, comm, cfg->kh.hidden, r.train.dim, cfg->kh.p, cfg->kh.k, (float)cfg->kh.delta,
-               cfg->kh.batch, cfg->run.seed);
-    if (cfg->kh.init[0]) {
-        rc = pl_model_read_W(cfg->kh.init, comm, &kh);
-        if (rc)
-            goto out_kh;
+    char resumed[PL_PATH_MAX + 80] = "";
+    rc = pl_ckpt_resume(cfg, comm, &r.kh, &r.ro, &r.cur, resumed, sizeof resumed);
+    if (rc == 0 && !resumed[0] && cfg->kh.init[0])
+        rc = pl_model_read_W(cfg->kh.init, comm, &r.kh);
+    if (rc == 0 && r.cur.phase == PL_PHASE_DONE) {
+        pl_info("%s is finished (test error %.2f%%): nothing to do", cfg->run.dir,
+                r.cur.test_error);
+        goto out;
     }
-    rc = open_run_dir(&r);
+    if (rc == 0)
+        rc = pl_run_open_dir(&r, resumed[0] != '\0');
     if (rc)
-        goto out_kh;
-    if (cfg->kh.init[0])
+        goto out;
+
+    r.started = pl_now() - r.cur.seconds;
+    r.last_ckpt = pl_now();
+    r.phase_started = pl_now();
+    r.phase_first_epoch = r.cur.epoch;
+    if (cfg->kh.init[0] && !resumed[0])
         pl_info("hidden layer starts from %s:/kh/W", cfg->kh.init);
-    record_start(&r, &kh);
-    rc = kh_phase(&r, &kh);
-    if (rc)
-        goto out_kh;
-    double kh_seconds = pl_now() - t0;
-
-    double tf = pl_now();
-    float *Htrain = features(&kh, &r.train, cfg->readout.n);
-    float *Hvalid = features(&kh, &r.valid, cfg->readout.n);
-    float *Htest = features(&kh, &r.test, cfg->readout.n);
-    pl_info("features: relu(W v)^%g for %d + %d + %d examples in %.1fs", cfg->readout.n,
-            r.train.n, r.valid.n, r.test.n, pl_now() - tf);
-
-    pl_readout ro;
-    pl_readout_init(&ro, comm, r.train.nclass, kh.hidden, kh.row0, kh.nrows, cfg->readout.n,
-                    cfg->readout.m, cfg->readout.beta, cfg->run.seed, (float)cfg->readout.init_std);
-    double train_error, valid_error;
-    rc = readout_phase(&r, &ro, Htrain, Hvalid, &train_error, &valid_error);
-    if (rc == 0) {
-        double test_error = percent(pl_readout_errors(&ro, Htest, r.test.y, r.test.n, NULL),
-                                    r.test.n);
-        char path[PL_PATH_MAX + 32];
-        run_path(&r, "model.h5", path, sizeof path);
-        pl_model_summary summary = {test_error, valid_error};
-        rc = pl_model_write(path, comm, &kh, &ro, r.config_text, &summary);
-        write_weights_png(&r, &kh);
-
-        double seconds = pl_now() - t0;
-        pl_json j;
-        pl_json_begin(&j, "done");
-        pl_json_num(&j, "test_error", test_error);
-        pl_json_num(&j, "valid_error", valid_error);
-        pl_json_num(&j, "train_error", train_error);
-        pl_json_num(&j, "kh_seconds", kh_seconds);
-        pl_json_num(&j, "seconds", seconds);
-        pl_json_end(&j);
-        if (rc == 0)
-            pl_metrics_write(&r.metrics, &j);
-        char total[32];
-        pl_format_duration(seconds, total, sizeof total);
-        pl_info("done in %s: test error %.2f%% (%d examples), valid %.2f%%, train %.2f%%; "
-                "outputs in %s/", total, test_error, r.test.n, valid_error, train_error,
-                cfg->run.dir);
-    }
-    pl_readout_free(&ro);
-    pl_free(Htrain);
-    pl_free(Hvalid);
-    pl_free(Htest);
-out_kh:
-    pl_kh_free(&kh);
+    pl_record_start(&r, resumed[0] ? resumed : NULL);
+    rc = run_phases(&r);
+out:
     pl_metrics_close(&r.metrics);
+    pl_readout_free(&r.ro);
+    pl_kh_free(&r.kh);
     free(r.config_text);
     pl_dataset_free(&r.train);
     pl_dataset_free(&r.valid);

@@ -54,8 +54,8 @@ int pl_h5_info(const char *path, FILE *out);
 
 /* ckpt_<epochs>.h5 at an epoch boundary, ckpt_<epochs>_<batch>.h5 inside an
  * epoch; <epochs> counts the epochs of both phases, zero-padded so names sort
- * in training order. */
-void pl_ckpt_name(const pl_cursor *cur, int kh_epochs, char *buf, size_t size);
+ * in training order (the finished run's is kh.epochs + readout.epochs). */
+void pl_ckpt_name(const pl_cursor *cur, const pl_config *cfg, char *buf, size_t size);
 
 /* Collective: writes the checkpoint into run_dir/ckpt, points LATEST at it
  * (written to a temporary name and renamed), and deletes all but the newest
