@@ -281,7 +281,7 @@ int pl_ckpt_read(const char *path, const pl_comm *comm, const pl_config *cfg, pl
 {
     hid_t file = pl_h5_open_read(path, comm);
     if (pl_allreduce_or(comm, file < 0)) {
-        pl_error("cannot open checkpoint '%s': missing, truncated or not an HDF5 file", path);
+        pl_error("cannot open checkpoint '%s': missing, truncated, damaged or not an HDF5 file", path);
         if (file >= 0)
             H5Fclose(file);
         return PL_EXIT_DATA;

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Damaged or foreign checkpoints: truncated at several offsets, a flipped
+# byte in the weights and in the file's metadata, one from another
+# configuration. Each gives its clear error and exit code, and nothing in the
+# run directory changes; resume=auto falls back past a damaged LATEST; h5py
+# reads a checkpoint written by 3 ranks and finds the trainer's W.
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+# shellcheck source=tests/lib.sh
+. tests/lib.sh
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+py=/usr/bin/python3
+
+plastic_mpirun 3 bin/plastic train tests/configs/slice.ini run.dir="$out/src" checkpoint.every=1 \
+    checkpoint.keep=10 log.progress=0 > "$out/src.log" 2>&1 || { cat "$out/src.log"; fail "source run"; }
+good="$out/src/ckpt/$(cat "$out/src/ckpt/LATEST")"
+
+# h5py: the final checkpoint (3 ranks) holds the W of model.h5
+$py - "$good" "$out/src/model.h5" <<'PY' || fail "h5py comparison"
+import sys, h5py, numpy as np
+with h5py.File(sys.argv[1], "r") as c, h5py.File(sys.argv[2], "r") as m:
+    assert c.attrs["nranks_at_write"] == 3
+    assert np.array_equal(c["/model/kh/W"][...], m["/kh/W"][...])
+    assert np.array_equal(c["/model/readout/S"][...], m["/readout/S"][...])
+    assert c["/data"].attrs["phase"] in (b"done", "done")
+PY
+
+# A run directory whose contents must survive every failed resume.
+victim="$out/victim"
+mkdir -p "$victim"
+echo '{"event":"start"}' > "$victim/metrics.jsonl"
+echo precious > "$victim/model.h5"
+snapshot() { (cd "$victim" && find . -type f -exec md5sum {} + | sort); }
+before=$(snapshot)
+
+expect() { # code pattern file [overrides...]
+    local code=$1 pattern=$2 file=$3; shift 3
+    bin/plastic train tests/configs/slice.ini run.dir="$victim" run.resume="$file" "$@" \
+        > "$out/stdout" 2> "$out/stderr"
+    local got=$?
+    [ "$got" = "$code" ] || fail "resume from $file: exit $got, expected $code: $(cat "$out/stderr")"
+    grep -q -- "$file" "$out/stderr" || fail "the error does not name $file: $(cat "$out/stderr")"
+    grep -q -- "$pattern" "$out/stderr" || fail "the error lacks '$pattern': $(cat "$out/stderr")"
+}
+
+size=$(stat -c %s "$good")
+for cut in 0 100 2048 $((size / 2)) $((size - 1)); do
+    head -c "$cut" "$good" > "$out/cut_$cut.h5"
+    expect 2 "missing, truncated" "$out/cut_$cut.h5"
+done
+
+flip() { # src dst offset
+    cp "$1" "$2"
+    $py -c 'import sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(int(sys.argv[2])); b = f.read(1)
+    f.seek(int(sys.argv[2])); f.write(bytes([b[0] ^ 0x5a]))' "$2" "$3"
+}
+offset=$($py -c "import h5py,sys; d=h5py.File(sys.argv[1],'r')['/model/kh/W']; print(d.id.get_offset() + 4 * 777)" "$good")
+flip "$good" "$out/flip_data.h5" "$offset"
+expect 2 "/model/kh/W fails its checksum" "$out/flip_data.h5"
+# a byte of metadata: the superblock's checksum (newest format) catches it
+flip "$good" "$out/flip_meta.h5" 20
+expect 2 "" "$out/flip_meta.h5"
+
+# a checkpoint of another configuration
+expect 1 "belongs to another configuration: kh.hidden is 50 there but 60 here" "$good" kh.hidden=60
+expect 1 "belongs to another configuration: kh.p is 3 there but 4 here" "$good" kh.p=4
+expect 2 "missing, truncated" "$out/none.h5"
+[ "$before" = "$(snapshot)" ] || fail "a failed resume changed the run directory"
+
+# resume=auto: a damaged LATEST falls back to the checkpoint before it
+cp -r "$out/src" "$out/auto"
+latest="$out/auto/ckpt/$(cat "$out/auto/ckpt/LATEST")"
+head -c 1000 "$latest" > "$latest.cut" && mv "$latest.cut" "$latest"
+rm "$out/auto/model.h5"
+plastic_mpirun 2 bin/plastic train tests/configs/slice.ini run.dir="$out/auto" run.resume=auto \
+    log.progress=0 > "$out/auto.log" 2>&1 || { cat "$out/auto.log"; fail "fallback resume"; }
+grep -q "is damaged; trying the one before it" "$out/auto.log" || fail "no fallback message"
+grep -q "resuming from the older checkpoint" "$out/auto.log" || fail "fallback target not named"
+h5diff "$out/src/model.h5" "$out/auto/model.h5" /kh/W /kh/W || fail "fallback run differs"
+echo "truncations (5), flipped data and metadata bytes, other configs: all rejected, run dir intact;"
+echo "damaged LATEST fell back and finished with the same W; h5py read a 3-rank checkpoint"
