@@ -26,6 +26,13 @@ with h5py.File(sys.argv[1], "r") as c, h5py.File(sys.argv[2], "r") as m:
     assert c["/data"].attrs["phase"] in (b"done", "done")
 PY
 
+# plastic info describes it
+bin/plastic info "$good" > "$out/info" || fail "plastic info failed"
+for want in "plastic checkpoint" "written by 3 rank" "phase done" "/model/kh/W *50 x 784" \
+    "kh: hidden=50 p=3 k=4"; do
+    grep -q -- "$want" "$out/info" || fail "plastic info lacks '$want': $(cat "$out/info")"
+done
+
 # A run directory whose contents must survive every failed resume.
 victim="$out/victim"
 mkdir -p "$victim"

@@ -37,11 +37,14 @@ same_model() { # dir-a dir-b what
 
 train 2 "$out/ref" > "$out/ref.log" 2>&1 || { cat "$out/ref.log"; fail "uninterrupted run"; }
 
-# 1. SIGUSR1 to every rank mid-run: checkpoint, exit 85; resume on 3 ranks
+# 1. SIGUSR1 to every rank mid-run, then SIGTERM while they checkpoint:
+#    one checkpoint, exit 85; resume on 3 ranks
 train 2 "$out/sig" > "$out/sig.log" 2>&1 &
 pid=$!
 wait_epochs "$out/sig" 3
 pkill -USR1 -f "^bin/plastic train .*run.dir=$out/sig" || fail "no rank to signal"
+sleep 0.02
+pkill -TERM -f "^bin/plastic train .*run.dir=$out/sig"
 wait "$pid"
 code=$?
 [ "$code" = 85 ] || { cat "$out/sig.log"; fail "signalled run exited $code, expected 85"; }
