@@ -512,6 +512,48 @@ static void write_load_round_trip(void **state)
     assert_config_equal(&d, &b);
 }
 
+/* The text stored in a checkpoint reads back to the same configuration. */
+static void load_text_round_trip(void **state)
+{
+    (void)state;
+    pl_config a, b;
+    pl_config_defaults(&a);
+    a.kh.p = 4.5;
+    a.checkpoint.every = 3;
+    char *text = write_to_string(&a);
+    pl_config_defaults(&b);
+    assert_int_equal(CAPTURE_STDERR(pl_config_load_text(&b, text, "ckpt.h5")), 0);
+    assert_config_equal(&a, &b);
+    free(text);
+    assert_int_equal(CAPTURE_STDERR(pl_config_load_text(&b, "[kh]\nbogus = 1\n", "ckpt.h5")),
+                     PL_EXIT_USAGE);
+    assert_contains(stderr_text(), "ckpt.h5:2: unknown key 'bogus'");
+}
+
+/* Resuming compares what the run computes, not where or how it executes. */
+static void diff_names_the_first_run_defining_key(void **state)
+{
+    (void)state;
+    pl_config a, b;
+    pl_config_defaults(&a);
+    pl_config_defaults(&b);
+    char what[256] = "";
+    strcpy(b.run.dir, "/elsewhere");
+    strcpy(b.data.dir, "/scratch/mnist");
+    b.run.threads = 8;
+    strcpy(b.run.resume, "auto");
+    b.checkpoint.every = 99;
+    b.checkpoint.keep = 5;
+    b.log.progress = 0;
+    assert_int_equal(pl_config_diff(&a, &b, what, sizeof what), 0);
+    b.readout.beta = 0.25;
+    assert_int_equal(pl_config_diff(&a, &b, what, sizeof what), 1);
+    assert_string_equal(what, "readout.beta is 0.5 there but 0.25 here");
+    b.kh.hidden = 10;
+    assert_int_equal(pl_config_diff(&a, &b, what, sizeof what), 1);
+    assert_string_equal(what, "kh.hidden is 2000 there but 10 here");
+}
+
 static void write_is_grouped_ini_with_header(void **state)
 {
     (void)state;
@@ -596,6 +638,8 @@ int main(void)
         cmocka_unit_test(finalize_checks_assigned_fields),
         cmocka_unit_test(write_load_round_trip),
         cmocka_unit_test(write_is_grouped_ini_with_header),
+        cmocka_unit_test(load_text_round_trip),
+        cmocka_unit_test(diff_names_the_first_run_defining_key),
         cmocka_unit_test(print_keys_lists_every_key),
     };
     return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
