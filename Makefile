@@ -18,7 +18,7 @@ ASAN     = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-re
 
 # The verbs' drivers (and main) call parallel HDF5 through mpi/, so they go
 # into bin/plastic only; everything else in src/ is also unit-tested serially.
-APP_SRC  := src/main.c src/train.c src/bench.c src/ckpt_dir.c src/records.c
+APP_SRC  := src/main.c src/train.c src/bench.c src/ckpt_dir.c src/records.c src/ckpt_bench.c
 SRC      := $(filter-out $(APP_SRC),$(wildcard src/*.c))
 MPI_SRC  := $(filter-out mpi/serial.c,$(wildcard mpi/*.c))
 OBJ      := $(SRC:%.c=build/%.o)
@@ -34,16 +34,18 @@ ASAN_SUPPORT_OBJ := build/asan/tests/unit/support.o
 MPIT_SRC := $(wildcard tests/mpi/test_*.c)
 MPIT_BIN := $(MPIT_SRC:tests/mpi/%.c=build/tests/mpi_%)
 
-.PHONY: all help setup data demo test unit asan bench clean
+.PHONY: all help setup data demo test unit asan bench bench-ckpt clean
 all: bin/plastic
 
 help:
 	@echo "make            build bin/plastic"
 	@echo "make demo       install what is missing, fetch MNIST, train the demo on 2 ranks"
 	@echo "                (tools/demo.sh, which also works before make is installed)"
-	@echo "make test       unit, MPI (1-4 ranks) and integration tests, plus the ASan unit run"
+	@echo "make test       unit, ASan, MPI (1-4 ranks), integration and Slurm (localhost, as root) tests"
 	@echo "make asan       unit tests under AddressSanitizer + UBSan"
 	@echo "make bench      KH epoch time vs raw SGEMM time, 1x2 threads and 2x1 ranks"
+	@echo "make bench-ckpt checkpoint write/read time vs plain write/read, K=2000 and"
+	@echo "                K=100000 on 1, 2 and 4 ranks (tools/ckpt-bench.sh)"
 	@echo "make setup      install packages and fetch datasets (tools/setup.sh)"
 
 bin/plastic: $(APP_SRC:%.c=build/%.o) $(OBJ) $(MPI_OBJ)
@@ -113,6 +115,10 @@ test: setup
 bench: setup
 	$(MAKE) bin/plastic
 	tools/bench.sh
+
+bench-ckpt: setup
+	$(MAKE) bin/plastic
+	tools/ckpt-bench.sh
 
 clean:
 	rm -rf build bin

@@ -307,11 +307,13 @@ static int supervised(pl_run *r)
         pl_write_weights_png(r);
     }
     if (rc == 0) {
+        /* the final checkpoint first: "done" stays the last record */
         enter_phase(r, PL_PHASE_DONE);
-        r->cur.seconds = pl_now() - r->started;
-        pl_record_done(r, train_error);
         if (cfg->checkpoint.every > 0)
             rc = save(r, "done");
+        r->cur.seconds = pl_now() - r->started;
+        if (rc == 0)
+            pl_record_done(r, train_error);
     }
     pl_free(d.hbuf);
     pl_free(d.ybuf);

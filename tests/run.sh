@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs plastic's test suites and ends with one line "N passed, N failed".
-#   tests/run.sh unit|asan|mpi|integration|all   (default: all)
-# Each unit binary, each MPI test at each rank count and each integration
-# script counts as one test. Logs of failures are printed; others go to
-# build/test-logs/.
+#   tests/run.sh unit|asan|mpi|integration|slurm|all   (default: all)
+# Each unit binary, each MPI test at each rank count and each integration or
+# Slurm script counts as one test. The Slurm tests start a real Slurm on
+# localhost (tests/slurm/cluster.sh): they need root and the packages from
+# tools/setup.sh, and FAIL without them rather than skip. Logs of failures
+# are printed; others go to build/test-logs/.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 # shellcheck source=tests/lib.sh
@@ -61,13 +63,20 @@ integration() {
     done
 }
 
+slurm() {
+    for s in tests/slurm/*_job.sh; do
+        [ -f "$s" ] && run_one "slurm/$(basename "$s" .sh)" bash "$s"
+    done
+}
+
 case $suite in
     unit) unit ;;
     asan) asan ;;
     mpi) mpi ;;
     integration) integration ;;
-    all) unit; asan; mpi; integration ;;
-    *) echo "usage: $0 unit|asan|mpi|integration|all" >&2; exit 1 ;;
+    slurm) slurm ;;
+    all) unit; asan; mpi; integration; slurm ;;
+    *) echo "usage: $0 unit|asan|mpi|integration|slurm|all" >&2; exit 1 ;;
 esac
 
 if [ ${#failures[@]} -gt 0 ]; then
