@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <string.h>
 
+/* `plastic ckpt-bench` (src/ckpt_bench.c). */
+int pl_ckpt_bench(const pl_config *cfg, const pl_comm *comm);
+
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -18,6 +21,7 @@ static void usage(FILE *out)
             "verbs:\n"
             "  train   train the model of CONFIG; outputs go to run.dir\n"
             "  bench   time hidden-layer epochs against the bare SGEMM of their currents\n"
+            "  ckpt-bench  time checkpoint write/read of a kh.hidden x 784 model against plain I/O\n"
             "  info    plastic info FILE.h5: what a checkpoint or model file holds\n"
             "  help    this text and every configuration key (also --help)\n"
             "  version print the version (also --version)\n"
@@ -66,6 +70,8 @@ int main(int argc, char **argv)
         verb = pl_train;
     else if (!strcmp(argv[1], "bench"))
         verb = pl_bench;
+    else if (!strcmp(argv[1], "ckpt-bench"))
+        verb = pl_ckpt_bench;
     if (!verb) {
         fprintf(stderr, "plastic: error: unknown verb '%s' (try plastic --help)\n", argv[1]);
         return PL_EXIT_USAGE;

@@ -1,0 +1,322 @@
+/* `plastic ckpt-bench`: what a checkpoint costs. A model of kh.hidden units
+ * x 784 inputs (W, wins, and a 10-class readout with its Adam moments; no
+ * data is read) is checkpointed with pl_ckpt_save, exactly as `train` does,
+ * and read back with pl_ckpt_read; both are compared with rank 0 alone
+ * writing and reading the same number of bytes with plain write(2)/read(2).
+ *
+ * Like with like: neither side calls fsync (pl_ckpt_write and H5Fclose do
+ * not), so both measure handing the bytes to the kernel's page cache, not
+ * the disk. The reads follow the writes, so they come from the page cache
+ * too: they measure the software path, not the storage. Each side writes a
+ * fresh file; deleting the previous one is not timed. Times are the slowest
+ * rank's, between barriers, averaged over REPS repetitions.
+ * Layout and cost discussion: docs/checkpoint-format.md. */
+#include "plastic/ckpt.h"
+#include "plastic/common.h"
+#include "plastic/train.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int pl_ckpt_bench(const pl_config *cfg, const pl_comm *comm);
+
+enum { REPS = 3, DIM = 784, NCLASS = 10 };
+
+typedef struct timing {
+    double ckpt_write, ckpt_read, plain_write, plain_read;
+} timing;
+
+/* Seconds since t0 on the slowest rank. Collective. */
+static double slowest(const pl_comm *comm, double t0)
+{
+    double t = pl_now() - t0;
+    pl_allreduce_max_double(comm, &t, 1);
+    return t;
+}
+
+/* ---- rank 0's plain file ---- */
+
+static int write_all(int fd, const char *buf, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, buf, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        buf += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int read_all(int fd, char *buf, size_t n)
+{
+    while (n > 0) {
+        ssize_t r = read(fd, buf, n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        buf += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+/* open + write(2) of n bytes + close, no fsync. Returns 0 or -1. */
+static int plain_write(const char *path, const char *buf, size_t n)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0)
+        return -1;
+    int ok = write_all(fd, buf, n) == 0;
+    return close(fd) == 0 && ok ? 0 : -1;
+}
+
+static int plain_read(const char *path, char *buf, size_t n)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return -1;
+    int ok = read_all(fd, buf, n) == 0;
+    close(fd);
+    return ok ? 0 : -1;
+}
+
+/* ---- the checksum pass, timed on its own ---- */
+
+/* A copy of pl_h5_checksum_block (mpi/h5io.c), which src/ cannot call: only
+ * to say how much of a checkpoint's time is this one CPU-bound pass over the
+ * arrays (made once per array on write and once on read). */
+static uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+static uint64_t checksum(const void *data, int elem_size, long rows, long cols, long row0,
+                         long col0, long global_cols)
+{
+    uint64_t sum = 0;
+    for (long r = 0; r < rows; r++)
+        for (long c = 0; c < cols; c++) {
+            uint64_t bits = 0, global = (uint64_t)((row0 + r) * global_cols + col0 + c);
+            memcpy(&bits, (const char *)data + (r * cols + c) * elem_size, (size_t)elem_size);
+            sum += mix64(global * 0x9E3779B97F4A7C15ULL ^ mix64(bits));
+        }
+    return sum;
+}
+
+static volatile uint64_t checksum_sink; /* keeps the timed pass from being optimised away */
+
+/* Seconds of one pass over this rank's share of every array; slowest rank. */
+static double checksum_seconds(const pl_comm *comm, const pl_kh *kh, const pl_readout *ro)
+{
+    pl_barrier(comm);
+    double t0 = pl_now();
+    uint64_t sum = checksum(kh->W, 4, kh->nrows, kh->dim, kh->row0, 0, kh->dim);
+    sum += checksum(kh->wins, 8, kh->nrows, 1, kh->row0, 0, 1);
+    const float *s[3] = {ro->S, ro->adam.m, ro->adam.v};
+    for (int i = 0; i < 3; i++)
+        sum += checksum(s[i], 4, ro->nclass, ro->nunits, 0, ro->unit0, ro->hidden);
+    double t = slowest(comm, t0);
+    checksum_sink = sum;
+    return t;
+}
+
+/* ---- the temporary directory ---- */
+
+/* Rank 0 makes it under run.dir if that directory exists (to measure the
+ * file system checkpoints really go to), else under $TMPDIR or /tmp; every
+ * rank gets its name. Returns 0 or PL_EXIT_DATA. */
+static int make_temp_dir(const pl_config *cfg, const pl_comm *comm, char *dir, size_t size)
+{
+    int failed = 0;
+    if (pl_comm_rank(comm) == 0) {
+        struct stat st;
+        const char *base = cfg->run.dir;
+        if (stat(base, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            base = getenv("TMPDIR");
+            if (!base || !base[0])
+                base = "/tmp";
+        }
+        snprintf(dir, size, "%s/plastic-ckpt-bench.XXXXXX", base);
+        failed = mkdtemp(dir) == NULL;
+        if (failed)
+            pl_error("cannot create a temporary directory '%s': %s", dir, strerror(errno));
+    }
+    if (pl_allreduce_or(comm, failed))
+        return PL_EXIT_DATA;
+    pl_bcast_bytes(comm, dir, (long)size, 0);
+    return 0;
+}
+
+/* Rank 0 deletes what the benchmark left in dir (and dir itself if gone is
+ * true). */
+static void clean_dir(const char *dir, const char *ckpt_name, int gone)
+{
+    char path[PL_PATH_MAX + 128];
+    snprintf(path, sizeof path, "%s/ckpt/%s", dir, ckpt_name);
+    remove(path);
+    snprintf(path, sizeof path, "%s/ckpt/LATEST", dir);
+    remove(path);
+    snprintf(path, sizeof path, "%s/plain.bin", dir);
+    remove(path);
+    if (gone) {
+        snprintf(path, sizeof path, "%s/ckpt", dir);
+        remove(path);
+        remove(dir);
+    }
+}
+
+static long file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+/* ---- the verb ---- */
+
+static double mbps(long bytes, double seconds) { return seconds > 0 ? bytes / seconds / 1e6 : 0; }
+
+static double ratio(double a, double b) { return b > 0 ? a / b : 0; }
+
+/* One repetition: checkpoint write and read, then rank 0's plain write and
+ * read of the same number of bytes (the other ranks wait in slowest()). */
+static int one_rep(const pl_comm *comm, const char *dir, const char *ckpt_path, const char *plain,
+                   const pl_config *cfg, const char *config_text, pl_kh *kh, pl_readout *ro,
+                   const pl_cursor *cur, char *buf, long bytes, timing *t)
+{
+    int rank = pl_comm_rank(comm);
+    pl_barrier(comm);
+    double t0 = pl_now();
+    int rc = pl_ckpt_save(dir, comm, kh, ro, cur, config_text, cfg);
+    t->ckpt_write = slowest(comm, t0);
+    if (rc)
+        return rc;
+
+    pl_cursor back;
+    pl_barrier(comm);
+    t0 = pl_now();
+    rc = pl_ckpt_read(ckpt_path, comm, cfg, kh, ro, &back);
+    t->ckpt_read = slowest(comm, t0);
+    if (rc)
+        return rc;
+
+    int failed = 0;
+    pl_barrier(comm);
+    t0 = pl_now();
+    if (rank == 0 && plain_write(plain, buf, (size_t)bytes) != 0) {
+        pl_error("cannot write '%s': %s", plain, strerror(errno));
+        failed = 1;
+    }
+    t->plain_write = slowest(comm, t0);
+    pl_barrier(comm);
+    t0 = pl_now();
+    if (rank == 0 && !failed && plain_read(plain, buf, (size_t)bytes) != 0) {
+        pl_error("cannot read '%s' back: %s", plain, strerror(errno));
+        failed = 1;
+    }
+    t->plain_read = slowest(comm, t0);
+    return pl_allreduce_or(comm, failed) ? PL_EXIT_DATA : 0;
+}
+
+int pl_ckpt_bench(const pl_config *cfg, const pl_comm *comm)
+{
+    const int rank = pl_comm_rank(comm), nranks = pl_comm_size(comm);
+    char dir[PL_PATH_MAX + 64];
+    int rc = make_temp_dir(cfg, comm, dir, sizeof dir);
+    if (rc)
+        return rc;
+    pl_kh kh;
+    pl_readout ro;
+    pl_kh_init(&kh, comm, cfg->kh.hidden, DIM, cfg->kh.p, cfg->kh.k, (float)cfg->kh.delta,
+               cfg->kh.batch, cfg->run.seed);
+    pl_readout_init(&ro, comm, NCLASS, kh.hidden, kh.row0, kh.nrows, cfg->readout.n,
+                    cfg->readout.m, cfg->readout.beta, cfg->run.seed,
+                    (float)cfg->readout.init_std);
+    for (long j = 0; j < kh.nrows; j++)
+        kh.wins[j] = kh.row0 + j;
+    char *config_text = pl_config_text(cfg);
+    pl_cursor cur = {.phase = PL_PHASE_KH, .test_error = NAN, .valid_error = NAN};
+    char name[64], ckpt_path[PL_PATH_MAX + 160], plain[PL_PATH_MAX + 80];
+    pl_ckpt_name(&cur, cfg, name, sizeof name);
+    snprintf(ckpt_path, sizeof ckpt_path, "%s/ckpt/%s", dir, name);
+    snprintf(plain, sizeof plain, "%s/plain.bin", dir);
+    const long payload = (long)kh.hidden * DIM * 4 + (long)kh.hidden * 8 +
+                         3L * NCLASS * kh.hidden * 4 + (long)strlen(config_text);
+    pl_info("ckpt-bench: %d rank(s); K=%ld N=%d C=%d; payload %ld bytes (%.1f MB); %d "
+            "repetitions in %s; no fsync on either side; reads come from the page cache",
+            nranks, kh.hidden, DIM, NCLASS, payload, payload / 1e6, REPS, dir);
+
+    timing sum = {0}, t;
+    long bytes = -1;
+    char *buf = NULL;
+    for (int rep = 0; rep < REPS && rc == 0; rep++) {
+        if (rank == 0)
+            clean_dir(dir, name, 0);
+        if (rep == 0) {
+            /* the plain buffer's size is the checkpoint file's: learn it from
+             * an untimed first checkpoint (which also warms HDF5 up) */
+            rc = pl_ckpt_save(dir, comm, &kh, &ro, &cur, config_text, cfg);
+            if (rc)
+                break;
+            if (rank == 0)
+                bytes = file_size(ckpt_path);
+            pl_bcast_bytes(comm, &bytes, sizeof bytes, 0);
+            if (rank == 0) {
+                buf = pl_alloc((size_t)bytes);
+                /* bytes like the checkpoint's: rank 0's W, repeated */
+                size_t have = (size_t)kh.nrows * DIM * sizeof(float);
+                memset(buf, 0x5a, (size_t)bytes);
+                for (size_t at = 0; have > 0 && at < (size_t)bytes; at += have)
+                    memcpy(buf + at, kh.W, have < (size_t)bytes - at ? have : (size_t)bytes - at);
+                clean_dir(dir, name, 0);
+            }
+        }
+        rc = one_rep(comm, dir, ckpt_path, plain, cfg, config_text, &kh, &ro, &cur, buf, bytes, &t);
+        if (rc)
+            break;
+        pl_info("rep %d: checkpoint write %.3f s read %.3f s | plain write %.3f s read %.3f s",
+                rep + 1, t.ckpt_write, t.ckpt_read, t.plain_write, t.plain_read);
+        sum.ckpt_write += t.ckpt_write;
+        sum.ckpt_read += t.ckpt_read;
+        sum.plain_write += t.plain_write;
+        sum.plain_read += t.plain_read;
+    }
+    if (rc == 0) {
+        double cks = checksum_seconds(comm, &kh, &ro);
+        timing m = {sum.ckpt_write / REPS, sum.ckpt_read / REPS, sum.plain_write / REPS,
+                    sum.plain_read / REPS};
+        pl_info("checkpoint write (pl_ckpt_save: file, LATEST, retention): %.3f s, %.0f MB/s, "
+                "file %ld bytes", m.ckpt_write, mbps(bytes, m.ckpt_write), bytes);
+        pl_info("checkpoint read (pl_ckpt_read: every check, every checksum, Wp refresh): %.3f "
+                "s, %.0f MB/s", m.ckpt_read, mbps(bytes, m.ckpt_read));
+        pl_info("plain write (rank 0, write(2), no fsync): %.3f s, %.0f MB/s", m.plain_write,
+                mbps(bytes, m.plain_write));
+        pl_info("plain read (rank 0, read(2), page cache): %.3f s, %.0f MB/s", m.plain_read,
+                mbps(bytes, m.plain_read));
+        pl_info("checksum pass over every array (part of both write and read): %.3f s", cks);
+        pl_info("ckpt-bench: ranks %d K=%ld bytes=%ld write %.3f s (%.0f MB/s) read %.3f s | "
+                "plain write %.3f s read %.3f s | ratio write %.2fx read %.2fx | checksum %.3f s",
+                nranks, kh.hidden, bytes, m.ckpt_write, mbps(bytes, m.ckpt_write), m.ckpt_read,
+                m.plain_write, m.plain_read, ratio(m.ckpt_write, m.plain_write),
+                ratio(m.ckpt_read, m.plain_read), cks);
+    }
+    pl_barrier(comm);
+    if (rank == 0)
+        clean_dir(dir, name, 1);
+    pl_free(buf);
+    free(config_text);
+    pl_readout_free(&ro);
+    pl_kh_free(&kh);
+    return rc;
+}
