@@ -108,12 +108,16 @@ void pl_kh_refresh(pl_kh *kh)
 }
 
 /* Best-first top-k of one example's local currents. Entries past the local
- * unit count stay as sentinels that lose to every real current. */
+ * unit count stay as sentinels that lose to every real current. One float
+ * comparison against the k-th value rejects almost every unit. */
 static void rank_local(const float *cur, long nrows, long row0, int k, pl_rank_entry *list)
 {
     for (int i = 0; i < k; i++)
         list[i] = (pl_rank_entry){-INFINITY, INT32_MAX};
+    float kth = -INFINITY;
     for (long j = 0; j < nrows; j++) {
+        if (cur[j] < kth)
+            continue; /* ties, NaN and -inf take the exact comparison below */
         pl_rank_entry e = {cur[j], (int32_t)(row0 + j)};
         if (!pl_rank_better(e, list[k - 1]))
             continue;
@@ -123,6 +127,7 @@ static void rank_local(const float *cur, long nrows, long row0, int k, pl_rank_e
             pos--;
         }
         list[pos] = e;
+        kth = list[k - 1].value;
     }
 }
 
