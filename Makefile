@@ -7,7 +7,7 @@
 
 CC      ?= cc
 MPICC   ?= mpicc
-OPT     ?= -O2
+OPT     ?= -O3
 WARN     = -Wall -Wextra -Werror
 CPPFLAGS = -Iinclude -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -MMD -MP
 CFLAGS   = -std=c11 $(OPT) -g $(WARN)

@@ -148,6 +148,30 @@ static void accumulate(pl_kh *kh, long local, float g, float current, const floa
     kh->coef[s] += g * current;
 }
 
+#define INFINITY_BITS 0x7f800000u
+
+/* max |d_i| as the bits of a float. For non-negative floats the bit patterns
+ * order like the values, and every NaN lies above +inf, so an integer max
+ * (which vectorises) finds the largest value and flags NaN and inf alike. */
+static uint32_t abs_max_bits(const float *d, int n)
+{
+    uint32_t m = 0;
+    for (int i = 0; i < n; i++) {
+        uint32_t b;
+        memcpy(&b, d + i, sizeof b);
+        b &= 0x7fffffffu;
+        m = b > m ? b : m;
+    }
+    return m;
+}
+
+static float bits_float(uint32_t b)
+{
+    float f;
+    memcpy(&f, &b, sizeof f);
+    return f;
+}
+
 int pl_kh_step(pl_kh *kh, const float *X, int B, float eps)
 {
     const int n = kh->dim, k = kh->k;
@@ -175,23 +199,20 @@ int pl_kh_step(pl_kh *kh, const float *X, int B, float eps)
 
     /* A sentinel left in a merged list means some example had fewer than k
      * comparable currents: NaN inputs or weights. */
-    float local_max = 0.0f;
+    uint32_t max_bits = 0;
     for (int b = 0; b < B; b++)
         if (kh->top[(size_t)b * k + k - 1].index == INT32_MAX)
-            local_max = INFINITY;
+            max_bits = INFINITY_BITS;
     for (int s = 0; s < kh->nchanged; s++) {
         float *d = kh->dW + (size_t)s * n;
         const float *w = kh->W + (size_t)kh->changed[s] * n;
-        float c = kh->coef[s];
-        for (int i = 0; i < n; i++) {
+        const float c = kh->coef[s];
+        for (int i = 0; i < n; i++)
             d[i] -= c * w[i];
-            float a = fabsf(d[i]);
-            if (a > local_max)
-                local_max = a;
-            else if (a != a)
-                local_max = INFINITY; /* NaN loses every comparison: flag it */
-        }
+        uint32_t m = abs_max_bits(d, n);
+        max_bits = m > max_bits ? m : max_bits;
     }
+    float local_max = max_bits >= INFINITY_BITS ? INFINITY : bits_float(max_bits);
     /* A non-finite update anywhere becomes an infinite global max: every
      * rank sees it from the one reduction it needs anyway. */
     float nc = local_max;
