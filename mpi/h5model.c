@@ -86,14 +86,16 @@ int pl_model_read_W(const char *path, const pl_comm *comm, pl_kh *kh)
     int rc = PL_EXIT_DATA;
     hsize_t dims[2];
     pl_h5_block wb = pl_kh_block(kh);
-    if (!pl_h5_shape(file, "/kh/W", dims))
-        pl_error("'%s' has no 2-D dataset /kh/W", path);
+    /* a model file keeps W at /kh/W, a checkpoint at /model/kh/W */
+    const char *name = H5Lexists(file, "/model", H5P_DEFAULT) > 0 ? "/model/kh/W" : "/kh/W";
+    if (!pl_h5_shape(file, name, dims))
+        pl_error("'%s' has no 2-D dataset %s", path, name);
     else if (dims[0] != wb.dims[0] || dims[1] != wb.dims[1])
-        pl_error("'%s': /kh/W is %llu x %llu, but the config needs kh.hidden x input size = "
-                 "%ld x %d", path, (unsigned long long)dims[0], (unsigned long long)dims[1],
+        pl_error("'%s': %s is %llu x %llu, but the config needs kh.hidden x input size = "
+                 "%ld x %d", path, name, (unsigned long long)dims[0], (unsigned long long)dims[1],
                  kh->hidden, kh->dim);
-    else if (!pl_h5_read_block(file, "/kh/W", H5T_NATIVE_FLOAT, &wb, kh->W))
-        pl_error_all("cannot read /kh/W from '%s'", path);
+    else if (!pl_h5_read_block(file, name, H5T_NATIVE_FLOAT, &wb, kh->W))
+        pl_error_all("cannot read %s from '%s'", name, path);
     else
         rc = 0;
     H5Fclose(file);

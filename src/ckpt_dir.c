@@ -190,8 +190,10 @@ int pl_ckpt_resume(const pl_config *cfg, const pl_comm *comm, pl_kh *kh, pl_read
     ckpt_dir(cfg->run.dir, dir, sizeof dir);
     if (resume[0] == '\0') {
         /* a fresh run must not mix its checkpoints with an earlier run's */
-        char latest[NAME_MAX_LEN];
-        int exists = pl_comm_rank(comm) == 0 && read_latest(dir, latest, sizeof latest) == 0;
+        int count = 0;
+        if (pl_comm_rank(comm) == 0)
+            free_names(list_checkpoints(dir, &count), count);
+        int exists = count > 0;
         if (pl_allreduce_or(comm, exists)) {
             pl_error("'%s' holds checkpoints of an earlier run: continue it with "
                      "run.resume=auto, or choose another run.dir",

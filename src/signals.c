@@ -22,5 +22,3 @@ void pl_signals_install(void)
 }
 
 int pl_signal_received(void) { return received; }
-
-void pl_signal_raise_flag(int sig) { received = sig; }

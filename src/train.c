@@ -97,6 +97,8 @@ int pl_kh_epoch(pl_kh *kh, const pl_dataset *train, const pl_config *cfg, int ep
 static int save(pl_run *r, const char *why)
 {
     r->cur.seconds = pl_now() - r->started;
+    if (r->cur.phase == PL_PHASE_KH)
+        r->cur.kh_seconds = r->kh_seconds_before + pl_now() - r->phase_started;
     r->cur.metrics_bytes = pl_metrics_length(r);
     int rc = pl_ckpt_save(r->cfg->run.dir, r->comm, &r->kh, &r->ro, &r->cur, r->config_text,
                           r->cfg);
@@ -161,7 +163,7 @@ static int kh_phase(pl_run *r)
     const pl_config *cfg = r->cfg;
     float *xbuf = pl_alloc((size_t)cfg->kh.batch * r->train.dim * sizeof *xbuf);
     int rc = 0;
-    double t_phase = pl_now();
+    r->kh_seconds_before = r->cur.kh_seconds;
     for (int epoch = r->cur.epoch; epoch < cfg->kh.epochs && rc == 0; epoch++) {
         double te = pl_now();
         rc = pl_kh_epoch(&r->kh, &r->train, cfg, epoch, &r->cur.batch, xbuf, poll_stop, r);
@@ -180,7 +182,7 @@ static int kh_phase(pl_run *r)
                 rc = save(r, "every");
         }
     }
-    r->cur.kh_seconds += pl_now() - t_phase;
+    r->cur.kh_seconds = r->kh_seconds_before + pl_now() - r->phase_started;
     pl_free(xbuf);
     return rc;
 }
@@ -309,7 +311,7 @@ static int supervised(pl_run *r)
     if (rc == 0) {
         /* the final checkpoint first: "done" stays the last record */
         enter_phase(r, PL_PHASE_DONE);
-        if (cfg->checkpoint.every > 0)
+        if (cfg->checkpoint.every > 0 || cfg->checkpoint.minutes > 0)
             rc = save(r, "done");
         r->cur.seconds = pl_now() - r->started;
         if (rc == 0)
@@ -365,7 +367,11 @@ int pl_train(const pl_config *cfg, const pl_comm *comm)
     rc = pl_load_splits(cfg, &r.train, &r.valid, &r.test);
     if (rc)
         return rc;
-    r.config_text = pl_config_text(cfg);
+    /* the stored configuration reproduces the run; how this session was
+     * started (run.resume) is not part of it */
+    pl_config stored = *cfg;
+    stored.run.resume[0] = '\0';
+    r.config_text = pl_config_text(&stored);
     init_model(&r);
 
     /* Everything that can fail on bad input comes before the run directory

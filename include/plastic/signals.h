@@ -7,7 +7,5 @@
 void pl_signals_install(void);
 /* The signal number received (SIGUSR1 or SIGTERM), or 0. Stays set. */
 int pl_signal_received(void);
-/* For tests: behave as if sig had arrived. */
-void pl_signal_raise_flag(int sig);
 
 #endif

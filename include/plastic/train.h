@@ -23,7 +23,8 @@ typedef struct pl_run {
     pl_metrics metrics;    /* open on rank 0 */
     double started;        /* pl_now() at the start, less the seconds of earlier sessions */
     double last_ckpt;      /* pl_now() of the last checkpoint */
-    double phase_started;  /* for the ETA: when this session entered the phase */
+    double phase_started;  /* when this session entered the phase (ETA, timings) */
+    double kh_seconds_before; /* hidden-layer seconds of earlier sessions */
     int phase_first_epoch; /* and at which epoch */
 } pl_run;
 
@@ -47,7 +48,8 @@ typedef int (*pl_poll_fn)(void *ctx);
 /* One unsupervised epoch: minibatches of cfg->kh.batch in the order keyed by
  * (seed, epoch), learning rate eps0 (1 - epoch/epochs), starting after the
  * *batch minibatches already done and counting them in *batch. xbuf holds
- * batch x dim floats. poll (may be NULL) runs after every minibatch.
+ * batch x dim floats. poll (may be NULL) runs after every minibatch but
+ * the epoch's last (the caller is at a boundary then anyway).
  * Returns 0 when the epoch is complete, PL_EXIT_CHECKPOINTED when poll
  * stopped it, or PL_EXIT_DIVERGED. Collective. */
 int pl_kh_epoch(pl_kh *kh, const pl_dataset *train, const pl_config *cfg, int epoch, int *batch,
