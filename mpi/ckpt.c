@@ -110,6 +110,10 @@ static int write_contents(hid_t file, const pl_comm *comm, const pl_kh *kh, cons
     for (int i = 0; i < n && ok; i++) {
         ok = pl_h5_write_block(file, arrays[i].name, arrays[i].type, &arrays[i].block,
                                arrays[i].data);
+        /* what follows is collective: every rank must take the same path */
+        ok = pl_allreduce_or(comm, !ok) == 0;
+        if (!ok)
+            break;
         uint64_t sum = global_checksum(comm, &arrays[i]);
         hid_t d = ok ? H5Dopen2(file, arrays[i].name, H5P_DEFAULT) : -1;
         ok = ok && d >= 0 && attr_u64(d, "checksum", sum);
@@ -316,7 +320,10 @@ int pl_ckpt_read(const char *path, const pl_comm *comm, const pl_config *cfg, pl
         read_arrays(file, comm, arrays, n, &p);
     H5Fclose(file);
     if (pl_allreduce_or(comm, p.code != 0)) {
-        pl_error("checkpoint '%s': %s", path, p.what);
+        if (p.code)
+            pl_error("checkpoint '%s': %s", path, p.what);
+        else
+            pl_error("checkpoint '%s' is damaged (found by another rank)", path);
         return pl_allreduce_or(comm, p.code == PL_EXIT_USAGE) ? PL_EXIT_USAGE : PL_EXIT_DATA;
     }
     ro->adam.t = adam_t;
@@ -385,7 +392,7 @@ int pl_h5_info(const char *path, FILE *out)
         fprintf(out, ", written by %ld rank(s)", nranks);
     fputc('\n', out);
     if (is_ckpt) {
-        pl_cursor c;
+        pl_cursor c = {0};
         problem p = {0};
         read_cursor(file, &c, &p);
         pl_h5_get_long(file, "epoch", &epoch);

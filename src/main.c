@@ -9,9 +9,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* `plastic ckpt-bench` (src/ckpt_bench.c). */
-int pl_ckpt_bench(const pl_config *cfg, const pl_comm *comm);
-
 static void usage(FILE *out)
 {
     fprintf(out,

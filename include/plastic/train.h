@@ -34,6 +34,10 @@ int pl_train(const pl_config *cfg, const pl_comm *comm);
 /* `plastic bench`: KH epoch time against the raw SGEMM of its currents. */
 int pl_bench(const pl_config *cfg, const pl_comm *comm);
 
+/* `plastic ckpt-bench`: checkpoint write/read time against plain I/O of the
+ * same bytes (src/ckpt_bench.c). */
+int pl_ckpt_bench(const pl_config *cfg, const pl_comm *comm);
+
 /* Checks what only the communicator can tell (kh.impl = naive needs 1
  * rank). Returns 0 or PL_EXIT_USAGE. */
 int pl_check_run(const pl_config *cfg, const pl_comm *comm);
