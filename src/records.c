@@ -151,6 +151,16 @@ void pl_record_start(pl_run *r, const char *resumed_from)
                 resumed_from, phase_names[r->cur.phase], r->cur.epoch, r->cur.batch);
 }
 
+/* The fields every epoch record starts with. */
+static void begin_epoch(pl_json *j, const char *phase, int epoch, double lr, double seconds)
+{
+    pl_json_begin(j, "epoch");
+    pl_json_str(j, "phase", phase);
+    pl_json_int(j, "epoch", epoch + 1);
+    pl_json_num(j, "lr", lr);
+    pl_json_num(j, "seconds", seconds);
+}
+
 void pl_record_kh_epoch(pl_run *r, int epoch, double seconds)
 {
     const pl_config *cfg = r->cfg;
@@ -160,11 +170,7 @@ void pl_record_kh_epoch(pl_run *r, int epoch, double seconds)
     double eps = cfg->kh.eps0 * (1.0 - (double)epoch / cfg->kh.epochs);
 
     pl_json j;
-    pl_json_begin(&j, "epoch");
-    pl_json_str(&j, "phase", "kh");
-    pl_json_int(&j, "epoch", epoch + 1);
-    pl_json_num(&j, "lr", eps);
-    pl_json_num(&j, "seconds", seconds);
+    begin_epoch(&j, "kh", epoch, eps, seconds);
     pl_json_num(&j, "sphere_mean", mean_dev);
     pl_json_num(&j, "sphere_max", max_dev);
     pl_json_int(&j, "never_won", never);
@@ -184,11 +190,7 @@ void pl_record_readout_epoch(pl_run *r, int epoch, double seconds, double train_
     double lr = pl_readout_lr(cfg->readout.lr, epoch, cfg->readout.epochs);
     double loss = r->cur.loss_sum / r->train.n;
     pl_json j;
-    pl_json_begin(&j, "epoch");
-    pl_json_str(&j, "phase", "readout");
-    pl_json_int(&j, "epoch", epoch + 1);
-    pl_json_num(&j, "lr", lr);
-    pl_json_num(&j, "seconds", seconds);
+    begin_epoch(&j, "readout", epoch, lr, seconds);
     pl_json_num(&j, "loss", loss);
     pl_json_num(&j, "train_error", train_error);
     pl_json_num(&j, "valid_error", valid_error);
