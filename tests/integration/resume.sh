@@ -69,5 +69,15 @@ code=$?
 before=$(grep -c '"event":"checkpoint"' "$out/kill/metrics.jsonl")
 train 2 "$out/kill" run.resume=auto > "$out/kill2.log" 2>&1 || { cat "$out/kill2.log"; fail "resume after kill -9"; }
 same_model "$out/ref" "$out/kill" "kill -9 on 3 ranks, resumed on 2"
+# 3. checkpoint.minutes: timed checkpoints inside epochs, and the run still
+#    ends with bitwise the uninterrupted weights
+train 2 "$out/timed" checkpoint.every=0 checkpoint.minutes=0.002 > "$out/timed.log" 2>&1 \
+    || { cat "$out/timed.log"; fail "timed checkpoints"; }
+timed=$(grep -c '"why":"minutes"' "$out/timed/metrics.jsonl")
+[ "$timed" -ge 2 ] || fail "only $timed timed checkpoint(s) in a run of several seconds"
+grep -q '"why":"done"' "$out/timed/metrics.jsonl" || fail "no final checkpoint with minutes only"
+same_model "$out/ref" "$out/timed" "timed checkpoints"
+
 echo "signal (exit 85) and kill -9 runs resumed on other rank counts: weights bitwise equal"
 echo "($before checkpoint(s) were written before the kill)"
+echo "$timed timed checkpoints (checkpoint.minutes) left the result unchanged"
