@@ -123,30 +123,25 @@ static int write_contents(hid_t file, const pl_comm *comm, const pl_kh *kh, cons
     return ok;
 }
 
+typedef struct ckpt_parts {
+    const pl_kh *kh;
+    const pl_readout *ro;
+    const pl_cursor *cur;
+    const char *config_text;
+    const pl_config *cfg;
+} ckpt_parts;
+
+static int write_ckpt(hid_t file, const pl_comm *comm, const void *ctx)
+{
+    const ckpt_parts *c = ctx;
+    return write_contents(file, comm, c->kh, c->ro, c->cur, c->config_text, c->cfg);
+}
+
 int pl_ckpt_write(const char *path, const pl_comm *comm, const pl_kh *kh, const pl_readout *ro,
                   const pl_cursor *cur, const char *config_text, const pl_config *cfg)
 {
-    char tmp[PL_H5_PATH_MAX];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
-        pl_error("checkpoint path too long: '%s'", path);
-        return PL_EXIT_DATA;
-    }
-    hid_t file = pl_h5_create(tmp, comm);
-    int ok = pl_allreduce_or(comm, file < 0) == 0;
-    if (ok)
-        ok = write_contents(file, comm, kh, ro, cur, config_text, cfg);
-    if (file >= 0 && H5Fclose(file) < 0)
-        ok = 0;
-    if (pl_allreduce_or(comm, !ok)) {
-        pl_error("cannot write checkpoint '%s'", tmp);
-        if (comm->rank == 0)
-            remove(tmp);
-        return PL_EXIT_DATA;
-    }
-    int renamed = comm->rank != 0 || rename(tmp, path) == 0;
-    if (!renamed)
-        pl_error("cannot rename '%s' to '%s'", tmp, path);
-    return pl_allreduce_or(comm, !renamed) ? PL_EXIT_DATA : 0;
+    ckpt_parts c = {kh, ro, cur, config_text, cfg};
+    return pl_h5_write_atomic(path, comm, "checkpoint", write_ckpt, &c);
 }
 
 /* ---- reading ---- */

@@ -4,6 +4,7 @@
 #include "comm_impl.h"
 #include "plastic/common.h"
 
+#include <stdio.h>
 #include <string.h>
 
 pl_h5_block pl_kh_block(const pl_kh *kh)
@@ -30,6 +31,32 @@ hid_t pl_h5_create(const char *path, const pl_comm *comm)
     hid_t file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     H5Pclose(fapl);
     return file;
+}
+
+int pl_h5_write_atomic(const char *path, const pl_comm *comm, const char *what,
+                       pl_h5_writer write, const void *ctx)
+{
+    char tmp[PL_H5_PATH_MAX];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
+        pl_error("%s path too long: '%s'", what, path);
+        return PL_EXIT_DATA;
+    }
+    hid_t file = pl_h5_create(tmp, comm);
+    int ok = pl_allreduce_or(comm, file < 0) == 0;
+    if (ok)
+        ok = write(file, comm, ctx);
+    if (file >= 0 && H5Fclose(file) < 0)
+        ok = 0;
+    if (pl_allreduce_or(comm, !ok)) {
+        pl_error("cannot write %s '%s'", what, tmp);
+        if (comm->rank == 0)
+            remove(tmp);
+        return PL_EXIT_DATA;
+    }
+    int renamed = comm->rank != 0 || rename(tmp, path) == 0;
+    if (!renamed)
+        pl_error("cannot rename '%s' to '%s'", tmp, path);
+    return pl_allreduce_or(comm, !renamed) ? PL_EXIT_DATA : 0;
 }
 
 hid_t pl_h5_open_read(const char *path, const pl_comm *comm)

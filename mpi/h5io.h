@@ -26,6 +26,16 @@ pl_h5_block pl_kh_block(const pl_kh *kh);
 pl_h5_block pl_readout_block(const pl_readout *ro);
 
 hid_t pl_h5_create(const char *path, const pl_comm *comm);   /* collective; <0 on error */
+
+/* Fills an open file; returns 1 on success on this rank. Collective. */
+typedef int (*pl_h5_writer)(hid_t file, const pl_comm *comm, const void *ctx);
+
+/* Collective. Creates path.tmp, lets write fill it, closes it, and once
+ * every rank has succeeded renames it to path, so a reader never sees a
+ * partial file. On failure path.tmp is removed and an error naming `what`
+ * and the file is printed. Returns 0 or PL_EXIT_DATA. */
+int pl_h5_write_atomic(const char *path, const pl_comm *comm, const char *what,
+                       pl_h5_writer write, const void *ctx);
 hid_t pl_h5_open_read(const char *path, const pl_comm *comm); /* collective; <0 on error */
 
 /* Collective; ranks with an empty block still take part. Return 1 on success. */

@@ -41,35 +41,25 @@ static int write_contents(hid_t file, const pl_comm *comm, const pl_kh *kh, cons
     return ok;
 }
 
+typedef struct model_parts {
+    const pl_kh *kh;
+    const pl_readout *ro;
+    const char *config_text;
+    const pl_model_summary *summary;
+} model_parts;
+
+static int write_model(hid_t file, const pl_comm *comm, const void *ctx)
+{
+    const model_parts *m = ctx;
+    return write_contents(file, comm, m->kh, m->ro, m->config_text, m->summary);
+}
+
 int pl_model_write(const char *path, const pl_comm *comm, const pl_kh *kh,
                    const pl_readout *ro, const char *config_text,
                    const pl_model_summary *summary)
 {
-    char tmp[PL_H5_PATH_MAX];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
-        pl_error("model path too long: '%s'", path);
-        return PL_EXIT_DATA;
-    }
-    hid_t file = pl_h5_create(tmp, comm);
-    int ok = file >= 0;
-    ok = pl_allreduce_or(comm, !ok) == 0;
-    if (ok)
-        ok = write_contents(file, comm, kh, ro, config_text, summary);
-    if (file >= 0 && H5Fclose(file) < 0)
-        ok = 0;
-    ok = pl_allreduce_or(comm, !ok) == 0;
-    if (!ok) {
-        pl_error("cannot write model file '%s'", tmp);
-        if (comm->rank == 0)
-            remove(tmp);
-        return PL_EXIT_DATA;
-    }
-    int renamed = 1;
-    if (comm->rank == 0 && rename(tmp, path) != 0) {
-        pl_error("cannot rename '%s' to '%s'", tmp, path);
-        renamed = 0;
-    }
-    return pl_allreduce_or(comm, !renamed) ? PL_EXIT_DATA : 0;
+    model_parts m = {kh, ro, config_text, summary};
+    return pl_h5_write_atomic(path, comm, "model file", write_model, &m);
 }
 
 int pl_model_read_W(const char *path, const pl_comm *comm, pl_kh *kh)

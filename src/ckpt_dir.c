@@ -76,18 +76,13 @@ static void free_names(char **names, int count)
     pl_free(names);
 }
 
-/* LATEST holds one file name; written to LATEST.tmp and renamed. */
+/* LATEST holds one file name, replaced atomically. */
 static int write_latest(const char *dir, const char *name)
 {
-    char tmp[PL_PATH_MAX + 32], final[PL_PATH_MAX + 32];
-    snprintf(tmp, sizeof tmp, "%s/LATEST.tmp", dir);
-    snprintf(final, sizeof final, "%s/LATEST", dir);
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return -1;
-    int ok = fprintf(f, "%s\n", name) > 0;
-    ok = fclose(f) == 0 && ok;
-    return ok && rename(tmp, final) == 0 ? 0 : -1;
+    char path[PL_PATH_MAX + 32], text[NAME_MAX_LEN + 2];
+    snprintf(path, sizeof path, "%s/LATEST", dir);
+    snprintf(text, sizeof text, "%s\n", name);
+    return pl_write_text_atomic(path, text);
 }
 
 static int read_latest(const char *dir, char *name, size_t size)

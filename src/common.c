@@ -1,6 +1,7 @@
 /* Error reporting, aligned allocation and the clock. */
 #include "plastic/common.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,4 +84,25 @@ double pl_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int pl_write_text_atomic(const char *path, const char *text)
+{
+    size_t len = strlen(path) + 5;
+    char *tmp = pl_alloc(len);
+    snprintf(tmp, len, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    int ok = f != NULL;
+    if (f) {
+        ok = fputs(text, f) >= 0;
+        ok = fclose(f) == 0 && ok;
+    }
+    ok = ok && rename(tmp, path) == 0;
+    if (!ok) {
+        int saved = errno;
+        remove(tmp);
+        errno = saved;
+    }
+    pl_free(tmp);
+    return ok ? 0 : -1;
 }

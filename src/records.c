@@ -33,23 +33,6 @@ static int mkdir_p(const char *path)
     return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-/* Writes path via path.tmp and rename(), so a reader never sees half a file. */
-static int write_file_atomically(const char *path, const char *text)
-{
-    char tmp[2 * PL_PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return -1;
-    int ok = fputs(text, f) >= 0;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        remove(tmp);
-        return -1;
-    }
-    return 0;
-}
-
 static void run_path(const pl_run *r, const char *file, char *buf, size_t size)
 {
     snprintf(buf, size, "%s/%s", r->cfg->run.dir, file);
@@ -75,7 +58,7 @@ int pl_run_open_dir(pl_run *r, int resuming)
             failed = 1;
         }
         run_path(r, "config.ini", path, sizeof path);
-        if (!failed && write_file_atomically(path, r->config_text) != 0) {
+        if (!failed && pl_write_text_atomic(path, r->config_text) != 0) {
             pl_error("cannot write '%s': %s", path, strerror(errno));
             failed = 1;
         }

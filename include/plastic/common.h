@@ -33,4 +33,9 @@ void pl_free(void *p);
 
 double pl_now(void); /* monotonic seconds */
 
+/* Writes text to path through path.tmp and rename(), so a reader sees the
+ * old file or the new one, never half of one. Returns 0, or -1 with errno
+ * set (path.tmp removed). */
+int pl_write_text_atomic(const char *path, const char *text);
+
 #endif
