@@ -14,6 +14,8 @@ enum pl_stream {
     PL_STREAM_VALID_SPLIT = 3,   /* substream: 0 */
     PL_STREAM_READOUT_INIT = 4,  /* substream: hidden unit mu (column of S) */
     PL_STREAM_READOUT_ORDER = 5, /* substream: epoch */
+    PL_STREAM_SWEEP_SAMPLE = 6,  /* substream: trial (random search) */
+    PL_STREAM_SWEEP_TPE = 7,     /* substream: proposal number (TPE) */
     PL_STREAM_TEST = 99          /* unit tests */
 };
 
