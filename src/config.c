@@ -595,6 +595,77 @@ int pl_config_diff(const pl_config *stored, const pl_config *current, char *what
     return 0;
 }
 
+int pl_config_is_runtime(const char *dotted)
+{
+    char section[PL_NAME_MAX];
+    const char *dot = strchr(dotted, '.');
+    if (!dot || (size_t)(dot - dotted) >= sizeof section)
+        return -1;
+    memcpy(section, dotted, (size_t)(dot - dotted));
+    section[dot - dotted] = '\0';
+    char err[ERR_MAX];
+    const struct key *k = find_key(section, dot + 1, err);
+    return k ? may_differ_on_resume(k) : -1;
+}
+
+int pl_config_set(pl_config *cfg, const char *dotted, const char *value, char *err,
+                  size_t errsize)
+{
+    char section[PL_NAME_MAX], why[ERR_MAX];
+    const char *dot = strchr(dotted, '.');
+    if (!dot || (size_t)(dot - dotted) >= sizeof section) {
+        snprintf(err, errsize, "'%s' is not a section.key", dotted);
+        return -1;
+    }
+    memcpy(section, dotted, (size_t)(dot - dotted));
+    section[dot - dotted] = '\0';
+    const struct key *k = find_key(section, dot + 1, why);
+    if (!k || set_value(cfg, k, value, why)) {
+        snprintf(err, errsize, "%s", why);
+        return -1;
+    }
+    return 0;
+}
+
+int pl_config_get(const pl_config *cfg, const char *dotted, char *buf, size_t size)
+{
+    char section[PL_NAME_MAX];
+    const char *dot = strchr(dotted, '.');
+    if (!dot || (size_t)(dot - dotted) >= sizeof section)
+        return -1;
+    memcpy(section, dotted, (size_t)(dot - dotted));
+    section[dot - dotted] = '\0';
+    char err[ERR_MAX];
+    const struct key *k = find_key(section, dot + 1, err);
+    if (!k)
+        return -1;
+    char value[VALUE_MAX];
+    format_value(cfg, k, value, sizeof value);
+    snprintf(buf, size, "%s", value);
+    return 0;
+}
+
+char *pl_config_identity(const pl_config *cfg, const char *skip_section)
+{
+    char *text = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&text, &size);
+    if (!f) {
+        pl_error_all("open_memstream failed");
+        abort();
+    }
+    char value[VALUE_MAX];
+    for (size_t i = 0; i < KEY_COUNT; i++) {
+        const struct key *k = &keys[i];
+        if (may_differ_on_resume(k) || (skip_section && !strcmp(k->section, skip_section)))
+            continue;
+        format_value(cfg, k, value, sizeof value);
+        fprintf(f, "%s.%s=%s\n", k->section, k->name, value);
+    }
+    fclose(f);
+    return text;
+}
+
 /* Strips surrounding whitespace in place, as inih does for file values. */
 static char *trim(char *s)
 {

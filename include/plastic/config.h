@@ -78,6 +78,26 @@ int pl_config_load_text(pl_config *cfg, const char *text, const char *name);
  * else 1, with the first differing key and both values written to what. */
 int pl_config_diff(const pl_config *stored, const pl_config *current, char *what, size_t size);
 
+/* 1 if section.key says where or how a run executes (run.dir, run.threads,
+ * data.dir, checkpoint.*, log.* ...) rather than what it computes, 0 if it
+ * is part of the computation, -1 if there is no such key. */
+int pl_config_is_runtime(const char *dotted);
+
+/* Sets "section.key" to value as the INI file would. Returns 0, or -1 with
+ * the reason in err (nothing printed). */
+int pl_config_set(pl_config *cfg, const char *dotted, const char *value, char *err,
+                  size_t errsize);
+
+/* The resolved value of "section.key" as config.ini would write it.
+ * Returns 0, or -1 if there is no such key. */
+int pl_config_get(const pl_config *cfg, const char *dotted, char *buf, size_t size);
+
+/* "section.key=value" lines of every key that is part of the computation
+ * (pl_config_is_runtime() == 0), in table order, leaving out the section
+ * skip_section if not NULL. Equal texts mean equal runs: sweeps hash it
+ * into run ids. Caller frees. */
+char *pl_config_identity(const pl_config *cfg, const char *skip_section);
+
 /* Applies "section.key=value". Errors name the override. */
 int pl_config_override(pl_config *cfg, const char *assignment);
 

@@ -1,0 +1,106 @@
+/* Sweeps: a grid (or a random or TPE search) of runs over configuration
+ * keys, every run with a stable id, results in one table.
+ *
+ * A sweep file is a normal configuration plus a [sweep] section:
+ *
+ *   [sweep]
+ *   kh.p = 2,3,4,5,6          ; an axis: a key and its values
+ *   kh.k = 2..8               ; an integer range
+ *   readout.beta = 0.01,0.1,1
+ *   repeats = 3               ; runs per point, seeds run.seed + 0, 1, 2
+ *   strategy = grid           ; grid | random | tpe
+ *   trials = 0                ; points of a random or TPE search
+ *   group_size = 1            ; ranks per run in an MPI task farm
+ *   dir = sweeps/<run.name>   ; where the sweep lives
+ *
+ * A run is (stage, point, repeat): the point picks one value per axis. The
+ * search stage runs the grid (or the sampled points); the final stage
+ * retrains the best readout of each cell (the non-readout axes) on the full
+ * training set (data.valid = 0), final_repeats times.
+ *
+ * A run's id hashes its resolved configuration (pl_config_identity), so the
+ * same run has the same id whatever the sweep file's order or spelling.
+ * Runs whose configurations agree outside [readout] share one unsupervised
+ * training: their "hidden key" hashes the identity without [readout]. */
+#ifndef PLASTIC_SWEEP_H
+#define PLASTIC_SWEEP_H
+
+#include <stdint.h>
+#include "plastic/config.h"
+
+#define PL_SWEEP_MAX_AXES 16
+#define PL_SWEEP_MAX_VALUES 1024
+#define PL_KEY_MAX (2 * PL_NAME_MAX)
+
+enum pl_sweep_stage { PL_STAGE_SEARCH = 0, PL_STAGE_FINAL = 1 };
+enum pl_sweep_strategy { PL_STRATEGY_GRID, PL_STRATEGY_RANDOM, PL_STRATEGY_TPE };
+
+typedef struct pl_sweep_axis {
+    char key[PL_KEY_MAX]; /* "kh.p" */
+    int readout;          /* 1 for [readout] keys: chosen per cell by the report */
+    int nvalues;
+    char **values;        /* resolved value texts, as config.ini writes them */
+} pl_sweep_axis;
+
+typedef struct pl_sweep {
+    char path[PL_PATH_MAX];
+    pl_config base;       /* the configuration part, finalized */
+    int naxes;
+    pl_sweep_axis axes[PL_SWEEP_MAX_AXES];
+    int repeats, final_repeats;
+    int strategy;
+    int trials;           /* random and tpe: points to evaluate */
+    int tpe_startup;      /* tpe: random points before the model is used */
+    int group_size;
+    double sphere_tol;    /* report: a cell whose hidden layer ends with a mean
+                             |sum |W|^p - 1| above this did not converge */
+    char dir[PL_PATH_MAX];
+} pl_sweep;
+
+typedef struct pl_sweep_run {
+    int stage;
+    int repeat;
+    int choice[PL_SWEEP_MAX_AXES]; /* value index per axis */
+} pl_sweep_run;
+
+/* Reads a sweep file. Errors name the file and line (or the axis and
+ * value) and return PL_EXIT_USAGE. overrides (may be NULL) apply to the
+ * configuration part, as on the train command line. */
+int pl_sweep_load(pl_sweep *sw, const char *path, char **overrides, int noverrides);
+void pl_sweep_free(pl_sweep *sw);
+
+/* Points of the search stage in schedule order, each repeated: the grid
+ * (first axis slowest), or `trials` points sampled without replacement from
+ * it (random). Runs are ordered so that those sharing a hidden layer are
+ * adjacent, and within those, runs sharing readout.n (the same features).
+ * *runs is allocated; returns the count. TPE proposes its points while
+ * running: it returns 0 runs here. */
+long pl_sweep_expand(const pl_sweep *sw, pl_sweep_run **runs);
+
+/* The run's resolved configuration: base, the axis values, run.seed + the
+ * repeat, data.valid = 0 for the final stage, run.dir under the sweep's
+ * hidden/<hidden key> directory. Returns 0 or PL_EXIT_USAGE. */
+int pl_sweep_config(const pl_sweep *sw, const pl_sweep_run *run, pl_config *cfg);
+
+/* Stable ids: of the run (its whole computation) and of its hidden layer
+ * (everything but [readout]). */
+uint64_t pl_sweep_run_id(const pl_config *cfg);
+uint64_t pl_sweep_hidden_key(const pl_config *cfg);
+/* 16 lower-case hex digits. */
+void pl_sweep_hex(uint64_t id, char out[17]);
+
+/* Orders runs for execution: grouped by hidden key (in order of first
+ * appearance), then by readout.n, then by their given order. Stable. */
+void pl_sweep_schedule(const pl_sweep *sw, pl_sweep_run *runs, long nruns);
+
+/* Slice `slice` of `nslices` (0-based) of an ordered run list: the
+ * contiguous block [*lo, *hi). The slices partition the list. */
+void pl_sweep_slice(long nruns, int slice, int nslices, long *lo, long *hi);
+
+/* Parses "i/N" (0 <= i < N). Returns 0, or -1. */
+int pl_sweep_parse_slice(const char *text, int *slice, int *nslices);
+
+/* How many distinct hidden keys the runs need. */
+long pl_sweep_count_hidden(const pl_sweep *sw, const pl_sweep_run *runs, long nruns);
+
+#endif

@@ -1,0 +1,634 @@
+/* Sweep files: the [sweep] section, the runs it expands to, their ids, the
+ * schedule order and the slices. See sweep.h. */
+#include "plastic/sweep.h"
+#include "plastic/common.h"
+#include "plastic/rng.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LINE_MAX_CHARS 4096
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    size_t len = strlen(s);
+    while (len > 0 && isspace((unsigned char)s[len - 1]))
+        s[--len] = '\0';
+    return s;
+}
+
+/* Cuts a comment: a line starting with ; or #, or " ;" inside a line (as
+ * inih does for the configuration part). */
+static void strip_comment(char *line)
+{
+    char *t = line;
+    while (isspace((unsigned char)*t))
+        t++;
+    if (*t == ';' || *t == '#') {
+        *line = '\0';
+        return;
+    }
+    for (char *c = line + 1; *c; c++)
+        if (*c == ';' && isspace((unsigned char)c[-1])) {
+            *c = '\0';
+            return;
+        }
+}
+
+static int read_file(const char *path, char **text)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        pl_error("cannot open sweep file '%s': %s", path, strerror(errno));
+        return PL_EXIT_USAGE;
+    }
+    size_t cap = 4096, len = 0;
+    char *buf = pl_alloc(cap);
+    size_t got;
+    while ((got = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+        len += got;
+        if (cap - len - 1 == 0) {
+            char *bigger = pl_alloc(2 * cap);
+            memcpy(bigger, buf, len);
+            pl_free(buf);
+            buf = bigger;
+            cap *= 2;
+        }
+    }
+    int bad = ferror(f);
+    fclose(f);
+    buf[len] = '\0';
+    if (bad) {
+        pl_error("cannot read sweep file '%s'", path);
+        pl_free(buf);
+        return PL_EXIT_USAGE;
+    }
+    *text = buf;
+    return 0;
+}
+
+/* ---- the [sweep] settings ---- */
+
+static int parse_int(const char *text, int lo, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno || end == text || *trim(end) != '\0' || v < lo || v > INT_MAX)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+static int setting(pl_sweep *sw, const char *name, const char *value, char *err, size_t size)
+{
+    int *target = NULL, lo = 0;
+    if (!strcmp(name, "repeats"))
+        target = &sw->repeats, lo = 1;
+    else if (!strcmp(name, "final_repeats"))
+        target = &sw->final_repeats, lo = 0;
+    else if (!strcmp(name, "trials"))
+        target = &sw->trials, lo = 0;
+    else if (!strcmp(name, "tpe_startup"))
+        target = &sw->tpe_startup, lo = 1;
+    else if (!strcmp(name, "group_size"))
+        target = &sw->group_size, lo = 1;
+    if (target) {
+        if (parse_int(value, lo, target)) {
+            snprintf(err, size, "sweep.%s = '%s': expected an integer >= %d", name, value, lo);
+            return -1;
+        }
+        return 0;
+    }
+    if (!strcmp(name, "strategy")) {
+        static const char *const names[] = {"grid", "random", "tpe"};
+        for (int i = 0; i < 3; i++)
+            if (!strcmp(value, names[i])) {
+                sw->strategy = i;
+                return 0;
+            }
+        snprintf(err, size, "sweep.strategy = '%s': expected grid, random or tpe", value);
+        return -1;
+    }
+    if (!strcmp(name, "sphere_tol")) {
+        char *end;
+        double v = strtod(value, &end);
+        if (end == value || *trim(end) != '\0' || !(v > 0)) {
+            snprintf(err, size, "sweep.sphere_tol = '%s': expected a number > 0", value);
+            return -1;
+        }
+        sw->sphere_tol = v;
+        return 0;
+    }
+    if (!strcmp(name, "dir")) {
+        if (strlen(value) >= sizeof sw->dir - 40) {
+            snprintf(err, size, "sweep.dir is too long");
+            return -1;
+        }
+        snprintf(sw->dir, sizeof sw->dir, "%s", value);
+        return 0;
+    }
+    snprintf(err, size,
+             "unknown sweep setting '%s' (known: repeats, final_repeats, strategy, trials, "
+             "tpe_startup, group_size, sphere_tol, dir; an axis is section.key = v1,v2,...)",
+             name);
+    return -1;
+}
+
+/* ---- axes ---- */
+
+static int add_value(pl_sweep_axis *ax, const pl_config *base, const char *text, char *err,
+                     size_t size)
+{
+    pl_config scratch = *base;
+    char why[1024], value[PL_PATH_MAX + 1];
+    if (pl_config_set(&scratch, ax->key, text, why, sizeof why)) {
+        snprintf(err, size, "%s value '%s': %s", ax->key, text, why);
+        return -1;
+    }
+    pl_config_get(&scratch, ax->key, value, sizeof value);
+    for (int i = 0; i < ax->nvalues; i++)
+        if (!strcmp(ax->values[i], value)) {
+            snprintf(err, size, "%s lists the value %s twice", ax->key, value);
+            return -1;
+        }
+    if (ax->nvalues >= PL_SWEEP_MAX_VALUES) {
+        snprintf(err, size, "%s has more than %d values", ax->key, PL_SWEEP_MAX_VALUES);
+        return -1;
+    }
+    ax->values[ax->nvalues] = strdup(value);
+    ax->nvalues++;
+    return 0;
+}
+
+/* "a..b": every integer from a to b. */
+static int add_range(pl_sweep_axis *ax, const pl_config *base, const char *item, char *err,
+                     size_t size)
+{
+    const char *dots = strstr(item, "..");
+    char lo_text[64], *end;
+    size_t n = (size_t)(dots - item);
+    if (n >= sizeof lo_text)
+        n = sizeof lo_text - 1;
+    memcpy(lo_text, item, n);
+    lo_text[n] = '\0';
+    long lo = strtol(trim(lo_text), &end, 10);
+    int ok = end != lo_text && *end == '\0';
+    long hi = strtol(dots + 2, &end, 10);
+    ok = ok && end != dots + 2 && *trim(end) == '\0' && lo <= hi && hi - lo < PL_SWEEP_MAX_VALUES;
+    if (!ok) {
+        snprintf(err, size, "%s: bad range '%s' (expected a..b, integers, a <= b)", ax->key,
+                 item);
+        return -1;
+    }
+    for (long v = lo; v <= hi; v++) {
+        char text[32];
+        snprintf(text, sizeof text, "%ld", v);
+        if (add_value(ax, base, text, err, size))
+            return -1;
+    }
+    return 0;
+}
+
+static int add_axis(pl_sweep *sw, const char *key, char *list, char *err, size_t size)
+{
+    int runtime = pl_config_is_runtime(key);
+    if (runtime < 0) {
+        char why[1024];
+        pl_config scratch = sw->base;
+        pl_config_set(&scratch, key, "", why, sizeof why);
+        snprintf(err, size, "axis %s: %s", key, why);
+        return -1;
+    }
+    if (runtime) {
+        snprintf(err, size, "%s says where or how a run executes, not what it computes: it "
+                 "cannot be an axis", key);
+        return -1;
+    }
+    if (!strcmp(key, "run.seed")) {
+        snprintf(err, size, "run.seed cannot be an axis: use repeats (seeds run.seed + 0, 1, ...)");
+        return -1;
+    }
+    for (int a = 0; a < sw->naxes; a++)
+        if (!strcmp(sw->axes[a].key, key)) {
+            snprintf(err, size, "axis %s is given twice", key);
+            return -1;
+        }
+    if (sw->naxes >= PL_SWEEP_MAX_AXES) {
+        snprintf(err, size, "more than %d axes", PL_SWEEP_MAX_AXES);
+        return -1;
+    }
+    pl_sweep_axis *ax = &sw->axes[sw->naxes++];
+    snprintf(ax->key, sizeof ax->key, "%s", key);
+    ax->readout = !strncmp(key, "readout.", 8);
+    ax->values = pl_calloc(PL_SWEEP_MAX_VALUES, sizeof *ax->values);
+    for (char *save = NULL, *item = strtok_r(list, ",", &save); item;
+         item = strtok_r(NULL, ",", &save)) {
+        item = trim(item);
+        int rc = strstr(item, "..") ? add_range(ax, &sw->base, item, err, size)
+                                    : add_value(ax, &sw->base, item, err, size);
+        if (rc)
+            return -1;
+    }
+    if (ax->nvalues == 0) {
+        snprintf(err, size, "axis %s has no values", key);
+        return -1;
+    }
+    return 0;
+}
+
+/* Splits the file into its configuration part, with the [sweep] lines
+ * blanked so configuration errors keep their line numbers, and the [sweep]
+ * lines themselves, which are parsed here. */
+static int parse(pl_sweep *sw, const char *text, int with_sweep, char **config_part, char *err,
+                 size_t size, int *err_line)
+{
+    char *out = pl_alloc(strlen(text) + 1);
+    size_t used = 0;
+    int in_sweep = 0, line_no = 0;
+    const char *line = text;
+    while (*line) {
+        const char *nl = strchr(line, '\n');
+        size_t len = nl ? (size_t)(nl - line) : strlen(line);
+        line_no++;
+        char buf[LINE_MAX_CHARS];
+        if (len >= sizeof buf) {
+            *err_line = line_no;
+            snprintf(err, size, "line is longer than %d characters", LINE_MAX_CHARS - 1);
+            pl_free(out);
+            return -1;
+        }
+        memcpy(buf, line, len);
+        buf[len] = '\0';
+        strip_comment(buf);
+        char *t = trim(buf);
+        if (*t == '[') {
+            char *close = strchr(t, ']');
+            in_sweep = close && close - t == 6 && !strncmp(t + 1, "sweep", 5);
+        }
+        if (in_sweep) {
+            if (with_sweep && *t && *t != '[') {
+                char *eq = strchr(t, '=');
+                if (!eq) {
+                    *err_line = line_no;
+                    snprintf(err, size, "expected key = value in [sweep]");
+                    pl_free(out);
+                    return -1;
+                }
+                *eq = '\0';
+                char *key = trim(t), *value = trim(eq + 1);
+                int rc = strchr(key, '.') ? add_axis(sw, key, value, err, size)
+                                          : setting(sw, key, value, err, size);
+                if (rc) {
+                    *err_line = line_no;
+                    pl_free(out);
+                    return -1;
+                }
+            }
+        } else {
+            memcpy(out + used, line, len);
+            used += len;
+        }
+        if (nl)
+            out[used++] = '\n';
+        line = nl ? nl + 1 : line + len;
+    }
+    out[used] = '\0';
+    *config_part = out;
+    return 0;
+}
+
+/* The largest (or smallest) value an int key takes over the sweep. */
+static int extreme_int(const pl_sweep *sw, const char *key, int base, int largest)
+{
+    for (int a = 0; a < sw->naxes; a++) {
+        if (strcmp(sw->axes[a].key, key) != 0)
+            continue;
+        int best = atoi(sw->axes[a].values[0]);
+        for (int v = 1; v < sw->axes[a].nvalues; v++) {
+            int x = atoi(sw->axes[a].values[v]);
+            best = (largest ? x > best : x < best) ? x : best;
+        }
+        return best;
+    }
+    return base;
+}
+
+/* The base with the first value of every axis must finalize (that derives
+ * run.name, kept for the sweep's directory), and the one constraint
+ * between keys, k <= K, must hold for every combination. */
+static int check_runs(pl_sweep *sw)
+{
+    pl_config first = sw->base;
+    char err[1024];
+    for (int a = 0; a < sw->naxes; a++)
+        pl_config_set(&first, sw->axes[a].key, sw->axes[a].values[0], err, sizeof err);
+    int kmax = extreme_int(sw, "kh.k", sw->base.kh.k, 1);
+    int hmin = extreme_int(sw, "kh.hidden", sw->base.kh.hidden, 0);
+    if (kmax > hmin) {
+        pl_error("%s: some runs would have kh.k = %d > kh.hidden = %d (k ranks the hidden "
+                 "units)", sw->path, kmax, hmin);
+        return -1;
+    }
+    first.kh.k = kmax;
+    first.kh.hidden = hmin;
+    if (pl_config_finalize(&first))
+        return -1;
+    snprintf(sw->base.run.name, sizeof sw->base.run.name, "%s", first.run.name);
+    snprintf(sw->base.run.dir, sizeof sw->base.run.dir, "%s", first.run.dir);
+    return 0;
+}
+
+int pl_sweep_load(pl_sweep *sw, const char *path, char **overrides, int noverrides)
+{
+    memset(sw, 0, sizeof *sw);
+    sw->repeats = 1;
+    sw->final_repeats = -1;
+    sw->tpe_startup = 10;
+    sw->group_size = 1;
+    sw->sphere_tol = 0.1;
+    snprintf(sw->path, sizeof sw->path, "%s", path);
+    char *text;
+    int rc = read_file(path, &text);
+    if (rc)
+        return rc;
+
+    /* The configuration part first, so axis values are checked against the
+     * final base; then the [sweep] lines. */
+    char *config_part = NULL, err[2048];
+    int err_line = 0;
+    rc = parse(sw, text, 0, &config_part, err, sizeof err, &err_line);
+    if (rc == 0) {
+        pl_config_defaults(&sw->base);
+        rc = pl_config_load_text(&sw->base, config_part, path);
+        snprintf(sw->base.source, sizeof sw->base.source, "%s", path);
+        for (int i = 0; i < noverrides && rc == 0; i++)
+            rc = pl_config_override(&sw->base, overrides[i]);
+        pl_free(config_part);
+        config_part = NULL;
+        if (rc) {
+            pl_free(text);
+            return PL_EXIT_USAGE;
+        }
+        rc = parse(sw, text, 1, &config_part, err, sizeof err, &err_line);
+        pl_free(config_part);
+    }
+    pl_free(text);
+    if (rc) {
+        pl_error("%s:%d: %s", path, err_line, err);
+        return PL_EXIT_USAGE;
+    }
+    if (sw->naxes == 0) {
+        pl_error("%s: the [sweep] section lists no axis (e.g. kh.p = 2,3,4)", path);
+        return PL_EXIT_USAGE;
+    }
+    if (check_runs(sw))
+        return PL_EXIT_USAGE;
+    if (sw->strategy != PL_STRATEGY_GRID && sw->trials < 1) {
+        pl_error("%s: sweep.strategy = %s needs sweep.trials >= 1", path,
+                 sw->strategy == PL_STRATEGY_RANDOM ? "random" : "tpe");
+        return PL_EXIT_USAGE;
+    }
+    if (sw->final_repeats < 0)
+        sw->final_repeats = sw->repeats;
+    if (sw->dir[0] == '\0')
+        snprintf(sw->dir, sizeof sw->dir, "sweeps/%s", sw->base.run.name);
+    return 0;
+}
+
+void pl_sweep_free(pl_sweep *sw)
+{
+    for (int a = 0; a < sw->naxes; a++) {
+        for (int v = 0; v < sw->axes[a].nvalues; v++)
+            free(sw->axes[a].values[v]);
+        pl_free(sw->axes[a].values);
+    }
+    memset(sw, 0, sizeof *sw);
+}
+
+/* ---- ids ---- */
+
+/* FNV-1a, 64 bits: ids only need to be stable and, over a sweep's few
+ * thousand runs, distinct (collision odds ~1e-12). */
+static uint64_t fnv1a(const char *text)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (const unsigned char *c = (const unsigned char *)text; *c; c++) {
+        h ^= *c;
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+uint64_t pl_sweep_run_id(const pl_config *cfg)
+{
+    char *text = pl_config_identity(cfg, NULL);
+    uint64_t h = fnv1a(text);
+    free(text);
+    return h;
+}
+
+uint64_t pl_sweep_hidden_key(const pl_config *cfg)
+{
+    char *text = pl_config_identity(cfg, "readout");
+    uint64_t h = fnv1a(text);
+    free(text);
+    return h;
+}
+
+void pl_sweep_hex(uint64_t id, char out[17]) { snprintf(out, 17, "%016llx", (unsigned long long)id); }
+
+int pl_sweep_config(const pl_sweep *sw, const pl_sweep_run *run, pl_config *cfg)
+{
+    *cfg = sw->base;
+    char err[1024];
+    for (int a = 0; a < sw->naxes; a++) {
+        const pl_sweep_axis *ax = &sw->axes[a];
+        if (pl_config_set(cfg, ax->key, ax->values[run->choice[a]], err, sizeof err)) {
+            pl_error("%s: %s", sw->path, err);
+            return PL_EXIT_USAGE;
+        }
+    }
+    cfg->run.seed = sw->base.run.seed + (uint64_t)run->repeat;
+    if (run->stage == PL_STAGE_FINAL)
+        cfg->data.valid = 0;
+    if (cfg->kh.k > cfg->kh.hidden) {
+        pl_error("%s: a run has kh.k = %d > kh.hidden = %d", sw->path, cfg->kh.k, cfg->kh.hidden);
+        return PL_EXIT_USAGE;
+    }
+    char hex[17];
+    pl_sweep_hex(pl_sweep_hidden_key(cfg), hex);
+    snprintf(cfg->run.name, sizeof cfg->run.name, "hidden-%s", hex);
+    snprintf(cfg->run.dir, sizeof cfg->run.dir, "%.960s/hidden/%s", sw->dir, hex);
+    snprintf(cfg->run.resume, sizeof cfg->run.resume, "auto");
+    return 0;
+}
+
+/* ---- expansion ---- */
+
+static int same_point(const int *a, const int *b, int naxes)
+{
+    return memcmp(a, b, (size_t)naxes * sizeof *a) == 0;
+}
+
+long pl_sweep_expand(const pl_sweep *sw, pl_sweep_run **runs)
+{
+    *runs = NULL;
+    if (sw->strategy == PL_STRATEGY_TPE)
+        return 0;
+    double grid = 1.0;
+    for (int a = 0; a < sw->naxes; a++)
+        grid *= sw->axes[a].nvalues;
+    long npoints = sw->strategy == PL_STRATEGY_RANDOM && sw->trials < grid ? sw->trials
+                                                                             : (long)grid;
+    int *points = pl_calloc((size_t)(npoints ? npoints : 1) * PL_SWEEP_MAX_AXES, sizeof *points);
+    if (npoints == (long)grid) {
+        for (long i = 0; i < npoints; i++) {
+            long rest = i;
+            for (int a = sw->naxes - 1; a >= 0; a--) {
+                points[i * PL_SWEEP_MAX_AXES + a] = (int)(rest % sw->axes[a].nvalues);
+                rest /= sw->axes[a].nvalues;
+            }
+        }
+    } else {
+        /* draw points until npoints distinct ones; draw d is keyed by d */
+        long have = 0;
+        for (uint64_t d = 0; have < npoints; d++) {
+            pl_rng rng;
+            pl_rng_init(&rng, sw->base.run.seed, PL_STREAM_SWEEP_SAMPLE, d);
+            int *p = points + have * PL_SWEEP_MAX_AXES;
+            for (int a = 0; a < sw->naxes; a++)
+                p[a] = (int)pl_rng_below(&rng, (uint32_t)sw->axes[a].nvalues);
+            int seen = 0;
+            for (long j = 0; j < have && !seen; j++)
+                seen = same_point(points + j * PL_SWEEP_MAX_AXES, p, sw->naxes);
+            have += !seen;
+        }
+    }
+    long n = npoints * sw->repeats;
+    pl_sweep_run *r = pl_calloc((size_t)(n ? n : 1), sizeof *r);
+    for (long i = 0; i < npoints; i++)
+        for (int rep = 0; rep < sw->repeats; rep++) {
+            pl_sweep_run *run = &r[i * sw->repeats + rep];
+            run->stage = PL_STAGE_SEARCH;
+            run->repeat = rep;
+            memcpy(run->choice, points + i * PL_SWEEP_MAX_AXES, sizeof run->choice);
+        }
+    pl_free(points);
+    pl_sweep_schedule(sw, r, n);
+    *runs = r;
+    return n;
+}
+
+/* ---- schedule order ---- */
+
+typedef struct keyed {
+    long first;     /* position where this run's hidden key first appears */
+    double n;       /* readout.n */
+    long index;
+} keyed;
+
+static int by_schedule(const void *pa, const void *pb)
+{
+    const keyed *a = pa, *b = pb;
+    if (a->first != b->first)
+        return a->first < b->first ? -1 : 1;
+    if (a->n != b->n)
+        return a->n < b->n ? -1 : 1;
+    return (a->index > b->index) - (a->index < b->index);
+}
+
+typedef struct hidden_entry {
+    uint64_t key;
+    long first;
+} hidden_entry;
+
+/* Open-addressing map hidden key -> first position; returns the position
+ * (inserting pos if absent) and counts distinct keys in *distinct. */
+static long first_seen(hidden_entry *table, long cap, uint64_t key, long pos, long *distinct)
+{
+    for (long i = (long)(key % (uint64_t)cap);; i = (i + 1) % cap) {
+        if (table[i].first < 0) {
+            table[i].key = key;
+            table[i].first = pos;
+            ++*distinct;
+            return pos;
+        }
+        if (table[i].key == key)
+            return table[i].first;
+    }
+}
+
+/* Hidden key and readout.n of every run, into ks; returns distinct keys. */
+static long key_runs(const pl_sweep *sw, const pl_sweep_run *runs, long nruns, keyed *ks)
+{
+    long cap = 2 * nruns + 1, distinct = 0;
+    hidden_entry *table = pl_alloc((size_t)cap * sizeof *table);
+    for (long i = 0; i < cap; i++)
+        table[i].first = -1;
+    for (long i = 0; i < nruns; i++) {
+        pl_config cfg;
+        if (pl_sweep_config(sw, &runs[i], &cfg) != 0)
+            abort(); /* every value was validated at load */
+        ks[i].first = first_seen(table, cap, pl_sweep_hidden_key(&cfg), i, &distinct);
+        ks[i].n = cfg.readout.n;
+        ks[i].index = i;
+    }
+    pl_free(table);
+    return distinct;
+}
+
+void pl_sweep_schedule(const pl_sweep *sw, pl_sweep_run *runs, long nruns)
+{
+    if (nruns < 2)
+        return;
+    keyed *ks = pl_alloc((size_t)nruns * sizeof *ks);
+    key_runs(sw, runs, nruns, ks);
+    qsort(ks, (size_t)nruns, sizeof *ks, by_schedule);
+    pl_sweep_run *copy = pl_alloc((size_t)nruns * sizeof *copy);
+    memcpy(copy, runs, (size_t)nruns * sizeof *copy);
+    for (long i = 0; i < nruns; i++)
+        runs[i] = copy[ks[i].index];
+    pl_free(copy);
+    pl_free(ks);
+}
+
+long pl_sweep_count_hidden(const pl_sweep *sw, const pl_sweep_run *runs, long nruns)
+{
+    if (nruns == 0)
+        return 0;
+    keyed *ks = pl_alloc((size_t)nruns * sizeof *ks);
+    long distinct = key_runs(sw, runs, nruns, ks);
+    pl_free(ks);
+    return distinct;
+}
+
+void pl_sweep_slice(long nruns, int slice, int nslices, long *lo, long *hi)
+{
+    long base = nruns / nslices, extra = nruns % nslices;
+    *lo = slice * base + (slice < extra ? slice : extra);
+    *hi = *lo + base + (slice < extra ? 1 : 0);
+}
+
+int pl_sweep_parse_slice(const char *text, int *slice, int *nslices)
+{
+    char *end;
+    errno = 0;
+    long i = strtol(text, &end, 10);
+    if (errno || end == text || *end != '/')
+        return -1;
+    const char *rest = end + 1;
+    long n = strtol(rest, &end, 10);
+    if (errno || end == rest || *end != '\0' || n < 1 || n > INT_MAX || i < 0 || i >= n)
+        return -1;
+    *slice = (int)i;
+    *nslices = (int)n;
+    return 0;
+}
