@@ -22,7 +22,7 @@ typedef struct pl_tpe_space {
 typedef struct pl_tpe_history {
     int nobs;               /* finished points */
     const int *obs;         /* nobs x naxes value indices */
-    const double *loss;     /* nobs losses; NaN or inf = failed (worst) */
+    const double *loss;     /* nobs losses; NaN or +-inf = failed (worst) */
     int npending;           /* points proposed but not finished */
     const int *pending;     /* npending x naxes */
 } pl_tpe_history;
@@ -34,9 +34,21 @@ typedef struct pl_tpe_options {
 } pl_tpe_options;
 
 /* Writes a proposal (naxes value indices) to out. It avoids points already
- * observed or pending while unseen points remain. seed and proposal key
- * the random draws (Philox stream PL_STREAM_SWEEP_TPE, substream proposal).
- * Returns 0, or -1 if the space is empty (some nvalues < 1). */
+ * observed or pending while unseen points remain (once the space is used up
+ * it repeats one). seed and proposal key the random draws (Philox stream
+ * PL_STREAM_SWEEP_TPE, substream proposal).
+ *
+ * Observations are ranked by loss, ties by position in obs; the good group
+ * is the first max(1, ceil(gamma nobs)) of them but never a failed run (with
+ * every run failed the good density is the uniform prior, and the proposal
+ * moves away from the failures). Observed or pending points with an index
+ * outside the space (say, from an earlier, larger space) are ignored. hist
+ * NULL is no history, opt NULL the defaults; options <= 0 take the default
+ * and gamma > 1 counts as 1.
+ *
+ * Returns 0, or -1, writing nothing, if the space is empty (some nvalues
+ * < 1) or malformed (naxes < 0, or a NULL array that should hold entries).
+ * With naxes == 0 it returns 0 and writes nothing. */
 int pl_tpe_propose(const pl_tpe_space *space, const pl_tpe_history *hist,
                    const pl_tpe_options *opt, uint64_t seed, uint64_t proposal, int *out);
 
