@@ -322,8 +322,15 @@ static int is_rgb(const unsigned char *p, int r, int g, int b)
 }
 
 /* Top-left pixel of cell (r, c). */
-static long cell_x(const struct pl_heatmap_geometry *g, int c) { return g->cell_x + c * g->pitch_x; }
-static long cell_y(const struct pl_heatmap_geometry *g, int r) { return g->cell_y + r * g->pitch_y; }
+static long cell_x(const struct pl_heatmap_geometry *g, int c)
+{
+    return g->cell_x + c * g->pitch_x;
+}
+
+static long cell_y(const struct pl_heatmap_geometry *g, int r)
+{
+    return g->cell_y + r * g->pitch_y;
+}
 
 /* Pixels of cell (r, c) that have colour (r, g, b), in rows dy0 <= dy < dy1 of the cell. */
 static long count_in_cell(const image *im, const struct pl_heatmap_geometry *g, int r, int c,
@@ -490,7 +497,8 @@ static void test_heatmap_colours(void **state)
     assert_true(lum(lo) > lum(mid));
     assert_true(lum(mid) > lum(hi));
     /* a cell is one colour apart from its number: all four corners agree */
-    const unsigned char *c2 = px_at(&im, cell_x(&g, 0) + g.cell_w - 1, cell_y(&g, 1) + g.cell_h - 1);
+    const unsigned char *c2 =
+        px_at(&im, cell_x(&g, 0) + g.cell_w - 1, cell_y(&g, 1) + g.cell_h - 1);
     assert_memory_equal(hi, c2, 3);
     /* the gap between cells is background */
     expect_px(&im, (unsigned)(cell_x(&g, 1) - 1), (unsigned)cell_y(&g, 0) + 1, 255, 255, 255);
@@ -616,7 +624,8 @@ static void test_heatmap_degenerate_values(void **state)
     assert_int_equal(pl_png_heatmap(png, &h), 0);
     im = read_png(png);
     long bx = g.bar_x + g.bar_w / 2;
-    assert_memory_equal(px_at(&im, cell_x(&g, 0), g.cell_y), px_at(&im, bx, g.bar_y + g.bar_h - 2), 3);
+    assert_memory_equal(px_at(&im, cell_x(&g, 0), g.cell_y),
+                        px_at(&im, bx, g.bar_y + g.bar_h - 2), 3);
     assert_memory_equal(px_at(&im, cell_x(&g, 2), g.cell_y), px_at(&im, bx, g.bar_y + 1), 3);
     free(im.px);
 }
