@@ -26,7 +26,8 @@ int pl_png_weights(const char *path, const float *W, int nunits, int rows, int c
  *   mark                  NULL, or rows x cols flags: cells with
  *                         mark[r * cols + c] != 0 (runs that did not
  *                         converge) get a black diagonal cross-hatch over
- *                         their colour; the number stays, in a clear box.
+ *                         their colour (on dark cells each line has a white
+ *                         edge); the number stays, in a clear box.
  *   row_labels[r]         NULL, or one label per row, drawn left of the
  *                         row; a NULL entry is an empty label. Likewise
  *                         col_labels[c], drawn above each column.
