@@ -18,7 +18,8 @@ ASAN     = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-re
 
 # The verbs' drivers (and main) call parallel HDF5 through mpi/, so they go
 # into bin/plastic only; everything else in src/ is also unit-tested serially.
-APP_SRC  := src/main.c src/train.c src/bench.c src/ckpt_dir.c src/records.c src/ckpt_bench.c
+APP_SRC  := src/main.c src/train.c src/bench.c src/ckpt_dir.c src/records.c src/ckpt_bench.c \
+            src/sweep.c src/sweep_worker.c src/sweep_report.c
 SRC      := $(filter-out $(APP_SRC),$(wildcard src/*.c))
 MPI_SRC  := $(filter-out mpi/serial.c,$(wildcard mpi/*.c))
 OBJ      := $(SRC:%.c=build/%.o)

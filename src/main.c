@@ -4,6 +4,7 @@
 #include "plastic/common.h"
 #include "plastic/config.h"
 #include "plastic/par.h"
+#include "plastic/sweep.h"
 #include "plastic/train.h"
 
 #include <stdio.h>
@@ -19,6 +20,11 @@ static void usage(FILE *out)
             "  train   train the model of CONFIG; outputs go to run.dir\n"
             "  bench   time hidden-layer epochs against the bare SGEMM of their currents\n"
             "  ckpt-bench  time checkpoint write/read of a kh.hidden x 784 model against plain I/O\n"
+            "  sweep   plastic sweep SWEEP.ini [--plan] [--slice i/N] [--report] [--cores N]\n"
+            "          [section.key=value ...]: a grid, random or TPE search of runs, one row\n"
+            "          each in <sweep.dir>/results.csv (see configs/sweep-pk.ini); --plan\n"
+            "          prints the runs and trainings and writes nothing; --report retrains\n"
+            "          the best readout per cell on all training data and writes report.md\n"
             "  info    plastic info FILE.h5: what a checkpoint or model file holds\n"
             "  help    this text and every configuration key (also --help)\n"
             "  version print the version (also --version)\n"
@@ -59,6 +65,15 @@ int main(int argc, char **argv)
         if (pl_par_init(&argc, &argv) != 0)
             return PL_EXIT_USAGE;
         int rc = pl_comm_rank(pl_comm_world()) == 0 ? pl_h5_info(argv[2], stdout) : 0;
+        pl_par_finalize();
+        return rc;
+    }
+    if (!strcmp(argv[1], "sweep")) {
+        if (pl_par_init(&argc, &argv) != 0) {
+            fprintf(stderr, "plastic: error: MPI initialisation failed\n");
+            return PL_EXIT_USAGE;
+        }
+        int rc = pl_sweep_verb(argc - 2, argv + 2, pl_comm_world());
         pl_par_finalize();
         return rc;
     }

@@ -370,7 +370,8 @@ int pl_sweep_load(pl_sweep *sw, const char *path, char **overrides, int noverrid
         rc = pl_config_load_text(&sw->base, config_part, path);
         snprintf(sw->base.source, sizeof sw->base.source, "%s", path);
         for (int i = 0; i < noverrides && rc == 0; i++)
-            rc = pl_config_override(&sw->base, overrides[i]);
+            if (strncmp(overrides[i], "sweep.", 6) != 0)
+                rc = pl_config_override(&sw->base, overrides[i]);
         pl_free(config_part);
         config_part = NULL;
         if (rc) {
@@ -384,6 +385,24 @@ int pl_sweep_load(pl_sweep *sw, const char *path, char **overrides, int noverrid
     if (rc) {
         pl_error("%s:%d: %s", path, err_line, err);
         return PL_EXIT_USAGE;
+    }
+    /* sweep.setting=value on the command line, after the file */
+    for (int i = 0; i < noverrides; i++) {
+        if (strncmp(overrides[i], "sweep.", 6) != 0)
+            continue;
+        char buf[PL_PATH_MAX + 64];
+        snprintf(buf, sizeof buf, "%s", overrides[i] + 6);
+        char *eq = strchr(buf, '=');
+        if (!eq || strchr(buf, '.') < eq ? strchr(buf, '.') != NULL && strchr(buf, '.') < eq : 0) {
+            pl_error("override '%s': expected sweep.setting=value (axes are set in the file)",
+                     overrides[i]);
+            return PL_EXIT_USAGE;
+        }
+        *eq = '\0';
+        if (setting(sw, trim(buf), trim(eq + 1), err, sizeof err)) {
+            pl_error("override '%s': %s", overrides[i], err);
+            return PL_EXIT_USAGE;
+        }
     }
     if (sw->naxes == 0) {
         pl_error("%s: the [sweep] section lists no axis (e.g. kh.p = 2,3,4)", path);

@@ -41,12 +41,51 @@ static unsigned long line_crc(const char *text, size_t len)
     return crc32(crc32(0L, Z_NULL, 0), (const unsigned char *)text, (uInt)len);
 }
 
+static unsigned long hash_text(const char *text)
+{
+    unsigned long h = 5381;
+    for (const unsigned char *c = (const unsigned char *)text; *c; c++)
+        h = h * 33 + *c;
+    return h;
+}
+
 long pl_table_find(const pl_table *t, const char *id)
 {
-    for (long i = t->nrows - 1; i >= 0; i--)
-        if (!strcmp(t->rows[i][0], id))
-            return i;
-    return -1;
+    if (!t->index_cap)
+        return -1;
+    for (long i = (long)(hash_text(id) % (unsigned long)t->index_cap);;
+         i = (i + 1) % t->index_cap) {
+        long row = t->index[i];
+        if (row < 0)
+            return -1;
+        if (!strcmp(t->rows[row][0], id))
+            return row;
+    }
+}
+
+static void index_row(pl_table *t, long row)
+{
+    for (long i = (long)(hash_text(t->rows[row][0]) % (unsigned long)t->index_cap);;
+         i = (i + 1) % t->index_cap)
+        if (t->index[i] < 0) {
+            t->index[i] = row;
+            return;
+        }
+}
+
+/* Keeps the index at most half full. */
+static void index_add(pl_table *t, long row)
+{
+    if (2 * (row + 1) > t->index_cap) {
+        pl_free(t->index);
+        t->index_cap = t->index_cap ? 4 * t->index_cap : 1024;
+        t->index = pl_alloc((size_t)t->index_cap * sizeof *t->index);
+        for (long i = 0; i < t->index_cap; i++)
+            t->index[i] = -1;
+        for (long r = 0; r < row; r++)
+            index_row(t, r);
+    }
+    index_row(t, row);
 }
 
 int pl_table_column(const pl_table *t, const char *name)
@@ -101,7 +140,8 @@ static void take_line(pl_table *t, char *text, size_t len)
         pl_free(t->rows);
         t->rows = bigger;
     }
-    t->rows[t->nrows++] = fields;
+    t->rows[t->nrows] = fields;
+    index_add(t, t->nrows++);
 }
 
 /* Reads complete lines from t->offset on (the first line of the file is the
@@ -309,6 +349,7 @@ void pl_table_close(pl_table *t)
         pl_free(t->rows[i]);
     }
     pl_free(t->rows);
+    pl_free(t->index);
     free(t->path);
     free(t->header);
     memset(t, 0, sizeof *t);

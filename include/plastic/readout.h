@@ -58,4 +58,26 @@ long pl_readout_errors(pl_readout *r, const float *H, const uint8_t *y, long nex
  * every 50 epochs of 300) stretched to `epochs`, scaled so epoch 0 has lr0. */
 double pl_readout_lr(double lr0, int epoch, int epochs);
 
+/* Buffers of one readout epoch (pl_readout_epoch_buf_*). */
+typedef struct pl_readout_batch {
+    int size;            /* minibatch size */
+    float *h;            /* size x nunits */
+    uint8_t *y;          /* size */
+    int *order;          /* n: the epoch's permutation */
+} pl_readout_batch;
+
+void pl_readout_batch_init(pl_readout_batch *b, int size, long nunits, int n);
+void pl_readout_batch_free(pl_readout_batch *b);
+
+/* One readout epoch over n examples with features H (n x nunits) and labels
+ * y: minibatches in the order keyed by (seed, epoch), learning rate lr,
+ * starting after the *batch minibatches already done and counting them.
+ * Adds the minibatch losses to *loss_sum and the examples misclassified
+ * (by the activations before each step) to *wrong. poll (may be NULL) runs
+ * after every minibatch but the last; nonzero stops the epoch early and is
+ * returned. Returns 0 when the epoch is complete. Collective. */
+int pl_readout_epoch(pl_readout *r, const float *H, const uint8_t *y, int n, uint64_t seed,
+                     int epoch, float lr, int *batch, pl_readout_batch *buf, double *loss_sum,
+                     long *wrong, int (*poll)(void *), void *ctx);
+
 #endif

@@ -103,4 +103,10 @@ int pl_sweep_parse_slice(const char *text, int *slice, int *nslices);
 /* How many distinct hidden keys the runs need. */
 long pl_sweep_count_hidden(const pl_sweep *sw, const pl_sweep_run *runs, long nruns);
 
+/* `plastic sweep SWEEP.ini [--plan] [--slice i/N] [--report] [--cores N]
+ * [section.key=value ...]` on world (src/sweep.c). argv holds what follows
+ * the verb. Returns an exit code. */
+typedef struct pl_comm pl_comm;
+int pl_sweep_verb(int argc, char **argv, const pl_comm *world);
+
 #endif

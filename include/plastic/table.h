@@ -24,6 +24,8 @@ typedef struct pl_table {
     long cap;
     long offset;      /* bytes of the file read so far */
     long line;        /* lines read so far (for warnings) */
+    long *index;      /* open-addressing hash of ids -> row, -1 empty */
+    long index_cap;
 } pl_table;
 
 /* Opens path, creating it with the given header if it does not exist, and

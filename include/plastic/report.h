@@ -1,0 +1,25 @@
+/* The protocol after a search (src/sweep_report.c): per cell (a combination
+ * of the non-readout axes, e.g. one (p, k)), the readout point (values of
+ * the readout.* axes) with the lowest mean validation error over its
+ * repeats; those retrained on the full training set (final stage); and the
+ * Fig. 6-style summary of the final runs: report.md and heatmap.png. */
+#ifndef PLASTIC_REPORT_H
+#define PLASTIC_REPORT_H
+
+#include "plastic/sweep.h"
+#include "plastic/table.h"
+
+/* Search runs the table still lacks (grid and random: runs of the
+ * expansion without a row; TPE: repeats missing from fewer than `trials`
+ * complete points, counted as runs). 0 means the search is complete. */
+long pl_sweep_missing(const pl_sweep *sw, const pl_table *t);
+
+/* The final stage's runs: the best readout point of every cell, final_repeats
+ * times. Cells whose every point failed get none. *runs is allocated. */
+long pl_sweep_final_runs(const pl_sweep *sw, const pl_table *t, pl_sweep_run **runs);
+
+/* Writes <dir>/report.md and, for two cell axes, <dir>/heatmap.png from the
+ * table's search and final rows. Returns 0 or PL_EXIT_DATA. */
+int pl_sweep_write_report(const pl_sweep *sw, const pl_table *t);
+
+#endif

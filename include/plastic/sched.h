@@ -1,0 +1,65 @@
+/* Which run a group of ranks does next (pure bookkeeping, no MPI).
+ *
+ * Runs that share a hidden layer must not train it twice at once, and a
+ * group that holds a hidden layer (and its features) in memory should keep
+ * using it. So a group asking for work gets, in this order:
+ *   1. a pending run of the hidden layer it holds;
+ *   2. a pending run of a hidden layer nobody has touched yet (the group
+ *      trains or loads it);
+ *   3. a pending run of a hidden layer another group has made ready;
+ *   4. WAIT if every pending run needs a hidden layer still being trained,
+ *      else DONE.
+ * TPE sweeps grow the run list: when nothing is pending and fewer than
+ * `trials` points were proposed, a new point (all its repeats) is proposed
+ * from the points finished so far. */
+#ifndef PLASTIC_SCHED_H
+#define PLASTIC_SCHED_H
+
+#include <stdint.h>
+#include "plastic/sweep.h"
+#include "plastic/table.h"
+
+enum pl_sched_answer { PL_SCHED_RUN = 0, PL_SCHED_WAIT = 1, PL_SCHED_DONE = 2 };
+enum pl_run_state { PL_RUN_PENDING = 0, PL_RUN_RUNNING = 1, PL_RUN_DONE = 2 };
+
+typedef struct pl_sched {
+    const pl_sweep *sw;
+    long nruns, cap;
+    pl_sweep_run *runs;
+    uint64_t *id, *hidden;
+    double *loss;          /* validation error of finished runs (NaN: failed) */
+    char *state;           /* pl_run_state */
+    long pending, running, skipped;
+    /* hidden layers: key, and the group that made it ready or is making it
+     * (-1 untouched); ready once its first run finished */
+    long nhidden, hcap;
+    uint64_t *hkey;
+    int *howner;
+    char *hready;
+    int tpe;               /* proposes points as it goes */
+    long proposals;        /* TPE points proposed so far */
+} pl_sched;
+
+/* Takes the runs (copied). Runs whose id has a row in done (may be NULL)
+ * start finished. For TPE (sw->strategy), runs are ignored: the points
+ * already in done (stage search) are taken up again, missing repeats
+ * pending. Returns 0 or PL_EXIT_USAGE. */
+int pl_sched_init(pl_sched *s, const pl_sweep *sw, const pl_sweep_run *runs, long nruns,
+                  const pl_table *done);
+void pl_sched_free(pl_sched *s);
+
+/* The next run for `group`, which holds hidden layer `held` (0: none).
+ * On PL_SCHED_RUN, *run is its index and it is marked running. */
+int pl_sched_next(pl_sched *s, int group, uint64_t held, long *run);
+
+/* Run `run` ended with validation error loss (NaN for a failed run). */
+void pl_sched_finish(pl_sched *s, long run, double loss);
+
+/* A running run goes back to pending (its group stopped early); a hidden
+ * layer it was making becomes untouched again. */
+void pl_sched_abandon(pl_sched *s, long run);
+
+/* The run's id as the table spells it. */
+void pl_sched_id_hex(const pl_sched *s, long run, char out[17]);
+
+#endif

@@ -1,0 +1,463 @@
+/* `plastic sweep SWEEP.ini [--plan] [--slice i/N] [--report] [--cores N]
+ *                          [section.key=value ...]`
+ *
+ * Runs the sweep's search stage (or, with --report, the final stage and the
+ * report) on the world: split into groups of sweep.group_size ranks that
+ * take runs from a dispatcher (farm.h), or, with --slice, only the runs of
+ * one deterministic slice. Every finished run is one row of
+ * <sweep.dir>/results.csv; runs already there are skipped, so a killed
+ * sweep is continued by running the same command again. */
+#include "plastic/common.h"
+#include "plastic/farm.h"
+#include "plastic/par.h"
+#include "plastic/report.h"
+#include "plastic/sched.h"
+#include "plastic/signals.h"
+#include "plastic/sweep.h"
+#include "plastic/table.h"
+#include "plastic/worker.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+typedef struct options {
+    const char *path;
+    int plan, report, slice, nslices, cores;
+    char **overrides;
+    int noverrides;
+} options;
+
+static int parse_options(int argc, char **argv, options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->nslices = 1;
+    o->overrides = pl_calloc((size_t)argc + 1, sizeof *o->overrides);
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--plan")) {
+            o->plan = 1;
+        } else if (!strcmp(a, "--report")) {
+            o->report = 1;
+        } else if (!strcmp(a, "--slice") || !strcmp(a, "--cores")) {
+            if (i + 1 == argc) {
+                pl_error("%s needs a value", a);
+                return PL_EXIT_USAGE;
+            }
+            const char *v = argv[++i];
+            char *end;
+            if (!strcmp(a, "--slice") && pl_sweep_parse_slice(v, &o->slice, &o->nslices)) {
+                pl_error("--slice %s: expected i/N with 0 <= i < N", v);
+                return PL_EXIT_USAGE;
+            }
+            if (!strcmp(a, "--cores") && ((o->cores = (int)strtol(v, &end, 10)) < 1 || *end)) {
+                pl_error("--cores %s: expected a positive integer", v);
+                return PL_EXIT_USAGE;
+            }
+        } else if (a[0] == '-' && a[1] == '-') {
+            pl_error("unknown option '%s' (sweep takes --plan, --slice i/N, --report, --cores N)",
+                     a);
+            return PL_EXIT_USAGE;
+        } else if (!o->path) {
+            o->path = a;
+        } else {
+            o->overrides[o->noverrides++] = argv[i];
+        }
+    }
+    if (!o->path) {
+        pl_error("sweep needs a SWEEP.ini (try plastic --help)");
+        return PL_EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* mkdir -p, on rank 0 (the caller shares the answer). */
+static int make_dirs(const char *path)
+{
+    char buf[PL_PATH_MAX];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *c = buf + 1;; c++) {
+        if (*c == '/' || *c == '\0') {
+            char keep = *c;
+            *c = '\0';
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
+                pl_error_all("cannot create directory %s: %s", buf, strerror(errno));
+                return -1;
+            }
+            *c = keep;
+            if (!keep)
+                return 0;
+        }
+    }
+}
+
+/* ---- the plan ---- */
+
+/* Mean of a column over rows with stage and (if col2) col2 == 1. */
+static double mean_of(const pl_table *t, const char *col, const char *flag, double *count)
+{
+    int c = pl_table_column(t, col), fc = flag ? pl_table_column(t, flag) : -1;
+    double sum = 0;
+    *count = 0;
+    for (long r = 0; r < t->nrows && c >= 0; r++) {
+        if (flag && (fc < 0 || atoi(t->rows[r][fc]) != 1))
+            continue;
+        sum += strtod(t->rows[r][c], NULL);
+        ++*count;
+    }
+    return *count ? sum / *count : NAN;
+}
+
+static void print_plan(const pl_sweep *sw, const options *o, const pl_sweep_run *runs, long n,
+                       int world)
+{
+    static const char *const names[] = {"grid", "random", "tpe"};
+    printf("sweep %s: strategy %s, %d axes, %d repeat(s), group_size %d, dir %s\n", sw->path,
+           names[sw->strategy], sw->naxes, sw->repeats, sw->group_size, sw->dir);
+    for (int a = 0; a < sw->naxes; a++) {
+        printf("  %-16s %3d value(s):", sw->axes[a].key, sw->axes[a].nvalues);
+        for (int v = 0; v < sw->axes[a].nvalues; v++)
+            printf(" %s", sw->axes[a].values[v]);
+        printf("%s\n", sw->axes[a].readout ? "   (readout: chosen per cell)" : "");
+    }
+    long hidden = pl_sweep_count_hidden(sw, runs, n);
+    if (sw->strategy == PL_STRATEGY_TPE)
+        printf("runs: %d trials x %d repeat(s) = %d, proposed as results come in; unsupervised "
+               "trainings: at most %d\n", sw->trials, sw->repeats, sw->trials * sw->repeats,
+               sw->trials * sw->repeats);
+    else
+        printf("runs: %ld; distinct unsupervised trainings: %ld (each shared by %.0f runs)\n", n,
+               hidden, hidden ? (double)n / hidden : 0.0);
+    if (o->nslices > 1) {
+        long lo, hi;
+        pl_sweep_slice(n, o->slice, o->nslices, &lo, &hi);
+        printf("slice %d/%d: runs %ld..%ld (%ld runs, %ld unsupervised trainings)\n", o->slice,
+               o->nslices, lo, hi - 1, hi - lo, pl_sweep_count_hidden(sw, runs + lo, hi - lo));
+    }
+    printf("final stage (--report): the best readout of each cell x %d repeat(s) on the full "
+           "training set\n", sw->final_repeats);
+
+    /* with results already in the table: what is left and what it costs */
+    char path[PL_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/results.csv", sw->dir);
+    FILE *probe = fopen(path, "r");
+    if (!probe)
+        return;
+    fclose(probe);
+    pl_table t;
+    char *header = pl_sweep_header(sw);
+    int rc = pl_table_open(&t, path, header);
+    free(header);
+    if (rc)
+        return;
+    long done = 0;
+    for (long i = 0; i < n; i++) {
+        pl_config cfg;
+        char id[17];
+        pl_sweep_config(sw, &runs[i], &cfg);
+        pl_sweep_hex(pl_sweep_run_id(&cfg), id);
+        done += pl_table_find(&t, id) >= 0;
+    }
+    double nh, nr;
+    double hidden_s = mean_of(&t, "hidden_seconds", "trained_hidden", &nh);
+    double readout_s = mean_of(&t, "readout_seconds", NULL, &nr);
+    double load_s = mean_of(&t, "load_seconds", NULL, &nr);
+    double ranks = mean_of(&t, "ranks", NULL, &nr);
+    printf("results.csv: %ld of these %ld runs done (%ld rows in all)\n", done, n, t.nrows);
+    if (nr > 0 && nh > 0) {
+        int cores = o->cores ? o->cores : world;
+        double core_s = ranks * (hidden * hidden_s + n * (readout_s + load_s));
+        printf("measured per run: unsupervised training %.1f s (mean of %.0f), readout %.2f s, "
+               "loading + features %.2f s, on %.0f rank(s)\n", hidden_s, nh, readout_s, load_s,
+               ranks);
+        printf("projected: %.1f core-hours for the whole stage; %.2f h wall on %d cores "
+               "(perfect packing)\n", core_s / 3600.0, core_s / 3600.0 / cores, cores);
+    }
+    pl_table_close(&t);
+}
+
+/* ---- running ---- */
+
+typedef struct ask {
+    int64_t finished;  /* run index the group just finished, or -1 */
+    double loss;
+    uint64_t held;     /* hidden key the group holds */
+    int32_t quit;      /* the group stops early (signal or error) */
+    int32_t pad;
+} ask;
+
+typedef struct answer {
+    int32_t how;       /* PL_SCHED_RUN or PL_SCHED_DONE */
+    int32_t pad;
+    int64_t run;
+    pl_sweep_run desc;
+} answer;
+
+/* The dispatcher's side (rank 0): farm.h's serve function. */
+static int serve(void *ctx, int group, const void *request, void *reply)
+{
+    pl_sched *s = ctx;
+    const ask *q = request;
+    answer *a = reply;
+    memset(a, 0, sizeof *a);
+    if (q->finished >= 0) {
+        if (q->quit)
+            pl_sched_abandon(s, q->finished);
+        else
+            pl_sched_finish(s, q->finished, q->loss);
+    }
+    if (q->quit) {
+        a->how = PL_SCHED_DONE;
+        return 2;
+    }
+    long run;
+    int how = pl_sched_next(s, group, q->held, &run);
+    if (how == PL_SCHED_WAIT)
+        return 1;
+    a->how = how;
+    if (how == PL_SCHED_RUN) {
+        a->run = run;
+        a->desc = s->runs[run];
+    }
+    return how == PL_SCHED_DONE ? 2 : 0;
+}
+
+typedef struct stats {
+    long runs, diverged;
+    double run_seconds, wait_seconds;
+} stats;
+
+/* One group's loop: ask, run, record. Returns an exit code. */
+static int work(const pl_sweep *sw, pl_farm *farm, pl_sched *local, pl_table *table,
+                pl_worker *w, stats *st)
+{
+    const pl_comm *group = pl_farm_group(farm);
+    const int leader = pl_comm_rank(group) == 0, gi = pl_farm_group_index(farm);
+    ask q = {.finished = -1, .loss = NAN};
+    int rc = 0;
+    for (;;) {
+        answer a;
+        q.held = w->held;
+        if (pl_farm_dynamic(farm)) {
+            st->wait_seconds += pl_farm_ask(farm, &q, &a);
+        } else {
+            double t0 = pl_now();
+            serve(local, gi, &q, &a);
+            st->wait_seconds += pl_now() - t0;
+        }
+        if (a.how != PL_SCHED_RUN)
+            break;
+        pl_run_result res;
+        rc = pl_worker_run(w, &a.desc, &res);
+        if (rc == 0 && leader) {
+            char *row = pl_sweep_row(sw, &a.desc, &res, pl_comm_size(group));
+            int put = pl_table_append(table, row);
+            free(row);
+            if (put == PL_EXIT_DATA)
+                rc = PL_EXIT_DATA;
+        }
+        long bad = rc != 0;
+        pl_allreduce_sum_long(group, &bad, 1);
+        if (bad && rc == 0)
+            rc = PL_EXIT_DATA; /* the leader could not record it */
+        q.finished = a.run;
+        if (rc) {
+            q.quit = 1; /* give the run back and stop */
+            if (pl_farm_dynamic(farm))
+                pl_farm_ask(farm, &q, &a);
+            else
+                serve(local, gi, &q, &a);
+            break;
+        }
+        q.loss = res.status == PL_EXIT_OK ? res.valid_error : NAN;
+        st->runs++;
+        st->diverged += res.status != PL_EXIT_OK;
+        st->run_seconds += res.seconds;
+        char id[17];
+        pl_config cfg;
+        pl_sweep_config(sw, &a.desc, &cfg);
+        pl_sweep_hex(pl_sweep_run_id(&cfg), id);
+        pl_info("[group %d] run %s %s: valid %.2f%% test %.2f%% in %.1f s%s%s", gi, id,
+                a.desc.stage == PL_STAGE_FINAL ? "(final)" : "", res.valid_error, res.test_error,
+                res.seconds, res.trained_hidden ? " (trained its hidden layer)" : "",
+                res.status != PL_EXIT_OK ? " DIVERGED" : "");
+    }
+    return rc;
+}
+
+/* The runs of this stage: the search expansion, or the final runs chosen
+ * from a complete search. Every rank computes the same list. */
+static int stage_runs(const pl_sweep *sw, const options *o, const pl_table *t,
+                      pl_sweep_run **runs, long *n)
+{
+    if (!o->report) {
+        *n = pl_sweep_expand(sw, runs);
+        return 0;
+    }
+    long missing = pl_sweep_missing(sw, t);
+    if (missing) {
+        pl_error("%s: %ld search run(s) are not in %s/results.csv yet: finish the search "
+                 "(the same command without --report) first", sw->path, missing, sw->dir);
+        return PL_EXIT_USAGE;
+    }
+    *n = pl_sweep_final_runs(sw, t, runs);
+    return 0;
+}
+
+static int run_stage(const pl_sweep *sw, const options *o, const pl_comm *world)
+{
+    const int rank = pl_comm_rank(world);
+    char path[PL_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/results.csv", sw->dir);
+    long failed = rank == 0 ? make_dirs(sw->dir) != 0 : 0;
+    pl_allreduce_sum_long(world, &failed, 1);
+    if (failed)
+        return PL_EXIT_DATA;
+    if (rank == 0) {
+        /* the sweep file as it was run, for the record */
+        char copy[PL_PATH_MAX + 32];
+        snprintf(copy, sizeof copy, "%s/sweep.ini", sw->dir);
+        FILE *f = fopen(sw->path, "r");
+        char text[1 << 16];
+        size_t len = f ? fread(text, 1, sizeof text - 1, f) : 0;
+        if (f)
+            fclose(f);
+        text[len] = '\0';
+        if (len)
+            pl_write_text_atomic(copy, text);
+    }
+    pl_barrier(world);
+    /* every rank reads the table: the stage's runs depend on it */
+    pl_table table;
+    char *header = pl_sweep_header(sw);
+    int rc = pl_table_open(&table, path, header);
+    free(header);
+    long bad = rc != 0;
+    pl_allreduce_sum_long(world, &bad, 1);
+    if (bad) {
+        pl_table_close(&table);
+        return PL_EXIT_DATA;
+    }
+    pl_sweep_run *runs = NULL;
+    long n = 0;
+    rc = stage_runs(sw, o, &table, &runs, &n);
+    if (rc) {
+        pl_table_close(&table);
+        return rc;
+    }
+    long lo = 0, hi = n;
+    if (sw->strategy == PL_STRATEGY_TPE && o->nslices > 1 && !o->report) {
+        pl_error("sweep.strategy = tpe proposes points from earlier results: run it as one "
+                 "job (mpirun -np N), not in --slice parts");
+        pl_free(runs);
+        pl_table_close(&table);
+        return PL_EXIT_USAGE;
+    }
+    pl_sweep_slice(n, o->slice, o->nslices, &lo, &hi);
+
+    pl_farm *farm = pl_farm_create(world, sw->group_size, sizeof(ask), sizeof(answer));
+    if (!farm) {
+        pl_free(runs);
+        pl_table_close(&table);
+        return PL_EXIT_USAGE;
+    }
+    const pl_comm *group = pl_farm_group(farm);
+    const int ngroups = pl_farm_groups(farm), gi = pl_farm_group_index(farm);
+    /* errors and progress: one voice per group */
+    pl_log_set_rank(pl_comm_rank(group));
+
+    /* Dynamic: rank 0's dispatcher schedules the slice for every group.
+     * Static: each group schedules its own block of the slice. */
+    pl_sched sched;
+    long my_lo = lo, my_hi = hi;
+    if (!pl_farm_dynamic(farm)) {
+        pl_sweep_slice(hi - lo, gi, ngroups, &my_lo, &my_hi);
+        my_lo += lo, my_hi += lo;
+    }
+    rc = pl_sched_init(&sched, sw, runs + my_lo, my_hi - my_lo, &table);
+    if (rc == 0 && rank == 0)
+        printf("sweep: %s stage, %ld run(s)%s, %ld already in results.csv; %d group(s) of %d "
+               "rank(s), %s dispatch\n", o->report ? "final" : "search",
+               sched.tpe ? (long)sw->trials * sw->repeats : hi - lo,
+               o->nslices > 1 ? " in this slice" : "", sched.skipped, ngroups, sw->group_size,
+               pl_farm_dynamic(farm) ? "dynamic" : "static");
+    fflush(stdout);
+    pl_farm_start(farm, serve, &sched);
+
+    pl_worker w;
+    pl_worker_init(&w, sw, group);
+    stats st = {0};
+    double t0 = pl_now();
+    if (rc == 0)
+        rc = work(sw, farm, &sched, &table, &w, &st);
+    double wall = pl_now() - t0;
+    const int leader = pl_comm_rank(group) == 0;
+    pl_farm_finish(farm);
+    pl_log_set_rank(rank);
+
+    /* one line for the whole world: what ran, how fast, what dispatch cost */
+    double sums[4] = {leader ? (double)st.runs : 0, leader ? st.run_seconds : 0,
+                      leader ? st.wait_seconds : 0, leader ? (double)w.trainings : 0};
+    pl_allreduce_sum_double(world, sums, 4);
+    double worst = (double)rc;
+    pl_allreduce_max_double(world, &worst, 1);
+    rc = (int)worst;
+    pl_info("sweep: %.0f run(s) this session, %.0f unsupervised training(s); wall %.1f s, "
+            "%.0f runs/hour; dispatch %.3f s = %.2f%% of run time",
+            sums[0], sums[3], wall, wall > 0 ? sums[0] * 3600.0 / wall : 0.0, sums[2],
+            sums[1] > 0 ? 100.0 * sums[2] / sums[1] : 0.0);
+
+    if (rc == 0 && o->report && rank == 0) {
+        pl_table_refresh(&table);
+        long finals = 0;
+        for (long i = 0; i < n; i++) {
+            pl_config cfg;
+            char id[17];
+            pl_sweep_config(sw, &runs[i], &cfg);
+            pl_sweep_hex(pl_sweep_run_id(&cfg), id);
+            finals += pl_table_find(&table, id) >= 0;
+        }
+        if (finals == n) {
+            rc = pl_sweep_write_report(sw, &table);
+            if (rc == 0)
+                pl_info("report: %s/report.md and %s/heatmap.png", sw->dir, sw->dir);
+        } else {
+            pl_info("report: %ld of %ld final runs done; the last slice to finish writes it",
+                    finals, n);
+        }
+    }
+    pl_worker_free(&w);
+    pl_sched_free(&sched);
+    pl_free(runs);
+    pl_table_close(&table);
+    double code = rc; /* rank 0's report result reaches everyone */
+    pl_allreduce_max_double(world, &code, 1);
+    return (int)code;
+}
+
+int pl_sweep_verb(int argc, char **argv, const pl_comm *world)
+{
+    options o;
+    int rc = parse_options(argc, argv, &o);
+    pl_sweep sw;
+    memset(&sw, 0, sizeof sw);
+    if (rc == 0)
+        rc = pl_sweep_load(&sw, o.path, o.overrides, o.noverrides);
+    if (rc == 0 && o.plan) {
+        if (pl_comm_rank(world) == 0) {
+            pl_sweep_run *runs;
+            long n = pl_sweep_expand(&sw, &runs);
+            print_plan(&sw, &o, runs, n, pl_comm_size(world));
+            pl_free(runs);
+        }
+    } else if (rc == 0) {
+        pl_signals_install();
+        rc = run_stage(&sw, &o, world);
+    }
+    pl_sweep_free(&sw);
+    pl_free(o.overrides);
+    return rc;
+}
