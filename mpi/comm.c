@@ -13,7 +13,10 @@ static pl_comm world, self;
 
 int pl_par_init(int *argc, char ***argv)
 {
-    if (MPI_Init(argc, argv) != MPI_SUCCESS)
+    /* FUNNELED: the KH step's threads (kh.c) leave every MPI call to the
+     * thread that started MPI. Open MPI grants it; nothing depends on more. */
+    int provided;
+    if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
         return 1;
     world.comm = MPI_COMM_WORLD;
     MPI_Comm_rank(world.comm, &world.rank);

@@ -1,12 +1,36 @@
 /* Competing hidden units, fast form: one sgemm for the currents, local top-k,
- * a global merge, and sparse row updates. See kh.h for the equations. */
+ * a global merge, and sparse row updates. See kh.h for the equations.
+ *
+ * Threads within a rank work like sub-ranks: each owns a contiguous shard of
+ * the rank's rows, with its own currents, ranking lists, pending updates and
+ * SGEMM scratch, and calls BLAS single-threaded on it. Per minibatch they
+ * meet four times (merge the shard lists, one max), and only the master
+ * thread talks MPI. Every row's arithmetic is the same as with one thread,
+ * so W is bitwise the same for any thread and rank count. */
 #include "plastic/kh.h"
 #include "plastic/common.h"
 #include "plastic/rng.h"
 
 #include <cblas.h>
 #include <math.h>
+#include <omp.h>
 #include <string.h>
+
+/* One thread's rows [lo, lo + nrows) of the rank's block and its work space.
+ * Aligned so no two threads write the same cache line. With one thread the
+ * single shard's currents and top are the pl_kh's own. */
+struct pl_kh_shard {
+    _Alignas(64) long lo, nrows;
+    float *currents;      /* bmax x nrows, example-major */
+    pl_rank_entry *top;   /* bmax x k, this shard's rankings */
+    float *dW;            /* 2*bmax x dim: rows of the units that change */
+    float *coef;          /* 2*bmax: sum_b g I for each changing row */
+    int32_t *changed;     /* 2*bmax shard row indices, in first-touch order */
+    int32_t *slot;        /* nrows: position in changed[] or -1 */
+    int nchanged;
+    uint32_t max_bits;    /* max |dW| over the changed rows, as float bits */
+    pl_gemm_scratch gemm; /* padding for small products (gemm.h) */
+};
 
 /* p as a small integer exponent, or 0 when pow() is needed. */
 static int integer_power(double p)
@@ -66,13 +90,8 @@ int pl_kh_init(pl_kh *kh, const pl_comm *comm, long hidden, int dim, double p, i
     kh->Wp = pl_alloc(rows * n * sizeof(float));
     kh->currents = pl_alloc((size_t)bmax * rows * sizeof(float));
     kh->top = pl_alloc((size_t)bmax * (size_t)k * sizeof(pl_rank_entry));
-    kh->dW = pl_alloc(2 * (size_t)bmax * n * sizeof(float));
-    kh->coef = pl_alloc(2 * (size_t)bmax * sizeof(float));
-    kh->changed = pl_alloc(2 * (size_t)bmax * sizeof(int32_t));
-    kh->slot = pl_alloc(rows * sizeof(int32_t));
     kh->wins = pl_calloc(rows, sizeof(long));
-    for (long j = 0; j < kh->nrows; j++)
-        kh->slot[j] = -1;
+    pl_kh_set_threads(kh, 1);
 
     for (long j = 0; j < kh->nrows; j++) {
         pl_rng rng;
@@ -85,18 +104,67 @@ int pl_kh_init(pl_kh *kh, const pl_comm *comm, long hidden, int dim, double p, i
     return 0;
 }
 
+static void free_shards(pl_kh *kh)
+{
+    for (int t = 0; t < kh->threads; t++) {
+        pl_kh_shard *s = &kh->shards[t];
+        if (s->currents != kh->currents)
+            pl_free(s->currents);
+        if (s->top != kh->top)
+            pl_free(s->top);
+        pl_free(s->dW);
+        pl_free(s->coef);
+        pl_free(s->changed);
+        pl_free(s->slot);
+        pl_gemm_scratch_free(&s->gemm);
+    }
+    pl_free(kh->shards);
+    kh->shards = NULL;
+    kh->threads = 0;
+}
+
+int pl_kh_set_threads(pl_kh *kh, int threads)
+{
+    if (threads > kh->nrows)
+        threads = (int)kh->nrows;
+    if (threads < 1)
+        threads = 1;
+    free_shards(kh);
+    const size_t n = (size_t)kh->dim, bmax = (size_t)kh->bmax, k = (size_t)kh->k;
+    kh->shards = pl_alloc((size_t)threads * sizeof *kh->shards);
+    for (int t = 0; t < threads; t++) {
+        pl_kh_shard *s = &kh->shards[t];
+        memset(s, 0, sizeof *s);
+        long hi;
+        pl_block_range(kh->nrows, threads, t, &s->lo, &hi);
+        s->nrows = hi - s->lo;
+        const size_t rows = (size_t)s->nrows;
+        if (threads == 1) {
+            s->currents = kh->currents;
+            s->top = kh->top;
+        } else {
+            s->currents = pl_alloc(bmax * rows * sizeof(float));
+            s->top = pl_alloc(bmax * k * sizeof(pl_rank_entry));
+        }
+        s->dW = pl_alloc(2 * bmax * n * sizeof(float));
+        s->coef = pl_alloc(2 * bmax * sizeof(float));
+        s->changed = pl_alloc(2 * bmax * sizeof(int32_t));
+        s->slot = pl_alloc(rows * sizeof(int32_t));
+        for (size_t j = 0; j < rows; j++)
+            s->slot[j] = -1;
+    }
+    kh->threads = threads;
+    return threads;
+}
+
 void pl_kh_free(pl_kh *kh)
 {
+    free_shards(kh);
     pl_free(kh->W);
     pl_free(kh->Wp);
     pl_free(kh->currents);
     pl_free(kh->top);
-    pl_free(kh->dW);
-    pl_free(kh->coef);
-    pl_free(kh->changed);
-    pl_free(kh->slot);
     pl_free(kh->wins);
-    pl_gemm_scratch_free(&kh->gemm);
     memset(kh, 0, sizeof *kh);
 }
 
@@ -131,21 +199,22 @@ static void rank_local(const float *cur, long nrows, long row0, int k, pl_rank_e
     }
 }
 
-/* Adds g * (x - I W_row) for one example to the pending update of a row. */
-static void accumulate(pl_kh *kh, long local, float g, float current, const float *x)
+/* Adds g * (x - I W_row) for one example to the pending update of a row
+ * (local to the shard). */
+static void accumulate(pl_kh_shard *sh, int n, long local, float g, float current, const float *x)
 {
-    int s = kh->slot[local];
+    int s = sh->slot[local];
     if (s < 0) {
-        s = kh->nchanged++;
-        kh->slot[local] = s;
-        kh->changed[s] = (int32_t)local;
-        kh->coef[s] = 0.0f;
-        memset(kh->dW + (size_t)s * kh->dim, 0, (size_t)kh->dim * sizeof(float));
+        s = sh->nchanged++;
+        sh->slot[local] = s;
+        sh->changed[s] = (int32_t)local;
+        sh->coef[s] = 0.0f;
+        memset(sh->dW + (size_t)s * n, 0, (size_t)n * sizeof(float));
     }
-    float *d = kh->dW + (size_t)s * kh->dim;
-    for (int i = 0; i < kh->dim; i++)
+    float *d = sh->dW + (size_t)s * n;
+    for (int i = 0; i < n; i++)
         d[i] += g * x[i];
-    kh->coef[s] += g * current;
+    sh->coef[s] += g * current;
 }
 
 #define INFINITY_BITS 0x7f800000u
@@ -172,65 +241,147 @@ static float bits_float(uint32_t b)
     return f;
 }
 
-int pl_kh_step(pl_kh *kh, const float *X, int B, float eps)
+/* The currents of a shard's rows and their best-first top-k per example. */
+static void shard_rank(const pl_kh *kh, pl_kh_shard *sh, const float *X, int B)
 {
     const int n = kh->dim, k = kh->k;
-    const long nrows = kh->nrows;
-
-    pl_sgemm_abt(B, (int)nrows, n, X, kh->Wp, kh->currents, (int)nrows, &kh->gemm);
+    const long nrows = sh->nrows, first_unit = kh->row0 + sh->lo;
+    pl_sgemm_abt(B, (int)nrows, n, X, kh->Wp + (size_t)sh->lo * n, sh->currents, (int)nrows,
+                 &sh->gemm);
     for (int b = 0; b < B; b++)
-        rank_local(kh->currents + (size_t)b * nrows, nrows, kh->row0, k, kh->top + (size_t)b * k);
-    pl_topk_allreduce(kh->comm, kh->top, B, k);
+        rank_local(sh->currents + (size_t)b * nrows, nrows, first_unit, k, sh->top + (size_t)b * k);
+}
 
-    /* Hebbian (first) and anti-Hebbian (k-th) terms, in example order so
-     * every rank count sums in the same order. */
-    kh->nchanged = 0;
+/* kh->top = the best k of the shards' lists, per example: the list ranking
+ * the whole block would give, as the order is total (see rank_local). */
+static void merge_shards(pl_kh *kh, int B)
+{
+    const int k = kh->k;
+    pl_rank_entry merged[k];
+    for (int b = 0; b < B; b++) {
+        pl_rank_entry *out = kh->top + (size_t)b * k;
+        memcpy(out, kh->shards[0].top + (size_t)b * k, (size_t)k * sizeof *out);
+        for (int t = 1; t < kh->threads; t++) {
+            const pl_rank_entry *a = kh->shards[t].top + (size_t)b * k;
+            int i = 0, j = 0;
+            for (int m = 0; m < k; m++)
+                merged[m] = pl_rank_better(a[i], out[j]) ? a[i++] : out[j++];
+            memcpy(out, merged, (size_t)k * sizeof *out);
+        }
+    }
+}
+
+/* Hebbian (first) and anti-Hebbian (k-th) terms for the shard's rows, in
+ * example order so every row sums in the same order for any rank or thread
+ * count; then dW_row -= (sum g I) W_row and the shard's max |dW|. */
+static void shard_update(pl_kh *kh, pl_kh_shard *sh, const float *X, int B)
+{
+    const int n = kh->dim, k = kh->k;
+    const long nrows = sh->nrows, first_unit = kh->row0 + sh->lo;
+    sh->nchanged = 0;
     for (int b = 0; b < B; b++) {
         const pl_rank_entry *list = kh->top + (size_t)b * k;
         const float *x = X + (size_t)b * n;
-        long first = list[0].index - kh->row0, kth = list[k - 1].index - kh->row0;
+        long first = list[0].index - first_unit, kth = list[k - 1].index - first_unit;
         if (first >= 0 && first < nrows) {
-            accumulate(kh, first, 1.0f, list[0].value, x);
-            kh->wins[first]++;
+            accumulate(sh, n, first, 1.0f, list[0].value, x);
+            kh->wins[sh->lo + first]++;
         }
         if (kth >= 0 && kth < nrows)
-            accumulate(kh, kth, -kh->delta, list[k - 1].value, x);
+            accumulate(sh, n, kth, -kh->delta, list[k - 1].value, x);
     }
-
-    /* A sentinel left in a merged list means some example had fewer than k
-     * comparable currents: NaN inputs or weights. */
     uint32_t max_bits = 0;
-    for (int b = 0; b < B; b++)
-        if (kh->top[(size_t)b * k + k - 1].index == INT32_MAX)
-            max_bits = INFINITY_BITS;
-    for (int s = 0; s < kh->nchanged; s++) {
-        float *d = kh->dW + (size_t)s * n;
-        const float *w = kh->W + (size_t)kh->changed[s] * n;
-        const float c = kh->coef[s];
+    for (int s = 0; s < sh->nchanged; s++) {
+        float *d = sh->dW + (size_t)s * n;
+        const float *w = kh->W + (size_t)(sh->lo + sh->changed[s]) * n;
+        const float c = sh->coef[s];
         for (int i = 0; i < n; i++)
             d[i] -= c * w[i];
         uint32_t m = abs_max_bits(d, n);
         max_bits = m > max_bits ? m : max_bits;
     }
-    float local_max = max_bits >= INFINITY_BITS ? INFINITY : bits_float(max_bits);
-    /* A non-finite update anywhere becomes an infinite global max: every
-     * rank sees it from the one reduction it needs anyway. */
-    float nc = local_max;
+    sh->max_bits = max_bits;
+}
+
+/* The update's global max |dW| (collective): a non-finite update anywhere,
+ * or a merged list left with a sentinel (some example had fewer than k
+ * comparable currents: NaN inputs or weights), becomes +inf on every rank
+ * from the one reduction it needs anyway. */
+static float global_max(const pl_kh *kh, int B)
+{
+    uint32_t max_bits = 0;
+    for (int b = 0; b < B; b++)
+        if (kh->top[(size_t)b * kh->k + kh->k - 1].index == INT32_MAX)
+            max_bits = INFINITY_BITS;
+    for (int t = 0; t < kh->threads; t++)
+        max_bits = kh->shards[t].max_bits > max_bits ? kh->shards[t].max_bits : max_bits;
+    float nc = max_bits >= INFINITY_BITS ? INFINITY : bits_float(max_bits);
     pl_allreduce_max_float(kh->comm, &nc, 1);
-    for (int s = 0; s < kh->nchanged; s++)
-        kh->slot[kh->changed[s]] = -1;
+    return nc;
+}
+
+/* Clears the shard's pending rows; if the max is finite, applies
+ * W += (eps / nc) dW to them and refreshes their Wp. */
+static void shard_apply(pl_kh *kh, pl_kh_shard *sh, float nc, float eps)
+{
+    const int n = kh->dim;
+    for (int s = 0; s < sh->nchanged; s++)
+        sh->slot[sh->changed[s]] = -1;
     if (!isfinite(nc))
-        return PL_EXIT_DIVERGED;
+        return;
     if (nc < 1e-30f)
         nc = 1e-30f;
-
     const float scale = eps / nc;
-    for (int s = 0; s < kh->nchanged; s++) {
-        size_t off = (size_t)kh->changed[s] * n;
-        cblas_saxpy(n, scale, kh->dW + (size_t)s * n, 1, kh->W + off, 1);
+    for (int s = 0; s < sh->nchanged; s++) {
+        size_t off = (size_t)(sh->lo + sh->changed[s]) * n;
+        cblas_saxpy(n, scale, sh->dW + (size_t)s * n, 1, kh->W + off, 1);
         pl_kh_power_row(kh->W + off, kh->Wp + off, n, kh->p);
     }
-    return 0;
+}
+
+int pl_kh_step(pl_kh *kh, const float *X, int B, float eps)
+{
+    float nc;
+    if (kh->threads == 1) {
+        pl_kh_shard *sh = &kh->shards[0]; /* its top is kh->top */
+        shard_rank(kh, sh, X, B);
+        pl_topk_allreduce(kh->comm, kh->top, B, kh->k);
+        shard_update(kh, sh, X, B);
+        nc = global_max(kh, B);
+        shard_apply(kh, sh, nc, eps);
+        return isfinite(nc) ? 0 : PL_EXIT_DIVERGED;
+    }
+
+    /* Each thread calls BLAS on its own shard, so BLAS itself must not
+     * start threads of its own meanwhile. Only the master (the thread that
+     * started MPI) calls MPI. A team smaller than asked for still covers
+     * every shard. */
+    const int blas_threads = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    const int T = kh->threads;
+#pragma omp parallel num_threads(T)
+    {
+        const int id = omp_get_thread_num(), team = omp_get_num_threads();
+        for (int t = id; t < T; t += team)
+            shard_rank(kh, &kh->shards[t], X, B);
+#pragma omp barrier
+#pragma omp master
+        {
+            merge_shards(kh, B);
+            pl_topk_allreduce(kh->comm, kh->top, B, kh->k);
+        }
+#pragma omp barrier
+        for (int t = id; t < T; t += team)
+            shard_update(kh, &kh->shards[t], X, B);
+#pragma omp barrier
+#pragma omp master
+        nc = global_max(kh, B);
+#pragma omp barrier
+        for (int t = id; t < T; t += team)
+            shard_apply(kh, &kh->shards[t], nc, eps);
+    }
+    openblas_set_num_threads(blas_threads);
+    return isfinite(nc) ? 0 : PL_EXIT_DIVERGED;
 }
 
 void pl_kh_sphere(const pl_kh *kh, double *mean_dev, double *max_dev)

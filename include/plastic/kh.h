@@ -9,13 +9,19 @@
  *              W += eps dW / max(max|dW|, 1e-30)
  * Only rows with a nonzero g change (at most 2B), so only they are updated
  * and only their Wp is refreshed. Communication per minibatch: one top-k
- * merge of B*k pairs and one scalar max. */
+ * merge of B*k pairs and one scalar max.
+ *
+ * Within a rank, pl_kh_step can run on T threads (pl_kh_set_threads): the
+ * rank's rows are split into T contiguous shards that the threads treat like
+ * sub-ranks. The result is bitwise the same for any T and rank count. */
 #ifndef PLASTIC_KH_H
 #define PLASTIC_KH_H
 
 #include <stdint.h>
 #include "plastic/gemm.h"
 #include "plastic/par.h"
+
+typedef struct pl_kh_shard pl_kh_shard;
 
 typedef struct pl_kh {
     const pl_comm *comm;
@@ -31,16 +37,14 @@ typedef struct pl_kh {
     float *Wp;            /* nrows x dim, sign(W)|W|^(p-1) */
 
     /* work space for one step */
-    float *currents;      /* bmax x nrows, example-major */
+    float *currents;      /* bmax x nrows, example-major (one thread: the step's;
+                           * more: spare, e.g. for bench's bare SGEMM) */
     pl_rank_entry *top;   /* bmax x k, the merged global rankings */
-    float *dW;            /* 2*bmax x dim: rows of the units that change */
-    float *coef;          /* 2*bmax: sum_b g I for each changing row */
-    int32_t *changed;     /* 2*bmax local row indices, in first-touch order */
-    int32_t *slot;        /* nrows: position in changed[] or -1 */
-    int nchanged;
 
     long *wins;           /* nrows: times each unit won since the last reset */
-    pl_gemm_scratch gemm; /* padding for small per-rank products (gemm.h) */
+
+    int threads;          /* threads of pl_kh_step, each on one shard of rows */
+    pl_kh_shard *shards;  /* threads of them (kh.c) */
 } pl_kh;
 
 /* W rows drawn from N(0,1), row mu keyed by (seed, mu): the same matrix for
@@ -48,6 +52,13 @@ typedef struct pl_kh {
 int pl_kh_init(pl_kh *kh, const pl_comm *comm, long hidden, int dim, double p, int k,
                float delta, int bmax, uint64_t seed);
 void pl_kh_free(pl_kh *kh);
+
+/* Runs pl_kh_step on `threads` threads (OpenMP), clamped to [1, nrows]; the
+ * default after pl_kh_init is 1, the plain serial step. With more than one,
+ * each step sets OpenBLAS to one thread and restores its setting on return;
+ * MPI is called only from the calling thread (MPI_THREAD_FUNNELED). Returns
+ * the count in use. */
+int pl_kh_set_threads(pl_kh *kh, int threads);
 
 /* One minibatch (X is B x dim, B <= bmax) with learning rate eps.
  * Collective. Returns 0, or PL_EXIT_DIVERGED if the update is not finite on
