@@ -1,11 +1,13 @@
 /* Competing hidden units: the fast step against the literal reference, the
- * p-sphere the rule must reach, tie-breaking and divergence detection. */
+ * p-sphere the rule must reach, tie-breaking, divergence detection, and the
+ * threaded step bitwise equal to the serial one. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -214,6 +216,89 @@ static void never_won_counts_and_resets(void **state)
     pl_kh_free(&kh);
 }
 
+/* The step on T threads (T shards of rows) against T = 1: W, Wp, the merged
+ * rankings and the win counters bitwise equal after every step, including a
+ * diverged step in the middle (NaN input: both refuse it, W untouched, and
+ * both go on equal); winners equal to the reference's, W within tolerance.
+ * K does not divide evenly by T. OpenBLAS's thread count is restored. */
+static void threads_equal_one_thread(int threads, double p, int k)
+{
+    enum { K = 53, N = 30, B = 10, STEPS = 12, NAN_STEP = 5 };
+    const float delta = 0.4f;
+    pl_kh one, many;
+    pl_kh_init(&one, pl_comm_world(), K, N, p, k, delta, B, 5);
+    pl_kh_init(&many, pl_comm_world(), K, N, p, k, delta, B, 5);
+    assert_int_equal(one.threads, 1);
+    assert_int_equal(pl_kh_set_threads(&many, threads), threads);
+    float *ref = pl_alloc(sizeof(float) * K * N), *before = pl_alloc(sizeof(float) * K * N);
+    memcpy(ref, one.W, sizeof(float) * K * N);
+    int32_t winners[2 * B];
+    const int blas_threads = openblas_get_num_threads();
+    openblas_set_num_threads(2);
+    for (int step = 0; step < STEPS; step++) {
+        float *X = step % 2 ? random_inputs(B, N, (uint64_t)step)
+                            : clustered_inputs(B, N, 4, 500 + (uint64_t)step);
+        float eps = 0.05f * (1.0f - (float)step / STEPS);
+        if (step == NAN_STEP) {
+            X[3 * N + 7] = NAN;
+            memcpy(before, many.W, sizeof(float) * K * N);
+            assert_int_equal(pl_kh_step(&one, X, B, eps), PL_EXIT_DIVERGED);
+            assert_int_equal(pl_kh_step(&many, X, B, eps), PL_EXIT_DIVERGED);
+            assert_memory_equal(many.W, before, sizeof(float) * K * N);
+        } else {
+            assert_int_equal(pl_kh_step(&one, X, B, eps), 0);
+            assert_int_equal(pl_kh_step(&many, X, B, eps), 0);
+            assert_int_equal(pl_kh_reference_step(ref, K, N, p, k, delta, X, B, eps, winners), 0);
+            for (int b = 0; b < B; b++) {
+                assert_int_equal(many.top[b * k].index, winners[2 * b]);
+                assert_int_equal(many.top[b * k + k - 1].index, winners[2 * b + 1]);
+            }
+            for (int i = 0; i < K * N; i++)
+                if (!close_enough(many.W[i], ref[i], 1e-5, 1e-4))
+                    fail_msg("T %d step %d: W[%d] %.9g reference %.9g", threads, step, i,
+                             many.W[i], ref[i]);
+        }
+        assert_int_equal(openblas_get_num_threads(), 2);
+        if (memcmp(many.W, one.W, sizeof(float) * K * N) != 0)
+            fail_msg("T %d step %d: W differs from one thread", threads, step);
+        assert_memory_equal(many.Wp, one.Wp, sizeof(float) * K * N);
+        assert_memory_equal(many.top, one.top, sizeof(pl_rank_entry) * B * k);
+        assert_memory_equal(many.wins, one.wins, sizeof(long) * K);
+        pl_free(X);
+    }
+    openblas_set_num_threads(blas_threads);
+    pl_free(ref);
+    pl_free(before);
+    pl_kh_free(&one);
+    pl_kh_free(&many);
+}
+
+static void two_threads_equal_one(void **state) { (void)state; threads_equal_one_thread(2, 3.0, 3); }
+static void three_threads_equal_one(void **state) { (void)state; threads_equal_one_thread(3, 3.0, 3); }
+static void three_threads_equal_one_p4_5(void **state) { (void)state; threads_equal_one_thread(3, 4.5, 5); }
+
+/* More threads than rows: one row per thread; back to one thread works. */
+static void threads_clamped_to_rows(void **state)
+{
+    (void)state;
+    enum { K = 4, N = 6, B = 3 };
+    pl_kh a, b;
+    pl_kh_init(&a, pl_comm_world(), K, N, 3.0, 2, 0.4f, B, 3);
+    pl_kh_init(&b, pl_comm_world(), K, N, 3.0, 2, 0.4f, B, 3);
+    assert_int_equal(pl_kh_set_threads(&b, 16), K);
+    float *X = random_inputs(B, N, 9);
+    for (int step = 0; step < 3; step++) {
+        if (step == 2)
+            assert_int_equal(pl_kh_set_threads(&b, 0), 1);
+        assert_int_equal(pl_kh_step(&a, X, B, 0.02f), 0);
+        assert_int_equal(pl_kh_step(&b, X, B, 0.02f), 0);
+        assert_memory_equal(a.W, b.W, sizeof(float) * K * N);
+    }
+    pl_free(X);
+    pl_kh_free(&a);
+    pl_kh_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -226,6 +311,10 @@ int main(void)
         cmocka_unit_test(only_ranked_rows_change),
         cmocka_unit_test(nan_input_is_diverged_and_leaves_W),
         cmocka_unit_test(never_won_counts_and_resets),
+        cmocka_unit_test(two_threads_equal_one),
+        cmocka_unit_test(three_threads_equal_one),
+        cmocka_unit_test(three_threads_equal_one_p4_5),
+        cmocka_unit_test(threads_clamped_to_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
