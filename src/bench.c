@@ -1,7 +1,9 @@
 /* `plastic bench`: how close a KH epoch comes to the one unavoidable cost,
  * the SGEMM of its currents. Epochs and bare SGEMM blocks (the same
  * nrows x N by N x B product, once per minibatch) alternate, so both see the
- * same machine load; ratios are taken pairwise. */
+ * same machine load; ratios are taken pairwise. A rank's T threads run the
+ * epoch as T shards (kh.h); the bare SGEMM is the rank's whole product with
+ * OpenBLAS on the same T threads. */
 #include "plastic/train.h"
 #include "plastic/common.h"
 
@@ -22,9 +24,12 @@ static double median(double *v, int n)
 }
 
 /* The bare currents SGEMM of every minibatch of an epoch, over the same
- * examples (consecutive blocks instead of the shuffled order); slowest rank. */
-static double time_sgemm(const pl_kh *kh, const pl_dataset *train, int B, int minibatches)
+ * examples (consecutive blocks instead of the shuffled order), one call per
+ * minibatch with OpenBLAS on `threads` threads; slowest rank. */
+static double time_sgemm(const pl_kh *kh, const pl_dataset *train, int B, int minibatches,
+                         int threads)
 {
+    openblas_set_num_threads(threads);
     pl_barrier(kh->comm);
     double t0 = pl_now();
     for (int i = 0; i < minibatches && kh->nrows > 0; i++) {
@@ -54,18 +59,22 @@ int pl_bench(const pl_config *cfg, const pl_comm *comm)
     pl_kh kh;
     pl_kh_init(&kh, comm, cfg->kh.hidden, train.dim, cfg->kh.p, cfg->kh.k, (float)cfg->kh.delta, B,
                cfg->run.seed);
+    /* as in train: KH threads = BLAS threads (run.threads or OpenBLAS's own) */
+    const int threads = openblas_get_num_threads();
+    pl_kh_set_threads(&kh, threads);
     float *xbuf = pl_alloc((size_t)B * train.dim * sizeof *xbuf);
     double *epoch_s = pl_alloc((size_t)(epochs > 0 ? epochs : 1) * sizeof(double));
     double *sgemm_s = pl_alloc((size_t)(epochs > 0 ? epochs : 1) * sizeof(double));
     double *ratio = pl_alloc((size_t)(epochs > 0 ? epochs : 1) * sizeof(double));
     long bytes_per_minibatch = 0;
 
-    pl_info("bench: %d rank(s) x %d BLAS thread(s); K=%ld N=%d B=%d p=%g k=%d; %d minibatches "
+    pl_info("bench: %d rank(s) x %d thread(s): the KH step on %d shard(s) of rows per rank, "
+            "the bare SGEMM on %d BLAS thread(s); K=%ld N=%d B=%d p=%g k=%d; %d minibatches "
             "per epoch",
-            pl_comm_size(comm), openblas_get_num_threads(), kh.hidden, kh.dim, B, kh.p, kh.k,
+            pl_comm_size(comm), threads, kh.threads, threads, kh.hidden, kh.dim, B, kh.p, kh.k,
             minibatches);
     for (int e = 0; e < epochs && rc == 0; e++) {
-        sgemm_s[e] = time_sgemm(&kh, &train, B, minibatches);
+        sgemm_s[e] = time_sgemm(&kh, &train, B, minibatches, threads);
         long sent0 = pl_comm_bytes_sent(comm);
         pl_barrier(comm);
         double t0 = pl_now();
@@ -82,10 +91,9 @@ int pl_bench(const pl_config *cfg, const pl_comm *comm)
     if (rc == 0 && epochs > 0) {
         double me = median(epoch_s, epochs), ms = median(sgemm_s, epochs);
         double mr = median(ratio, epochs);
-        pl_info("summary: ranks %d threads %d  epoch %.3f s  sgemm %.3f s  ratio %.3f  "
+        pl_info("summary: %d rank(s) x %d thread(s)  epoch %.3f s  sgemm %.3f s  ratio %.3f  "
                 "bytes/minibatch/rank %ld  (medians of %d)",
-                pl_comm_size(comm), openblas_get_num_threads(), me, ms, mr, bytes_per_minibatch,
-                epochs);
+                pl_comm_size(comm), kh.threads, me, ms, mr, bytes_per_minibatch, epochs);
     }
     pl_free(xbuf);
     pl_free(epoch_s);

@@ -65,7 +65,7 @@ static const struct key keys[] = {
     STR("run", "dir", run.dir, "", "output directory; empty: runs/<run.name>"),
     U64("run", "seed", run.seed, "1", "seed of every random stream"),
     INT("run", "threads", run.threads, "0", AT_LEAST(0),
-        "BLAS threads per rank; 0: OpenBLAS default"),
+        "threads per rank (KH step and BLAS); 0: OpenBLAS default"),
     STR("run", "resume", run.resume, "",
         "empty: start fresh; auto: continue from run.dir's LATEST checkpoint if any; "
         "or a checkpoint file"),

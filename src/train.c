@@ -333,6 +333,9 @@ static void init_model(pl_run *r)
     const pl_config *cfg = r->cfg;
     pl_kh_init(&r->kh, r->comm, cfg->kh.hidden, r->train.dim, cfg->kh.p, cfg->kh.k,
                (float)cfg->kh.delta, cfg->kh.batch, cfg->run.seed);
+    /* as many KH threads as BLAS threads (run.threads, else OpenBLAS's own
+     * setting, e.g. OPENBLAS_NUM_THREADS) */
+    pl_kh_set_threads(&r->kh, openblas_get_num_threads());
     pl_readout_init(&r->ro, r->comm, r->train.nclass, r->kh.hidden, r->kh.row0, r->kh.nrows,
                     cfg->readout.n, cfg->readout.m, cfg->readout.beta, cfg->run.seed,
                     (float)cfg->readout.init_std);

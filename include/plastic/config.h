@@ -17,7 +17,7 @@ typedef struct pl_config {
         char name[PL_NAME_MAX]; /* default: config file basename without .ini */
         char dir[PL_PATH_MAX];  /* default: runs/<name> */
         uint64_t seed;
-        int threads;            /* BLAS threads per rank; 0 = leave OpenBLAS default */
+        int threads;            /* threads per rank, KH step and BLAS; 0 = OpenBLAS default */
         char resume[PL_PATH_MAX]; /* "" fresh, "auto", or a checkpoint path */
     } run;
 
