@@ -1,8 +1,10 @@
 /* KH on N ranks against one rank and against the literal reference, in one
- * process group: every rank runs the sharded fast path on the world; rank 0
- * also runs the fast path on a communicator of its own and the dense
- * reference, gathers the sharded W after every step, and compares:
- *   sharded W == single-rank W, bitwise (rank-count independence)
+ * process group: every rank runs the sharded fast path on the world, with
+ * one thread and (a second model) with 2 threads per rank; rank 0 also runs
+ * the fast path on a communicator of its own and the dense reference,
+ * gathers both sharded W after every step, and compares:
+ *   sharded W (1 and 2 threads per rank) == single-rank W, bitwise
+ *   (rank-count and thread-count independence)
  *   sharded winners == reference winners, W within atol + rtol |ref|.
  * K is chosen so it does not divide evenly over 2, 3 or 4 ranks. */
 #include "plastic/common.h"
@@ -32,32 +34,47 @@ int main(int argc, char **argv)
     const double p = 3.0;
     const float delta = 0.4f;
 
-    pl_kh sharded, single;
+    pl_kh sharded, threaded, single;
     pl_kh_init(&sharded, world, K, N, p, KTH, delta, B, 17);
-    float *ref = NULL, *gathered = NULL;
+    pl_kh_init(&threaded, world, K, N, p, KTH, delta, B, 17);
+    pl_kh_set_threads(&threaded, 2);
+    float *ref = NULL, *gathered = NULL, *gathered_threaded = NULL;
     if (rank == 0) {
         pl_kh_init(&single, pl_comm_self(), K, N, p, KTH, delta, B, 17);
         ref = pl_alloc(sizeof(float) * K * N);
         gathered = pl_alloc(sizeof(float) * K * N);
+        gathered_threaded = pl_alloc(sizeof(float) * K * N);
         memcpy(ref, single.W, sizeof(float) * K * N);
     }
     float X[B * N];
     int32_t winners[2 * B];
     int failures = 0;
-    long bytes0 = pl_comm_bytes_sent(world);
+    long sent[2] = {0, 0}; /* by the steps of sharded and of threaded */
 
     for (int step = 0; step < STEPS; step++) {
         inputs(X, step);
         float eps = 0.05f * (1.0f - (float)step / STEPS);
+        long b0 = pl_comm_bytes_sent(world);
         if (pl_kh_step(&sharded, X, B, eps) != 0)
             failures++;
+        long b1 = pl_comm_bytes_sent(world);
+        if (pl_kh_step(&threaded, X, B, eps) != 0)
+            failures++;
+        sent[0] += b1 - b0;
+        sent[1] += pl_comm_bytes_sent(world) - b1;
         pl_gatherv_float(world, sharded.W, sharded.nrows * N, gathered);
+        pl_gatherv_float(world, threaded.W, threaded.nrows * N, gathered_threaded);
         if (rank != 0)
             continue;
         pl_kh_step(&single, X, B, eps);
         pl_kh_reference_step(ref, K, N, p, KTH, delta, X, B, eps, winners);
         if (memcmp(gathered, single.W, sizeof(float) * K * N) != 0) {
             fprintf(stderr, "step %d: W on %d ranks differs from W on 1 rank\n", step, size);
+            failures++;
+        }
+        if (memcmp(gathered_threaded, single.W, sizeof(float) * K * N) != 0) {
+            fprintf(stderr, "step %d: W on %d ranks x 2 threads differs from W on 1 rank\n", step,
+                    size);
             failures++;
         }
         for (int b = 0; b < B; b++)
@@ -74,15 +91,15 @@ int main(int argc, char **argv)
                 break;
             }
     }
-    /* Communication per step is the B x k merge plus one scalar, whatever K. */
-    long per_step = (pl_comm_bytes_sent(world) - bytes0) / STEPS;
-    long gather = (long)sharded.nrows * N * (long)sizeof(float);
+    /* Communication per step is the B x k merge plus one scalar, whatever K
+     * and however many threads. */
     long expected = size > 1 ? (long)B * KTH * (long)sizeof(pl_rank_entry) + 4 : 4;
-    if (per_step - gather != expected) {
-        fprintf(stderr, "rank %d sent %ld bytes per step besides the test's gather, expected %ld\n",
-                rank, per_step - gather, expected);
-        failures++;
-    }
+    for (int t = 0; t < 2; t++)
+        if (sent[t] != expected * STEPS) {
+            fprintf(stderr, "rank %d sent %ld bytes per step with %d thread(s), expected %ld\n",
+                    rank, sent[t] / STEPS, t + 1, expected);
+            failures++;
+        }
     int any = pl_allreduce_or(world, failures > 0);
     if (rank == 0) {
         printf(any ? "KH parity FAILED on %d ranks\n" : "KH parity ok on %d ranks: bitwise equal "
@@ -91,8 +108,10 @@ int main(int argc, char **argv)
         pl_kh_free(&single);
         pl_free(ref);
         pl_free(gathered);
+        pl_free(gathered_threaded);
     }
     pl_kh_free(&sharded);
+    pl_kh_free(&threaded);
     pl_par_finalize();
     return any;
 }
