@@ -11,12 +11,17 @@
 
 static pl_comm world, self;
 
-int pl_par_init(int *argc, char ***argv)
+int pl_par_init(int *argc, char ***argv) { return pl_par_init_threads(argc, argv, 0); }
+
+int pl_par_init_threads(int *argc, char ***argv, int multiple)
 {
     /* FUNNELED: the KH step's threads (kh.c) leave every MPI call to the
-     * thread that started MPI. Open MPI grants it; nothing depends on more. */
+     * thread that started MPI. A sweep's dispatcher thread (farm.c) talks
+     * MPI beside the main thread on rank 0, which needs MULTIPLE; the farm
+     * falls back to static blocks if the library grants less. */
     int provided;
-    if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
+    int level = multiple ? MPI_THREAD_MULTIPLE : MPI_THREAD_FUNNELED;
+    if (MPI_Init_thread(argc, argv, level, &provided) != MPI_SUCCESS)
         return 1;
     world.comm = MPI_COMM_WORLD;
     MPI_Comm_rank(world.comm, &world.rank);

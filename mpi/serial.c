@@ -17,6 +17,11 @@ int pl_par_init(int *argc, char ***argv)
     (void)argv;
     return 0;
 }
+int pl_par_init_threads(int *argc, char ***argv, int multiple)
+{
+    (void)multiple;
+    return pl_par_init(argc, argv);
+}
 void pl_par_finalize(void) {}
 pl_comm *pl_comm_world(void) { return &serial_world; }
 pl_comm *pl_comm_self(void) { return &serial_world; }

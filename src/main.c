@@ -69,7 +69,7 @@ int main(int argc, char **argv)
         return rc;
     }
     if (!strcmp(argv[1], "sweep")) {
-        if (pl_par_init(&argc, &argv) != 0) {
+        if (pl_par_init_threads(&argc, &argv, 1) != 0) {
             fprintf(stderr, "plastic: error: MPI initialisation failed\n");
             return PL_EXIT_USAGE;
         }

@@ -27,6 +27,7 @@
 typedef struct options {
     const char *path;
     int plan, report, slice, nslices, cores;
+    const char *show;
     char **overrides;
     int noverrides;
 } options;
@@ -42,6 +43,12 @@ static int parse_options(int argc, char **argv, options *o)
             o->plan = 1;
         } else if (!strcmp(a, "--report")) {
             o->report = 1;
+        } else if (!strcmp(a, "--show")) {
+            if (i + 1 == argc) {
+                pl_error("--show needs a run id");
+                return PL_EXIT_USAGE;
+            }
+            o->show = argv[++i];
         } else if (!strcmp(a, "--slice") || !strcmp(a, "--cores")) {
             if (i + 1 == argc) {
                 pl_error("%s needs a value", a);
@@ -58,7 +65,8 @@ static int parse_options(int argc, char **argv, options *o)
                 return PL_EXIT_USAGE;
             }
         } else if (a[0] == '-' && a[1] == '-') {
-            pl_error("unknown option '%s' (sweep takes --plan, --slice i/N, --report, --cores N)",
+            pl_error("unknown option '%s' (sweep takes --plan, --slice i/N, --report, --cores N, "
+                     "--show ID)",
                      a);
             return PL_EXIT_USAGE;
         } else if (!o->path) {
@@ -191,18 +199,26 @@ typedef struct ask {
 
 typedef struct answer {
     int32_t how;       /* PL_SCHED_RUN or PL_SCHED_DONE */
-    int32_t pad;
+    int32_t was_held;  /* the dispatcher held the request back (no work yet) */
     int64_t run;
     pl_sweep_run desc;
 } answer;
 
+typedef struct dispatcher {
+    pl_sched *sched;
+    char *held;        /* per group: its request is being held back */
+} dispatcher;
+
 /* The dispatcher's side (rank 0): farm.h's serve function. */
 static int serve(void *ctx, int group, const void *request, void *reply)
 {
-    pl_sched *s = ctx;
+    dispatcher *d = ctx;
+    pl_sched *s = d->sched;
     const ask *q = request;
     answer *a = reply;
     memset(a, 0, sizeof *a);
+    a->was_held = d->held[group];
+    d->held[group] = 0;
     if (q->finished >= 0) {
         if (q->quit)
             pl_sched_abandon(s, q->finished);
@@ -215,8 +231,10 @@ static int serve(void *ctx, int group, const void *request, void *reply)
     }
     long run;
     int how = pl_sched_next(s, group, q->held, &run);
-    if (how == PL_SCHED_WAIT)
+    if (how == PL_SCHED_WAIT) {
+        d->held[group] = 1;
         return 1;
+    }
     a->how = how;
     if (how == PL_SCHED_RUN) {
         a->run = run;
@@ -227,11 +245,13 @@ static int serve(void *ctx, int group, const void *request, void *reply)
 
 typedef struct stats {
     long runs, diverged;
-    double run_seconds, wait_seconds;
+    double run_seconds;
+    double wait_seconds;  /* asking for work and getting it at once: dispatch */
+    double idle_seconds;  /* held back until a hidden layer being trained was ready */
 } stats;
 
 /* One group's loop: ask, run, record. Returns an exit code. */
-static int work(const pl_sweep *sw, pl_farm *farm, pl_sched *local, pl_table *table,
+static int work(const pl_sweep *sw, pl_farm *farm, dispatcher *local, pl_table *table,
                 pl_worker *w, stats *st)
 {
     const pl_comm *group = pl_farm_group(farm);
@@ -241,13 +261,15 @@ static int work(const pl_sweep *sw, pl_farm *farm, pl_sched *local, pl_table *ta
     for (;;) {
         answer a;
         q.held = w->held;
+        double waited;
         if (pl_farm_dynamic(farm)) {
-            st->wait_seconds += pl_farm_ask(farm, &q, &a);
+            waited = pl_farm_ask(farm, &q, &a);
         } else {
             double t0 = pl_now();
             serve(local, gi, &q, &a);
-            st->wait_seconds += pl_now() - t0;
+            waited = pl_now() - t0;
         }
+        *(a.was_held ? &st->idle_seconds : &st->wait_seconds) += waited;
         if (a.how != PL_SCHED_RUN)
             break;
         pl_run_result res;
@@ -378,6 +400,7 @@ static int run_stage(const pl_sweep *sw, const options *o, const pl_comm *world)
         my_lo += lo, my_hi += lo;
     }
     rc = pl_sched_init(&sched, sw, runs + my_lo, my_hi - my_lo, &table);
+    dispatcher disp = {&sched, pl_calloc((size_t)ngroups, 1)};
     if (rc == 0 && rank == 0)
         printf("sweep: %s stage, %ld run(s)%s, %ld already in results.csv; %d group(s) of %d "
                "rank(s), %s dispatch\n", o->report ? "final" : "search",
@@ -385,30 +408,32 @@ static int run_stage(const pl_sweep *sw, const options *o, const pl_comm *world)
                o->nslices > 1 ? " in this slice" : "", sched.skipped, ngroups, sw->group_size,
                pl_farm_dynamic(farm) ? "dynamic" : "static");
     fflush(stdout);
-    pl_farm_start(farm, serve, &sched);
+    pl_farm_start(farm, serve, &disp);
 
     pl_worker w;
     pl_worker_init(&w, sw, group);
     stats st = {0};
     double t0 = pl_now();
     if (rc == 0)
-        rc = work(sw, farm, &sched, &table, &w, &st);
+        rc = work(sw, farm, &disp, &table, &w, &st);
     double wall = pl_now() - t0;
     const int leader = pl_comm_rank(group) == 0;
     pl_farm_finish(farm);
     pl_log_set_rank(rank);
 
     /* one line for the whole world: what ran, how fast, what dispatch cost */
-    double sums[4] = {leader ? (double)st.runs : 0, leader ? st.run_seconds : 0,
-                      leader ? st.wait_seconds : 0, leader ? (double)w.trainings : 0};
-    pl_allreduce_sum_double(world, sums, 4);
+    double sums[6] = {leader ? (double)st.runs : 0, leader ? st.run_seconds : 0,
+                      leader ? st.wait_seconds : 0, leader ? (double)w.trainings : 0,
+                      leader ? (double)w.feature_sets : 0, leader ? st.idle_seconds : 0};
+    pl_allreduce_sum_double(world, sums, 6);
     double worst = (double)rc;
     pl_allreduce_max_double(world, &worst, 1);
     rc = (int)worst;
-    pl_info("sweep: %.0f run(s) this session, %.0f unsupervised training(s); wall %.1f s, "
-            "%.0f runs/hour; dispatch %.3f s = %.2f%% of run time",
-            sums[0], sums[3], wall, wall > 0 ? sums[0] * 3600.0 / wall : 0.0, sums[2],
-            sums[1] > 0 ? 100.0 * sums[2] / sums[1] : 0.0);
+    pl_info("sweep: %.0f run(s) this session, %.0f unsupervised training(s), %.0f feature "
+            "set(s); wall %.1f s, %.0f runs/hour; dispatch %.3f s = %.2f%% of run time; "
+            "groups idle waiting for a hidden layer %.1f s",
+            sums[0], sums[3], sums[4], wall, wall > 0 ? sums[0] * 3600.0 / wall : 0.0, sums[2],
+            sums[1] > 0 ? 100.0 * sums[2] / sums[1] : 0.0, sums[5]);
 
     if (rc == 0 && o->report && rank == 0) {
         pl_table_refresh(&table);
@@ -431,11 +456,39 @@ static int run_stage(const pl_sweep *sw, const options *o, const pl_comm *world)
     }
     pl_worker_free(&w);
     pl_sched_free(&sched);
+    pl_free(disp.held);
     pl_free(runs);
     pl_table_close(&table);
     double code = rc; /* rank 0's report result reaches everyone */
     pl_allreduce_max_double(world, &code, 1);
     return (int)code;
+}
+
+/* --show ID: the resolved configuration of a search run, as `plastic train`
+ * takes it (run.dir runs/<id>), to reproduce or inspect one run alone. */
+static int show_run(const pl_sweep *sw, const char *want)
+{
+    pl_sweep_run *runs;
+    long n = pl_sweep_expand(sw, &runs);
+    int rc = PL_EXIT_USAGE;
+    for (long i = 0; i < n; i++) {
+        pl_config cfg;
+        char id[17];
+        pl_sweep_config(sw, &runs[i], &cfg);
+        pl_sweep_hex(pl_sweep_run_id(&cfg), id);
+        if (strcmp(id, want) != 0)
+            continue;
+        snprintf(cfg.run.name, sizeof cfg.run.name, "%s", id);
+        snprintf(cfg.run.dir, sizeof cfg.run.dir, "runs/%s", id);
+        cfg.run.resume[0] = '\0';
+        pl_config_write(&cfg, stdout);
+        rc = 0;
+        break;
+    }
+    if (rc)
+        pl_error("%s: no search run has id %s", sw->path, want);
+    pl_free(runs);
+    return rc;
 }
 
 int pl_sweep_verb(int argc, char **argv, const pl_comm *world)
@@ -446,7 +499,10 @@ int pl_sweep_verb(int argc, char **argv, const pl_comm *world)
     memset(&sw, 0, sizeof sw);
     if (rc == 0)
         rc = pl_sweep_load(&sw, o.path, o.overrides, o.noverrides);
-    if (rc == 0 && o.plan) {
+    if (rc == 0 && o.show) {
+        if (pl_comm_rank(world) == 0)
+            rc = show_run(&sw, o.show);
+    } else if (rc == 0 && o.plan) {
         if (pl_comm_rank(world) == 0) {
             pl_sweep_run *runs;
             long n = pl_sweep_expand(&sw, &runs);

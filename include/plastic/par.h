@@ -17,6 +17,9 @@ typedef struct pl_rank_entry {
 } pl_rank_entry;
 
 int pl_par_init(int *argc, char ***argv); /* 0 on success */
+/* The same, asking for MPI_THREAD_MULTIPLE if multiple (for a thread that
+ * makes MPI calls beside the main one; see farm.h). */
+int pl_par_init_threads(int *argc, char ***argv, int multiple);
 void pl_par_finalize(void);
 pl_comm *pl_comm_world(void);
 pl_comm *pl_comm_self(void); /* this process alone (a world of size 1) */
