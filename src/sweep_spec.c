@@ -476,6 +476,10 @@ int pl_sweep_config(const pl_sweep *sw, const pl_sweep_run *run, pl_config *cfg)
         }
     }
     cfg->run.seed = sw->base.run.seed + (uint64_t)run->repeat;
+    /* a sweep's parallelism is its ranks: one BLAS/KH thread per rank
+     * unless run.threads asks for more (it is not part of the run's id) */
+    if (cfg->run.threads == 0)
+        cfg->run.threads = 1;
     if (run->stage == PL_STAGE_FINAL)
         cfg->data.valid = 0;
     if (cfg->kh.k > cfg->kh.hidden) {

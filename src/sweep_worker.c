@@ -7,6 +7,7 @@
 #include "plastic/signals.h"
 #include "plastic/train.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -243,6 +244,7 @@ int pl_worker_run(pl_worker *w, const pl_sweep_run *run, pl_run_result *res)
     if (rc)
         return rc;
     const uint64_t key = pl_sweep_hidden_key(&cfg);
+    openblas_set_num_threads(cfg.run.threads);
     double t0 = pl_now();
     rc = ensure_data(w, &cfg);
     if (rc == 0)
