@@ -225,9 +225,14 @@ void pl_record_done(pl_run *r, double train_error)
     pl_metrics_write(&r->metrics, &j);
     char total[32];
     pl_format_duration(r->cur.seconds, total, sizeof total);
-    pl_info("done in %s: test error %.2f%% (%d examples), valid %.2f%%, train %.2f%%; "
-            "outputs in %s/",
-            total, r->cur.test_error, r->test.n, r->cur.valid_error, train_error, r->cfg->run.dir);
+    if (r->cfg->readout.epochs == 0)
+        pl_info("done in %s: hidden layer only (readout.epochs = 0); outputs in %s/", total,
+                r->cfg->run.dir);
+    else
+        pl_info("done in %s: test error %.2f%% (%d examples), valid %.2f%%, train %.2f%%; "
+                "outputs in %s/",
+                total, r->cur.test_error, r->test.n, r->cur.valid_error, train_error,
+                r->cfg->run.dir);
 }
 
 void pl_write_weights_png(const pl_run *r)

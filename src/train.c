@@ -187,55 +187,25 @@ static int kh_phase(pl_run *r)
     return rc;
 }
 
-/* Counts argmax(act) != y over a minibatch whose activations are in ro->act. */
-static long minibatch_errors(const pl_readout *ro, const uint8_t *y, int B)
-{
-    long wrong = 0;
-    for (int b = 0; b < B; b++) {
-        const double *a = ro->act + (size_t)b * ro->nclass;
-        int best = 0;
-        for (int c = 1; c < ro->nclass; c++)
-            if (a[c] > a[best])
-                best = c;
-        wrong += best != y[b];
-    }
-    return wrong;
-}
-
 static double percent(long wrong, long n) { return n ? 100.0 * (double)wrong / (double)n : NAN; }
 
 typedef struct readout_data {
     const float *Htrain, *Hvalid;
-    float *hbuf;
-    uint8_t *ybuf;
-    int *order;
+    pl_readout_batch buf;
 } readout_data;
+
+static int poll_readout(void *ctx) { return poll_stop(ctx); }
 
 /* One readout epoch from the cursor's minibatch on. Returns 0 when complete,
  * STOP_SIGNAL when stopped. */
 static int readout_epoch(pl_run *r, readout_data *d, int epoch)
 {
     const pl_config *cfg = r->cfg;
-    const long nunits = r->ro.nunits;
-    const int size = cfg->readout.batch, n = r->train.n;
     const float lr = (float)pl_readout_lr(cfg->readout.lr, epoch, cfg->readout.epochs);
-    pl_rng rng;
-    pl_rng_init(&rng, cfg->run.seed, PL_STREAM_READOUT_ORDER, (uint64_t)epoch);
-    pl_rng_permutation(&rng, d->order, n);
-    for (int start = r->cur.batch * size; start < n; start += size) {
-        int B = n - start < size ? n - start : size;
-        for (int b = 0; b < B; b++) {
-            memcpy(d->hbuf + (size_t)b * nunits, d->Htrain + (size_t)d->order[start + b] * nunits,
-                   (size_t)nunits * sizeof *d->hbuf);
-            d->ybuf[b] = r->train.y[d->order[start + b]];
-        }
-        r->cur.loss_sum += pl_readout_step(&r->ro, d->hbuf, d->ybuf, B, lr);
-        r->cur.wrong += minibatch_errors(&r->ro, d->ybuf, B); /* activations before the step */
-        r->cur.batch++;
-        if (start + B < n && poll_stop(r))
-            return STOP_SIGNAL;
-    }
-    return 0;
+    int stop = pl_readout_epoch(&r->ro, d->Htrain, r->train.y, r->train.n, cfg->run.seed, epoch,
+                                lr, &r->cur.batch, &d->buf, &r->cur.loss_sum, &r->cur.wrong,
+                                poll_readout, r);
+    return stop ? STOP_SIGNAL : 0;
 }
 
 static int readout_phase(pl_run *r, readout_data *d, double *train_error)
@@ -279,35 +249,16 @@ static float *features(const pl_kh *kh, const pl_dataset *d, double n)
     return H;
 }
 
-/* Features, the readout, the test error, and the final outputs. */
-static int supervised(pl_run *r)
+/* The final outputs and records; after the readout, or at once when there
+ * is none (readout.epochs = 0: the hidden layer alone, as sweeps train it). */
+static int finish(pl_run *r, double train_error)
 {
     const pl_config *cfg = r->cfg;
-    double tf = pl_now();
-    readout_data d = {0};
-    float *Htrain = features(&r->kh, &r->train, cfg->readout.n);
-    float *Hvalid = features(&r->kh, &r->valid, cfg->readout.n);
-    float *Htest = features(&r->kh, &r->test, cfg->readout.n);
-    pl_info("features: relu(W v)^%g for %d + %d + %d examples in %.1fs", cfg->readout.n,
-            r->train.n, r->valid.n, r->test.n, pl_now() - tf);
-    d.Htrain = Htrain;
-    d.Hvalid = Hvalid;
-    d.hbuf = pl_alloc((size_t)cfg->readout.batch * (size_t)(r->ro.nunits ? r->ro.nunits : 1) *
-                      sizeof *d.hbuf);
-    d.ybuf = pl_alloc((size_t)cfg->readout.batch);
-    d.order = pl_alloc((size_t)r->train.n * sizeof *d.order);
-
-    double train_error = NAN;
-    int rc = readout_phase(r, &d, &train_error);
-    if (rc == 0) {
-        r->cur.test_error = percent(pl_readout_errors(&r->ro, Htest, r->test.y, r->test.n, NULL),
-                                    r->test.n);
-        char path[PL_PATH_MAX + 32];
-        snprintf(path, sizeof path, "%s/model.h5", cfg->run.dir);
-        pl_model_summary summary = {r->cur.test_error, r->cur.valid_error};
-        rc = pl_model_write(path, r->comm, &r->kh, &r->ro, r->config_text, &summary);
-        pl_write_weights_png(r);
-    }
+    char path[PL_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/model.h5", cfg->run.dir);
+    pl_model_summary summary = {r->cur.test_error, r->cur.valid_error};
+    int rc = pl_model_write(path, r->comm, &r->kh, &r->ro, r->config_text, &summary);
+    pl_write_weights_png(r);
     if (rc == 0) {
         /* the final checkpoint first: "done" stays the last record */
         enter_phase(r, PL_PHASE_DONE);
@@ -317,9 +268,34 @@ static int supervised(pl_run *r)
         if (rc == 0)
             pl_record_done(r, train_error);
     }
-    pl_free(d.hbuf);
-    pl_free(d.ybuf);
-    pl_free(d.order);
+    return rc;
+}
+
+/* Features, the readout, the test error, and the final outputs. */
+static int supervised(pl_run *r)
+{
+    const pl_config *cfg = r->cfg;
+    if (cfg->readout.epochs == 0)
+        return finish(r, NAN);
+    double tf = pl_now();
+    readout_data d = {0};
+    float *Htrain = features(&r->kh, &r->train, cfg->readout.n);
+    float *Hvalid = features(&r->kh, &r->valid, cfg->readout.n);
+    float *Htest = features(&r->kh, &r->test, cfg->readout.n);
+    pl_info("features: relu(W v)^%g for %d + %d + %d examples in %.1fs", cfg->readout.n,
+            r->train.n, r->valid.n, r->test.n, pl_now() - tf);
+    d.Htrain = Htrain;
+    d.Hvalid = Hvalid;
+    pl_readout_batch_init(&d.buf, cfg->readout.batch, r->ro.nunits, r->train.n);
+
+    double train_error = NAN;
+    int rc = readout_phase(r, &d, &train_error);
+    if (rc == 0) {
+        r->cur.test_error = percent(pl_readout_errors(&r->ro, Htest, r->test.y, r->test.n, NULL),
+                                    r->test.n);
+        rc = finish(r, train_error);
+    }
+    pl_readout_batch_free(&d.buf);
     pl_free(Htrain);
     pl_free(Hvalid);
     pl_free(Htest);

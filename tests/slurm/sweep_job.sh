@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# jobs/sweep.sbatch on a real Slurm (localhost, tests/slurm/cluster.sh). The
-# sweep verb does not exist yet, so a stand-in bin/plastic (PLASTIC_ROOT)
-# records its calls and plays a run per slice; this checks the script:
+# jobs/sweep.sbatch on a real Slurm (localhost, tests/slurm/cluster.sh). A
+# stand-in bin/plastic (PLASTIC_ROOT) records its calls and plays a run per
+# slice, to check the script's logic; then the real binary runs a sweep:
 #  - --array=0-1 with PLASTIC_SLICES=5: task 0 runs slices 0,2,4 and task 1
 #    runs 1,3, each as `plastic sweep SWEEP.ini --slice k/5 ARGS` on 2 ranks;
 #  - a slice that fails (exit 3) does not stop the next ones; the task exits 3;
 #  - SIGUSR1 at task 1's batch shell reaches the running slice, which exits 85;
 #    only that array task is requeued, and its restart finishes (exit 0);
-#  - with the real bin/plastic and no sweep verb yet, a task fails with
-#    plastic's "unknown verb" error and exit 1, as the script header says.
+#  - with the real bin/plastic, tests/configs/sweep.ini in 4 slices on a
+#    3-task array: every task ends 0:0 and results.csv holds each run once.
 # Needs root and Slurm installed (tools/setup.sh): without them it FAILS.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
@@ -114,18 +114,22 @@ tail -n 1 "$log1" | grep -q "^plastic-job: end job .*: exit 0 (done) .*restart 1
     || { show_failure "$log1"; fail "task 1: last line is not 'exit 0 (done) ... restart 1'"; }
 echo "stand-in: slices 0,2,4 and 1,3 on 2 ranks; exit 3 kept going; USR1 -> 85 -> task 1 requeued and done ($((SECONDS - t0)) s)"
 
-# the real binary: no sweep verb yet -> plastic's own error, exit 1
-if bin/plastic sweep "$tmp/sweep.ini" --slice 0/1 2>&1 | grep -q "unknown verb 'sweep'"; then
-    R=$(sbatch --parsable --array=0 -n 1 --output="$tmp/%x_%A_%a.out" jobs/sweep.sbatch "$tmp/sweep.ini") \
-        || fail "sbatch refused the array"
-    slurm_wait "${R}_0" 60 || fail "the real-binary task did not end within 60 s"
-    logr=$tmp/plastic-sweep_${R}_0.out
-    [ "$(slurm_job "${R}_0" ExitCode)" = 1:0 ] || { show_failure "$logr"; fail "real binary: ExitCode $(slurm_job "${R}_0" ExitCode), expected 1:0"; }
-    grep -q "unknown verb 'sweep'" "$logr" || { show_failure "$logr"; fail "real binary: no 'unknown verb' message"; }
-    echo "real bin/plastic has no sweep verb yet: the task fails with 'unknown verb', exit 1, as documented"
-else
-    echo "real bin/plastic has a sweep verb now: give this test a real sweep config"
-fi
+# the real binary: tests/configs/sweep.ini (32 runs) as 4 slices on a 3-task
+# array (task 0 also runs slice 3), 1 rank each, all into one results.csv
+R=$(PLASTIC_SLICES=4 sbatch --parsable --array=0-2 -n 1 --output="$tmp/%x_%A_%a.out" \
+    jobs/sweep.sbatch tests/configs/sweep.ini sweep.dir="$tmp/real") || fail "sbatch refused the array"
+for i in 0 1 2; do
+    slurm_wait "${R}_$i" 300 || fail "real sweep task $i did not end within 300 s"
+    [ "$(slurm_job "${R}_$i" ExitCode)" = 0:0 ] \
+        || { show_failure "$tmp/plastic-sweep_${R}_$i.out"; fail "real sweep task $i: ExitCode $(slurm_job "${R}_$i" ExitCode)"; }
+done
+grep -q "slice 3/4" "$tmp/plastic-sweep_${R}_0.out" || { show_failure "$tmp/plastic-sweep_${R}_0.out"; fail "task 0 did not run slice 3"; }
+python3 - "$tmp/real/results.csv" <<'PY' || fail "real sweep: results.csv"
+import csv, sys
+ids = [r["id"] for r in csv.DictReader(open(sys.argv[1]))]
+assert len(ids) == 32 and len(set(ids)) == 32, f"{len(ids)} rows, {len(set(ids))} distinct"
+print("real bin/plastic: 4 slices on 3 array tasks wrote the 32 runs once each")
+PY
 
 slurm_down || fail "the harness did not stop cleanly"
 left=$(pgrep -af "$tmp")
