@@ -8,7 +8,9 @@
 #    (--show ID): the same validation and test error;
 #  - a second invocation runs nothing;
 #  - --report retrains the best readout of each of the 4 cells twice on all
-#    training data and writes report.md (a 2 x 2 p/k table) and heatmap.png.
+#    training data and writes report.md (a 2 x 2 p/k table) and heatmap.png;
+#  - random and TPE searches write trials x repeats rows, and a TPE sweep
+#    restarted with one more trial runs just that point.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 # shellcheck source=tests/lib.sh
@@ -64,4 +66,17 @@ grep -q '^| kh.p \\ kh.k | 2 | 3 |' "$dir/report.md" || { cat "$dir/report.md"; 
     || fail "heatmap.png is not a PNG"
 finals=$(grep -c ',final,' "$dir/results.csv")
 [ "$finals" = 8 ] || fail "$finals final rows, expected 8"
+# random and TPE searches through the verb: trials x repeats rows; a TPE
+# restarted with more trials keeps its points and proposes the rest
+rows() { python3 -c "import csv; print(sum(1 for _ in csv.DictReader(open('$1'))))"; }
+bin/plastic sweep "$config" sweep.dir="$out/random" sweep.strategy=random sweep.trials=5 \
+    > "$out/random.log" 2>&1 || { tail "$out/random.log"; fail "random search"; }
+[ "$(rows "$out/random/results.csv")" = 10 ] || fail "random: expected 10 rows"
+bin/plastic sweep "$config" sweep.dir="$out/tpe" sweep.strategy=tpe sweep.trials=4 \
+    sweep.tpe_startup=2 > "$out/tpe.log" 2>&1 || { tail "$out/tpe.log"; fail "tpe search"; }
+[ "$(rows "$out/tpe/results.csv")" = 8 ] || fail "tpe: expected 8 rows"
+bin/plastic sweep "$config" sweep.dir="$out/tpe" sweep.strategy=tpe sweep.trials=5 \
+    sweep.tpe_startup=2 > "$out/tpe2.log" 2>&1 || { tail "$out/tpe2.log"; fail "tpe restart"; }
+grep -q "^sweep: 2 run(s) this session" "$out/tpe2.log" || { cat "$out/tpe2.log"; fail "tpe restart ran other than one new point"; }
+[ "$(rows "$out/tpe/results.csv")" = 10 ] || fail "tpe: expected 10 rows after the restart"
 echo "ok"
