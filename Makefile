@@ -10,9 +10,9 @@ MPICC   ?= mpicc
 OPT     ?= -O2
 WARN     = -Wall -Wextra -Werror
 CPPFLAGS = -Iinclude -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -MMD -MP
-# OpenMP: the threads of the KH step (src/kh.c); on every compile and link line
-OMP      = -fopenmp
-CFLAGS   = -std=c11 $(OPT) -g $(WARN) $(OMP)
+# POSIX threads: the KH step's thread team (src/team.c); on every compile and link line
+THREADS  = -pthread
+CFLAGS   = -std=c11 $(OPT) -g $(WARN) $(THREADS)
 HDF5_CFLAGS := $(shell pkg-config --cflags hdf5-openmpi 2>/dev/null)
 HDF5_LIBS   := $(shell pkg-config --libs hdf5-openmpi 2>/dev/null)
 LIBS     = -lopenblas -linih -lpng -lz -lm

@@ -4,16 +4,17 @@
  * Threads within a rank work like sub-ranks: each owns a contiguous shard of
  * the rank's rows, with its own currents, ranking lists, pending updates and
  * SGEMM scratch, and calls BLAS single-threaded on it. Per minibatch they
- * meet four times (merge the shard lists, one max), and only the master
- * thread talks MPI. Every row's arithmetic is the same as with one thread,
- * so W is bitwise the same for any thread and rank count. */
+ * meet at four barriers (around the merge of the shard lists and around the
+ * max), and only the calling thread talks MPI. Every row's arithmetic is the
+ * same as with one thread, so W is bitwise the same for any thread and rank
+ * count. The threads are a persistent pl_team (team.h). */
 #include "plastic/kh.h"
 #include "plastic/common.h"
 #include "plastic/rng.h"
+#include "plastic/team.h"
 
 #include <cblas.h>
 #include <math.h>
-#include <omp.h>
 #include <string.h>
 
 /* One thread's rows [lo, lo + nrows) of the rank's block and its work space.
@@ -119,7 +120,9 @@ static void free_shards(pl_kh *kh)
         pl_gemm_scratch_free(&s->gemm);
     }
     pl_free(kh->shards);
+    pl_team_destroy(kh->team);
     kh->shards = NULL;
+    kh->team = NULL;
     kh->threads = 0;
 }
 
@@ -154,6 +157,8 @@ int pl_kh_set_threads(pl_kh *kh, int threads)
             s->slot[j] = -1;
     }
     kh->threads = threads;
+    if (threads > 1)
+        kh->team = pl_team_create(threads);
     return threads;
 }
 
@@ -339,6 +344,36 @@ static void shard_apply(pl_kh *kh, pl_kh_shard *sh, float nc, float eps)
     }
 }
 
+typedef struct step_ctx {
+    pl_kh *kh;
+    const float *X;
+    int B;
+    float eps, nc;
+} step_ctx;
+
+/* One team member's part of a step: its shard, with the merge, the top-k
+ * allreduce and the max on member 0, the thread that called pl_kh_step
+ * (MPI_THREAD_FUNNELED). */
+static void step_thread(void *p, int id)
+{
+    step_ctx *c = p;
+    pl_kh *kh = c->kh;
+    pl_kh_shard *sh = &kh->shards[id];
+    shard_rank(kh, sh, c->X, c->B);
+    pl_team_barrier(kh->team);
+    if (id == 0) {
+        merge_shards(kh, c->B);
+        pl_topk_allreduce(kh->comm, kh->top, c->B, kh->k);
+    }
+    pl_team_barrier(kh->team);
+    shard_update(kh, sh, c->X, c->B);
+    pl_team_barrier(kh->team);
+    if (id == 0)
+        c->nc = global_max(kh, c->B);
+    pl_team_barrier(kh->team);
+    shard_apply(kh, sh, c->nc, c->eps);
+}
+
 int pl_kh_step(pl_kh *kh, const float *X, int B, float eps)
 {
     float nc;
@@ -353,35 +388,13 @@ int pl_kh_step(pl_kh *kh, const float *X, int B, float eps)
     }
 
     /* Each thread calls BLAS on its own shard, so BLAS itself must not
-     * start threads of its own meanwhile. Only the master (the thread that
-     * started MPI) calls MPI. A team smaller than asked for still covers
-     * every shard. */
+     * start threads of its own meanwhile. */
     const int blas_threads = openblas_get_num_threads();
     openblas_set_num_threads(1);
-    const int T = kh->threads;
-#pragma omp parallel num_threads(T)
-    {
-        const int id = omp_get_thread_num(), team = omp_get_num_threads();
-        for (int t = id; t < T; t += team)
-            shard_rank(kh, &kh->shards[t], X, B);
-#pragma omp barrier
-#pragma omp master
-        {
-            merge_shards(kh, B);
-            pl_topk_allreduce(kh->comm, kh->top, B, kh->k);
-        }
-#pragma omp barrier
-        for (int t = id; t < T; t += team)
-            shard_update(kh, &kh->shards[t], X, B);
-#pragma omp barrier
-#pragma omp master
-        nc = global_max(kh, B);
-#pragma omp barrier
-        for (int t = id; t < T; t += team)
-            shard_apply(kh, &kh->shards[t], nc, eps);
-    }
+    step_ctx c = {kh, X, B, eps, 0.0f};
+    pl_team_run(kh->team, step_thread, &c);
     openblas_set_num_threads(blas_threads);
-    return isfinite(nc) ? 0 : PL_EXIT_DIVERGED;
+    return isfinite(c.nc) ? 0 : PL_EXIT_DIVERGED;
 }
 
 void pl_kh_sphere(const pl_kh *kh, double *mean_dev, double *max_dev)

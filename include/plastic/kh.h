@@ -45,6 +45,7 @@ typedef struct pl_kh {
 
     int threads;          /* threads of pl_kh_step, each on one shard of rows */
     pl_kh_shard *shards;  /* threads of them (kh.c) */
+    struct pl_team *team; /* the threads, when more than one (team.h) */
 } pl_kh;
 
 /* W rows drawn from N(0,1), row mu keyed by (seed, mu): the same matrix for
@@ -53,11 +54,11 @@ int pl_kh_init(pl_kh *kh, const pl_comm *comm, long hidden, int dim, double p, i
                float delta, int bmax, uint64_t seed);
 void pl_kh_free(pl_kh *kh);
 
-/* Runs pl_kh_step on `threads` threads (OpenMP), clamped to [1, nrows]; the
- * default after pl_kh_init is 1, the plain serial step. With more than one,
- * each step sets OpenBLAS to one thread and restores its setting on return;
- * MPI is called only from the calling thread (MPI_THREAD_FUNNELED). Returns
- * the count in use. */
+/* Runs pl_kh_step on `threads` threads (a pl_team), clamped to [1, nrows];
+ * the default after pl_kh_init is 1, the plain serial step. With more than
+ * one, each step sets OpenBLAS to one thread and restores its setting on
+ * return; MPI is called only from the calling thread (MPI_THREAD_FUNNELED).
+ * Call it, and pl_kh_step, from one thread. Returns the count in use. */
 int pl_kh_set_threads(pl_kh *kh, int threads);
 
 /* One minibatch (X is B x dim, B <= bmax) with learning rate eps.
