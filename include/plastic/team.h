@@ -4,9 +4,11 @@
  * Waiting is tuned for a shared machine with as many threads as cores: a
  * waiter spins briefly, then yields the core for up to about a millisecond
  * (so a descheduled team member gets to run, as OpenBLAS's own threads do),
- * then sleeps on a condition variable. OpenMP's default policy spins for much
- * longer without yielding, and with one core taken by another process it
- * made KH epochs 4-10x slower. Idle workers sleep and take no CPU. */
+ * then sleeps on a condition variable. libgomp's default policy spins for
+ * much longer without yielding: with one core taken by another process, KH
+ * epochs on OpenMP took 1.5x as long as on this team, and in noisy bench runs
+ * up to 10x their quiet time (docs/results.md). Idle workers sleep and take
+ * no CPU. */
 #ifndef PLASTIC_TEAM_H
 #define PLASTIC_TEAM_H
 
