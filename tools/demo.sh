@@ -11,5 +11,11 @@ if [ "$(id -u)" = 0 ]; then # Open MPI refuses root without these
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 fi
 export OPENBLAS_NUM_THREADS=1
+# A second demo trains afresh: the earlier run's directory is kept, renamed.
+if [ -d runs/kh-mnist-demo ] && [[ " $* " != *" run.dir="* ]]; then
+    old=runs/kh-mnist-demo.$(date +%Y%m%d-%H%M%S)
+    mv runs/kh-mnist-demo "$old"
+    echo "demo: the earlier demo run is now in $old"
+fi
 echo "demo: mpirun -np 2 bin/plastic train configs/kh-mnist-demo.ini $*"
 exec mpirun --oversubscribe -np 2 bin/plastic train configs/kh-mnist-demo.ini "$@"
