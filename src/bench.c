@@ -27,7 +27,7 @@ static double median(double *v, int n)
  * examples (consecutive blocks instead of the shuffled order), one call per
  * minibatch with OpenBLAS on `threads` threads; slowest rank. */
 static double time_sgemm(const pl_kh *kh, const pl_dataset *train, int B, int minibatches,
-                         int threads)
+                         int threads, float *currents)
 {
     openblas_set_num_threads(threads);
     pl_barrier(kh->comm);
@@ -36,7 +36,7 @@ static double time_sgemm(const pl_kh *kh, const pl_dataset *train, int B, int mi
         int first = i * B + B <= train->n ? i * B : 0;
         const float *X = train->x + (size_t)first * kh->dim;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, (int)kh->nrows, kh->dim, 1.0f, X,
-                    kh->dim, kh->Wp, kh->dim, 0.0f, kh->currents, (int)kh->nrows);
+                    kh->dim, kh->Wp, kh->dim, 0.0f, currents, (int)kh->nrows);
     }
     double t = pl_now() - t0;
     pl_allreduce_max_double(kh->comm, &t, 1);
@@ -63,6 +63,7 @@ int pl_bench(const pl_config *cfg, const pl_comm *comm)
     const int threads = openblas_get_num_threads();
     pl_kh_set_threads(&kh, threads);
     float *xbuf = pl_alloc((size_t)B * train.dim * sizeof *xbuf);
+    float *currents = pl_alloc((size_t)B * (size_t)(kh.nrows ? kh.nrows : 1) * sizeof *currents);
     double *epoch_s = pl_alloc((size_t)(epochs > 0 ? epochs : 1) * sizeof(double));
     double *sgemm_s = pl_alloc((size_t)(epochs > 0 ? epochs : 1) * sizeof(double));
     double *ratio = pl_alloc((size_t)(epochs > 0 ? epochs : 1) * sizeof(double));
@@ -74,7 +75,7 @@ int pl_bench(const pl_config *cfg, const pl_comm *comm)
             pl_comm_size(comm), threads, kh.threads, threads, kh.hidden, kh.dim, B, kh.p, kh.k,
             minibatches);
     for (int e = 0; e < epochs && rc == 0; e++) {
-        sgemm_s[e] = time_sgemm(&kh, &train, B, minibatches, threads);
+        sgemm_s[e] = time_sgemm(&kh, &train, B, minibatches, threads, currents);
         long sent0 = pl_comm_bytes_sent(comm);
         pl_barrier(comm);
         double t0 = pl_now();
@@ -96,6 +97,7 @@ int pl_bench(const pl_config *cfg, const pl_comm *comm)
                 pl_comm_size(comm), kh.threads, me, ms, mr, bytes_per_minibatch, epochs);
     }
     pl_free(xbuf);
+    pl_free(currents);
     pl_free(epoch_s);
     pl_free(sgemm_s);
     pl_free(ratio);

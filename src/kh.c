@@ -19,7 +19,7 @@
 
 /* One thread's rows [lo, lo + nrows) of the rank's block and its work space.
  * Aligned so no two threads write the same cache line. With one thread the
- * single shard's currents and top are the pl_kh's own. */
+ * single shard's top is the pl_kh's merged list itself. */
 struct pl_kh_shard {
     _Alignas(64) long lo, nrows;
     float *currents;      /* bmax x nrows, example-major */
@@ -89,7 +89,6 @@ int pl_kh_init(pl_kh *kh, const pl_comm *comm, long hidden, int dim, double p, i
     size_t rows = (size_t)kh->nrows, n = (size_t)dim;
     kh->W = pl_alloc(rows * n * sizeof(float));
     kh->Wp = pl_alloc(rows * n * sizeof(float));
-    kh->currents = pl_alloc((size_t)bmax * rows * sizeof(float));
     kh->top = pl_alloc((size_t)bmax * (size_t)k * sizeof(pl_rank_entry));
     kh->wins = pl_calloc(rows, sizeof(long));
     pl_kh_set_threads(kh, 1);
@@ -109,8 +108,7 @@ static void free_shards(pl_kh *kh)
 {
     for (int t = 0; t < kh->threads; t++) {
         pl_kh_shard *s = &kh->shards[t];
-        if (s->currents != kh->currents)
-            pl_free(s->currents);
+        pl_free(s->currents);
         if (s->top != kh->top)
             pl_free(s->top);
         pl_free(s->dW);
@@ -142,13 +140,8 @@ int pl_kh_set_threads(pl_kh *kh, int threads)
         pl_block_range(kh->nrows, threads, t, &s->lo, &hi);
         s->nrows = hi - s->lo;
         const size_t rows = (size_t)s->nrows;
-        if (threads == 1) {
-            s->currents = kh->currents;
-            s->top = kh->top;
-        } else {
-            s->currents = pl_alloc(bmax * rows * sizeof(float));
-            s->top = pl_alloc(bmax * k * sizeof(pl_rank_entry));
-        }
+        s->currents = pl_alloc(bmax * rows * sizeof(float));
+        s->top = threads == 1 ? kh->top : pl_alloc(bmax * k * sizeof(pl_rank_entry));
         s->dW = pl_alloc(2 * bmax * n * sizeof(float));
         s->coef = pl_alloc(2 * bmax * sizeof(float));
         s->changed = pl_alloc(2 * bmax * sizeof(int32_t));
@@ -167,7 +160,6 @@ void pl_kh_free(pl_kh *kh)
     free_shards(kh);
     pl_free(kh->W);
     pl_free(kh->Wp);
-    pl_free(kh->currents);
     pl_free(kh->top);
     pl_free(kh->wins);
     memset(kh, 0, sizeof *kh);

@@ -36,9 +36,7 @@ typedef struct pl_kh {
     float *W;             /* nrows x dim */
     float *Wp;            /* nrows x dim, sign(W)|W|^(p-1) */
 
-    /* work space for one step */
-    float *currents;      /* bmax x nrows, example-major (one thread: the step's;
-                           * more: spare, e.g. for bench's bare SGEMM) */
+    /* work space for one step (each shard has its own currents) */
     pl_rank_entry *top;   /* bmax x k, the merged global rankings */
 
     long *wins;           /* nrows: times each unit won since the last reset */
