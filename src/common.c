@@ -1,11 +1,13 @@
 /* Error reporting, aligned allocation and the clock. */
 #include "plastic/common.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 static int log_rank = 0;
@@ -78,6 +80,44 @@ void *pl_calloc(size_t count, size_t size)
 }
 
 void pl_free(void *p) { free(p); }
+
+char *pl_trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    size_t len = strlen(s);
+    while (len > 0 && isspace((unsigned char)s[len - 1]))
+        s[--len] = '\0';
+    return s;
+}
+
+FILE *pl_text_stream(char **text, size_t *size)
+{
+    FILE *f = open_memstream(text, size);
+    if (!f) {
+        pl_error_all("open_memstream failed: %s", strerror(errno));
+        abort();
+    }
+    return f;
+}
+
+int pl_mkdir_p(const char *path)
+{
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
+}
 
 double pl_now(void)
 {

@@ -595,31 +595,32 @@ int pl_config_diff(const pl_config *stored, const pl_config *current, char *what
     return 0;
 }
 
-int pl_config_is_runtime(const char *dotted)
+/* The row of "section.key", or NULL with err saying what is known. */
+static const struct key *find_dotted(const char *dotted, char *err)
 {
     char section[PL_NAME_MAX];
     const char *dot = strchr(dotted, '.');
-    if (!dot || (size_t)(dot - dotted) >= sizeof section)
-        return -1;
+    if (!dot || (size_t)(dot - dotted) >= sizeof section) {
+        fail(err, "'%s' is not a section.key", dotted);
+        return NULL;
+    }
     memcpy(section, dotted, (size_t)(dot - dotted));
     section[dot - dotted] = '\0';
+    return find_key(section, dot + 1, err);
+}
+
+int pl_config_is_runtime(const char *dotted)
+{
     char err[ERR_MAX];
-    const struct key *k = find_key(section, dot + 1, err);
+    const struct key *k = find_dotted(dotted, err);
     return k ? may_differ_on_resume(k) : -1;
 }
 
 int pl_config_set(pl_config *cfg, const char *dotted, const char *value, char *err,
                   size_t errsize)
 {
-    char section[PL_NAME_MAX], why[ERR_MAX];
-    const char *dot = strchr(dotted, '.');
-    if (!dot || (size_t)(dot - dotted) >= sizeof section) {
-        snprintf(err, errsize, "'%s' is not a section.key", dotted);
-        return -1;
-    }
-    memcpy(section, dotted, (size_t)(dot - dotted));
-    section[dot - dotted] = '\0';
-    const struct key *k = find_key(section, dot + 1, why);
+    char why[ERR_MAX];
+    const struct key *k = find_dotted(dotted, why);
     if (!k || set_value(cfg, k, value, why)) {
         snprintf(err, errsize, "%s", why);
         return -1;
@@ -629,14 +630,8 @@ int pl_config_set(pl_config *cfg, const char *dotted, const char *value, char *e
 
 int pl_config_get(const pl_config *cfg, const char *dotted, char *buf, size_t size)
 {
-    char section[PL_NAME_MAX];
-    const char *dot = strchr(dotted, '.');
-    if (!dot || (size_t)(dot - dotted) >= sizeof section)
-        return -1;
-    memcpy(section, dotted, (size_t)(dot - dotted));
-    section[dot - dotted] = '\0';
     char err[ERR_MAX];
-    const struct key *k = find_key(section, dot + 1, err);
+    const struct key *k = find_dotted(dotted, err);
     if (!k)
         return -1;
     char value[VALUE_MAX];
@@ -649,11 +644,7 @@ char *pl_config_identity(const pl_config *cfg, const char *skip_section)
 {
     char *text = NULL;
     size_t size = 0;
-    FILE *f = open_memstream(&text, &size);
-    if (!f) {
-        pl_error_all("open_memstream failed");
-        abort();
-    }
+    FILE *f = pl_text_stream(&text, &size);
     char value[VALUE_MAX];
     for (size_t i = 0; i < KEY_COUNT; i++) {
         const struct key *k = &keys[i];
@@ -664,17 +655,6 @@ char *pl_config_identity(const pl_config *cfg, const char *skip_section)
     }
     fclose(f);
     return text;
-}
-
-/* Strips surrounding whitespace in place, as inih does for file values. */
-static char *trim(char *s)
-{
-    while (isspace((unsigned char)*s))
-        s++;
-    size_t len = strlen(s);
-    while (len > 0 && isspace((unsigned char)s[len - 1]))
-        s[--len] = '\0';
-    return s;
 }
 
 int pl_config_override(pl_config *cfg, const char *assignment)
@@ -689,7 +669,7 @@ int pl_config_override(pl_config *cfg, const char *assignment)
     if (dot) {
         *eq = '\0';
         *dot = '\0';
-        const char *section = trim(copy), *name = trim(dot + 1), *value = trim(eq + 1);
+        const char *section = pl_trim(copy), *name = pl_trim(dot + 1), *value = pl_trim(eq + 1);
         if (section[0] != '\0' && name[0] != '\0') {
             const struct key *k = find_key(section, name, err);
             if (k && set_value(cfg, k, value, err) == 0)
@@ -778,6 +758,16 @@ int pl_config_write(const pl_config *cfg, FILE *out)
         return PL_EXIT_USAGE;
     }
     return 0;
+}
+
+char *pl_config_text(const pl_config *cfg)
+{
+    char *text = NULL;
+    size_t size = 0;
+    FILE *f = pl_text_stream(&text, &size);
+    pl_config_write(cfg, f);
+    fclose(f);
+    return text;
 }
 
 /* The valid values of k for --help, e.g. ">= 1" or "mnist|fashion". */

@@ -18,21 +18,6 @@
 
 static const char *const phase_names[] = {"kh", "readout", "done"};
 
-static int mkdir_p(const char *path)
-{
-    char buf[PL_PATH_MAX];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 static void run_path(const pl_run *r, const char *file, char *buf, size_t size)
 {
     snprintf(buf, size, "%s/%s", r->cfg->run.dir, file);
@@ -53,7 +38,7 @@ int pl_run_open_dir(pl_run *r, int resuming)
     char path[PL_PATH_MAX + 32];
     int failed = 0;
     if (r->rank == 0) {
-        if (mkdir_p(r->cfg->run.dir) != 0) {
+        if (pl_mkdir_p(r->cfg->run.dir) != 0) {
             pl_error("cannot create run directory '%s': %s", r->cfg->run.dir, strerror(errno));
             failed = 1;
         }

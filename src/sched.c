@@ -25,6 +25,7 @@ static void grow(pl_sched *s, long need)
     GROW(s->runs);
     GROW(s->id);
     GROW(s->hidden);
+    GROW(s->hidx);
     GROW(s->loss);
     GROW(s->state);
 #undef GROW
@@ -68,7 +69,7 @@ static int add_run(pl_sched *s, const pl_sweep_run *run, const pl_table *done)
     s->id[i] = pl_sweep_run_id(&cfg);
     s->hidden[i] = pl_sweep_hidden_key(&cfg);
     s->loss[i] = NAN;
-    hidden_index(s, s->hidden[i]);
+    s->hidx[i] = hidden_index(s, s->hidden[i]);
     char hex[17];
     pl_sweep_hex(s->id[i], hex);
     long row = done ? pl_table_find(done, hex) : -1;
@@ -140,7 +141,8 @@ int pl_sched_init(pl_sched *s, const pl_sweep *sw, const pl_sweep_run *runs, lon
 
 void pl_sched_free(pl_sched *s)
 {
-    pl_free(s->runs), pl_free(s->id), pl_free(s->hidden), pl_free(s->loss), pl_free(s->state);
+    pl_free(s->runs), pl_free(s->id), pl_free(s->hidden), pl_free(s->hidx), pl_free(s->loss);
+    pl_free(s->state);
     pl_free(s->hkey), pl_free(s->howner), pl_free(s->hready);
     memset(s, 0, sizeof *s);
 }
@@ -195,30 +197,22 @@ static long first_pending(const pl_sched *s, int (*want)(const pl_sched *, long,
     return -1;
 }
 
-static long hidden_of(const pl_sched *s, long run)
-{
-    for (long h = 0; h < s->nhidden; h++)
-        if (s->hkey[h] == s->hidden[run])
-            return h;
-    return -1;
-}
-
 static int is_held(const pl_sched *s, long i, int group, uint64_t held)
 {
     (void)group;
-    return held != 0 && s->hidden[i] == held && s->hready[hidden_of(s, i)];
+    return held != 0 && s->hidden[i] == held && s->hready[s->hidx[i]];
 }
 
 static int is_untouched(const pl_sched *s, long i, int group, uint64_t held)
 {
     (void)group, (void)held;
-    return s->howner[hidden_of(s, i)] < 0;
+    return s->howner[s->hidx[i]] < 0;
 }
 
 static int is_ready(const pl_sched *s, long i, int group, uint64_t held)
 {
     (void)group, (void)held;
-    return s->hready[hidden_of(s, i)];
+    return s->hready[s->hidx[i]];
 }
 
 int pl_sched_next(pl_sched *s, int group, uint64_t held, long *run)
@@ -234,9 +228,8 @@ int pl_sched_next(pl_sched *s, int group, uint64_t held, long *run)
         return s->pending > 0 || (s->tpe && s->running > 0 && s->proposals < s->sw->trials)
                    ? PL_SCHED_WAIT
                    : PL_SCHED_DONE;
-    long h = hidden_of(s, i);
-    if (s->howner[h] < 0)
-        s->howner[h] = group;
+    if (s->howner[s->hidx[i]] < 0)
+        s->howner[s->hidx[i]] = group;
     s->state[i] = PL_RUN_RUNNING;
     s->pending--;
     s->running++;
@@ -251,7 +244,7 @@ void pl_sched_finish(pl_sched *s, long run, double loss)
     s->state[run] = PL_RUN_DONE;
     s->loss[run] = loss;
     s->running--;
-    s->hready[hidden_of(s, run)] = 1;
+    s->hready[s->hidx[run]] = 1;
 }
 
 void pl_sched_abandon(pl_sched *s, long run)
@@ -261,7 +254,6 @@ void pl_sched_abandon(pl_sched *s, long run)
     s->state[run] = PL_RUN_PENDING;
     s->running--;
     s->pending++;
-    long h = hidden_of(s, run);
-    if (!s->hready[h])
-        s->howner[h] = -1;
+    if (!s->hready[s->hidx[run]])
+        s->howner[s->hidx[run]] = -1;
 }

@@ -82,26 +82,6 @@ static int parse_options(int argc, char **argv, options *o)
     return 0;
 }
 
-/* mkdir -p, on rank 0 (the caller shares the answer). */
-static int make_dirs(const char *path)
-{
-    char buf[PL_PATH_MAX];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *c = buf + 1;; c++) {
-        if (*c == '/' || *c == '\0') {
-            char keep = *c;
-            *c = '\0';
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
-                pl_error_all("cannot create directory %s: %s", buf, strerror(errno));
-                return -1;
-            }
-            *c = keep;
-            if (!keep)
-                return 0;
-        }
-    }
-}
-
 /* ---- the plan ---- */
 
 /* Mean of a column over rows with stage and (if col2) col2 == 1. */
@@ -161,14 +141,7 @@ static void print_plan(const pl_sweep *sw, const options *o, const pl_sweep_run 
     free(header);
     if (rc)
         return;
-    long done = 0;
-    for (long i = 0; i < n; i++) {
-        pl_config cfg;
-        char id[17];
-        pl_sweep_config(sw, &runs[i], &cfg);
-        pl_sweep_hex(pl_sweep_run_id(&cfg), id);
-        done += pl_table_find(&t, id) >= 0;
-    }
+    long done = pl_sweep_count_done(sw, &t, runs, n);
     double nh, nr;
     double hidden_s = mean_of(&t, "hidden_seconds", "trained_hidden", &nh);
     double readout_s = mean_of(&t, "readout_seconds", NULL, &nr);
@@ -299,9 +272,7 @@ static int work(const pl_sweep *sw, pl_farm *farm, dispatcher *local, pl_table *
         st->diverged += res.status != PL_EXIT_OK;
         st->run_seconds += res.seconds;
         char id[17];
-        pl_config cfg;
-        pl_sweep_config(sw, &a.desc, &cfg);
-        pl_sweep_hex(pl_sweep_run_id(&cfg), id);
+        pl_sweep_run_hex(sw, &a.desc, id);
         pl_info("[group %d] run %s %s: valid %.2f%% test %.2f%% in %.1f s%s%s", gi, id,
                 a.desc.stage == PL_STAGE_FINAL ? "(final)" : "", res.valid_error, res.test_error,
                 res.seconds, res.trained_hidden ? " (trained its hidden layer)" : "",
@@ -334,24 +305,19 @@ static int run_stage(const pl_sweep *sw, const options *o, const pl_comm *world)
     const int rank = pl_comm_rank(world);
     char path[PL_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/results.csv", sw->dir);
-    long failed = rank == 0 ? make_dirs(sw->dir) != 0 : 0;
-    pl_allreduce_sum_long(world, &failed, 1);
-    if (failed)
-        return PL_EXIT_DATA;
+    int failed = 0;
     if (rank == 0) {
-        /* the sweep file as it was run, for the record */
+        /* the directory, and the sweep file as it was run, for the record */
         char copy[PL_PATH_MAX + 32];
         snprintf(copy, sizeof copy, "%s/sweep.ini", sw->dir);
-        FILE *f = fopen(sw->path, "r");
-        char text[1 << 16];
-        size_t len = f ? fread(text, 1, sizeof text - 1, f) : 0;
-        if (f)
-            fclose(f);
-        text[len] = '\0';
-        if (len)
-            pl_write_text_atomic(copy, text);
+        failed = pl_mkdir_p(sw->dir) != 0;
+        if (failed)
+            pl_error("cannot create directory %s: %s", sw->dir, strerror(errno));
+        else if (pl_write_text_atomic(copy, sw->text) != 0)
+            pl_error_all("cannot write %s: %s", copy, strerror(errno));
     }
-    pl_barrier(world);
+    if (pl_allreduce_or(world, failed))
+        return PL_EXIT_DATA;
     /* every rank reads the table: the stage's runs depend on it */
     pl_table table;
     char *header = pl_sweep_header(sw);
@@ -399,7 +365,11 @@ static int run_stage(const pl_sweep *sw, const options *o, const pl_comm *world)
         pl_sweep_slice(hi - lo, gi, ngroups, &my_lo, &my_hi);
         my_lo += lo, my_hi += lo;
     }
-    rc = pl_sched_init(&sched, sw, runs + my_lo, my_hi - my_lo, &table);
+    /* with a dispatcher only rank 0 schedules; the others need no copy */
+    if (pl_farm_dynamic(farm) && rank != 0)
+        memset(&sched, 0, sizeof sched);
+    else
+        rc = pl_sched_init(&sched, sw, runs + my_lo, my_hi - my_lo, &table);
     dispatcher disp = {&sched, pl_calloc((size_t)ngroups, 1)};
     if (rc == 0 && rank == 0)
         printf("sweep: %s stage, %ld run(s)%s, %ld already in results.csv; %d group(s) of %d "
@@ -437,14 +407,7 @@ static int run_stage(const pl_sweep *sw, const options *o, const pl_comm *world)
 
     if (rc == 0 && o->report && rank == 0) {
         pl_table_refresh(&table);
-        long finals = 0;
-        for (long i = 0; i < n; i++) {
-            pl_config cfg;
-            char id[17];
-            pl_sweep_config(sw, &runs[i], &cfg);
-            pl_sweep_hex(pl_sweep_run_id(&cfg), id);
-            finals += pl_table_find(&table, id) >= 0;
-        }
+        long finals = pl_sweep_count_done(sw, &table, runs, n);
         if (finals == n) {
             rc = pl_sweep_write_report(sw, &table);
             if (rc == 0)
@@ -474,10 +437,10 @@ static int show_run(const pl_sweep *sw, const char *want)
     for (long i = 0; i < n; i++) {
         pl_config cfg;
         char id[17];
-        pl_sweep_config(sw, &runs[i], &cfg);
-        pl_sweep_hex(pl_sweep_run_id(&cfg), id);
+        pl_sweep_run_hex(sw, &runs[i], id);
         if (strcmp(id, want) != 0)
             continue;
+        pl_sweep_config(sw, &runs[i], &cfg);
         snprintf(cfg.run.name, sizeof cfg.run.name, "%s", id);
         snprintf(cfg.run.dir, sizeof cfg.run.dir, "runs/%s", id);
         cfg.run.resume[0] = '\0';

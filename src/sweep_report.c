@@ -91,6 +91,18 @@ static points collect(const pl_sweep *sw, const pl_table *t, const char *stage)
     return ps;
 }
 
+long pl_sweep_count_done(const pl_sweep *sw, const pl_table *t, const pl_sweep_run *runs,
+                         long n)
+{
+    long done = 0;
+    for (long i = 0; i < n; i++) {
+        char id[17];
+        pl_sweep_run_hex(sw, &runs[i], id);
+        done += pl_table_find(t, id) >= 0;
+    }
+    return done;
+}
+
 long pl_sweep_missing(const pl_sweep *sw, const pl_table *t)
 {
     if (sw->strategy == PL_STRATEGY_TPE) {
@@ -102,14 +114,8 @@ long pl_sweep_missing(const pl_sweep *sw, const pl_table *t)
         return complete >= sw->trials ? 0 : (sw->trials - complete) * sw->repeats;
     }
     pl_sweep_run *runs;
-    long n = pl_sweep_expand(sw, &runs), missing = 0;
-    for (long i = 0; i < n; i++) {
-        pl_config cfg;
-        char id[17];
-        pl_sweep_config(sw, &runs[i], &cfg);
-        pl_sweep_hex(pl_sweep_run_id(&cfg), id);
-        missing += pl_table_find(t, id) < 0;
-    }
+    long n = pl_sweep_expand(sw, &runs);
+    long missing = n - pl_sweep_count_done(sw, t, runs, n);
     pl_free(runs);
     return missing;
 }
@@ -305,7 +311,7 @@ int pl_sweep_write_report(const pl_sweep *sw, const pl_table *t)
     snprintf(path, sizeof path, "%s/report.md", sw->dir);
     char *text = NULL;
     size_t size = 0;
-    FILE *f = open_memstream(&text, &size);
+    FILE *f = pl_text_stream(&text, &size);
     fprintf(f, "# Sweep report: %s\n\n", sw->path);
     fprintf(f, "Search: %ld points in %ld rows; final: %ld points. For every cell the readout "
                "with the lowest mean validation error over %d repeat(s) was retrained %d time(s) "

@@ -14,16 +14,6 @@
 
 #define LINE_MAX_CHARS 4096
 
-static char *trim(char *s)
-{
-    while (isspace((unsigned char)*s))
-        s++;
-    size_t len = strlen(s);
-    while (len > 0 && isspace((unsigned char)s[len - 1]))
-        s[--len] = '\0';
-    return s;
-}
-
 /* Cuts a comment: a line starting with ; or #, or " ;" inside a line (as
  * inih does for the configuration part). */
 static void strip_comment(char *line)
@@ -81,7 +71,7 @@ static int parse_int(const char *text, int lo, int *out)
     char *end;
     errno = 0;
     long v = strtol(text, &end, 10);
-    if (errno || end == text || *trim(end) != '\0' || v < lo || v > INT_MAX)
+    if (errno || end == text || *pl_trim(end) != '\0' || v < lo || v > INT_MAX)
         return -1;
     *out = (int)v;
     return 0;
@@ -120,7 +110,7 @@ static int setting(pl_sweep *sw, const char *name, const char *value, char *err,
     if (!strcmp(name, "sphere_tol")) {
         char *end;
         double v = strtod(value, &end);
-        if (end == value || *trim(end) != '\0' || !(v > 0)) {
+        if (end == value || *pl_trim(end) != '\0' || !(v > 0)) {
             snprintf(err, size, "sweep.sphere_tol = '%s': expected a number > 0", value);
             return -1;
         }
@@ -179,10 +169,10 @@ static int add_range(pl_sweep_axis *ax, const pl_config *base, const char *item,
         n = sizeof lo_text - 1;
     memcpy(lo_text, item, n);
     lo_text[n] = '\0';
-    long lo = strtol(trim(lo_text), &end, 10);
+    long lo = strtol(pl_trim(lo_text), &end, 10);
     int ok = end != lo_text && *end == '\0';
     long hi = strtol(dots + 2, &end, 10);
-    ok = ok && end != dots + 2 && *trim(end) == '\0' && lo <= hi && hi - lo < PL_SWEEP_MAX_VALUES;
+    ok = ok && end != dots + 2 && *pl_trim(end) == '\0' && lo <= hi && hi - lo < PL_SWEEP_MAX_VALUES;
     if (!ok) {
         snprintf(err, size, "%s: bad range '%s' (expected a..b, integers, a <= b)", ax->key,
                  item);
@@ -231,7 +221,7 @@ static int add_axis(pl_sweep *sw, const char *key, char *list, char *err, size_t
     ax->values = pl_calloc(PL_SWEEP_MAX_VALUES, sizeof *ax->values);
     for (char *save = NULL, *item = strtok_r(list, ",", &save); item;
          item = strtok_r(NULL, ",", &save)) {
-        item = trim(item);
+        item = pl_trim(item);
         int rc = strstr(item, "..") ? add_range(ax, &sw->base, item, err, size)
                                     : add_value(ax, &sw->base, item, err, size);
         if (rc)
@@ -268,7 +258,7 @@ static int parse(pl_sweep *sw, const char *text, int with_sweep, char **config_p
         memcpy(buf, line, len);
         buf[len] = '\0';
         strip_comment(buf);
-        char *t = trim(buf);
+        char *t = pl_trim(buf);
         if (*t == '[') {
             char *close = strchr(t, ']');
             in_sweep = close && close - t == 6 && !strncmp(t + 1, "sweep", 5);
@@ -283,7 +273,7 @@ static int parse(pl_sweep *sw, const char *text, int with_sweep, char **config_p
                     return -1;
                 }
                 *eq = '\0';
-                char *key = trim(t), *value = trim(eq + 1);
+                char *key = pl_trim(t), *value = pl_trim(eq + 1);
                 int rc = strchr(key, '.') ? add_axis(sw, key, value, err, size)
                                           : setting(sw, key, value, err, size);
                 if (rc) {
@@ -359,6 +349,7 @@ int pl_sweep_load(pl_sweep *sw, const char *path, char **overrides, int noverrid
     int rc = read_file(path, &text);
     if (rc)
         return rc;
+    sw->text = text;
 
     /* The configuration part first, so axis values are checked against the
      * final base; then the [sweep] lines. */
@@ -374,14 +365,11 @@ int pl_sweep_load(pl_sweep *sw, const char *path, char **overrides, int noverrid
                 rc = pl_config_override(&sw->base, overrides[i]);
         pl_free(config_part);
         config_part = NULL;
-        if (rc) {
-            pl_free(text);
+        if (rc)
             return PL_EXIT_USAGE;
-        }
         rc = parse(sw, text, 1, &config_part, err, sizeof err, &err_line);
         pl_free(config_part);
     }
-    pl_free(text);
     if (rc) {
         pl_error("%s:%d: %s", path, err_line, err);
         return PL_EXIT_USAGE;
@@ -399,7 +387,7 @@ int pl_sweep_load(pl_sweep *sw, const char *path, char **overrides, int noverrid
             return PL_EXIT_USAGE;
         }
         *eq = '\0';
-        if (setting(sw, trim(buf), trim(eq + 1), err, sizeof err)) {
+        if (setting(sw, pl_trim(buf), pl_trim(eq + 1), err, sizeof err)) {
             pl_error("override '%s': %s", overrides[i], err);
             return PL_EXIT_USAGE;
         }
@@ -429,6 +417,7 @@ void pl_sweep_free(pl_sweep *sw)
             free(sw->axes[a].values[v]);
         pl_free(sw->axes[a].values);
     }
+    pl_free(sw->text);
     memset(sw, 0, sizeof *sw);
 }
 
@@ -463,6 +452,13 @@ uint64_t pl_sweep_hidden_key(const pl_config *cfg)
 }
 
 void pl_sweep_hex(uint64_t id, char out[17]) { snprintf(out, 17, "%016llx", (unsigned long long)id); }
+
+void pl_sweep_run_hex(const pl_sweep *sw, const pl_sweep_run *run, char out[17])
+{
+    pl_config cfg;
+    pl_sweep_config(sw, run, &cfg); /* cannot fail: pl_sweep_load checked every value */
+    pl_sweep_hex(pl_sweep_run_id(&cfg), out);
+}
 
 int pl_sweep_config(const pl_sweep *sw, const pl_sweep_run *run, pl_config *cfg)
 {

@@ -97,9 +97,7 @@ static int ensure_data(pl_worker *w, const pl_config *cfg)
 /* 1 if path exists, as rank 0 sees it (the same answer on every rank). */
 static int exists(const pl_comm *comm, const char *path)
 {
-    long there = pl_comm_rank(comm) == 0 ? access(path, F_OK) == 0 : 0;
-    pl_allreduce_sum_long(comm, &there, 1);
-    return there != 0;
+    return pl_allreduce_or(comm, pl_comm_rank(comm) == 0 && access(path, F_OK) == 0);
 }
 
 /* never_won of the last hidden-layer epoch in dir/metrics.jsonl, or -1. */
@@ -118,9 +116,8 @@ static long last_never_won(const pl_comm *comm, const char *dir)
         if (f)
             fclose(f);
     }
-    long send[2] = {pl_comm_rank(comm) == 0 ? value : 0, 0};
-    pl_allreduce_sum_long(comm, send, 1);
-    return send[0];
+    pl_bcast_bytes(comm, &value, sizeof value, 0);
+    return value;
 }
 
 /* Makes kh hold the run's hidden layer: in memory already, or from
@@ -168,6 +165,7 @@ static int ensure_hidden(pl_worker *w, const pl_config *cfg, uint64_t key, pl_ru
         return rc;
     }
     pl_kh_sphere(&w->kh, &w->sphere_mean, &w->sphere_max);
+    w->never_won = last_never_won(w->comm, cfg->run.dir);
     w->held = key;
     w->loads++;
     return 0;
@@ -175,22 +173,14 @@ static int ensure_hidden(pl_worker *w, const pl_config *cfg, uint64_t key, pl_ru
 
 /* ---- features and the readout ---- */
 
-static float *features(const pl_kh *kh, const pl_dataset *d, double n)
-{
-    float *H = pl_alloc((size_t)d->n * (size_t)(kh->nrows ? kh->nrows : 1) * sizeof *H);
-    if (d->n && kh->nrows)
-        pl_readout_features(kh->W, kh->nrows, kh->dim, d->x, d->n, n, H);
-    return H;
-}
-
 static void ensure_features(pl_worker *w, const pl_config *cfg, uint64_t key)
 {
     if (w->feat_key == key && w->feat_n == cfg->readout.n && w->Htrain)
         return;
     drop_features(w);
-    w->Htrain = features(&w->kh, &w->train, cfg->readout.n);
-    w->Hvalid = features(&w->kh, &w->valid, cfg->readout.n);
-    w->Htest = features(&w->kh, &w->test, cfg->readout.n);
+    w->Htrain = pl_features(&w->kh, &w->train, cfg->readout.n);
+    w->Hvalid = pl_features(&w->kh, &w->valid, cfg->readout.n);
+    w->Htest = pl_features(&w->kh, &w->test, cfg->readout.n);
     w->feat_key = key;
     w->feat_n = cfg->readout.n;
     w->feature_sets++;
@@ -259,7 +249,7 @@ int pl_worker_run(pl_worker *w, const pl_sweep_run *run, pl_run_result *res)
     }
     res->sphere_mean = w->sphere_mean;
     res->sphere_max = w->sphere_max;
-    res->never_won = last_never_won(w->comm, cfg.run.dir);
+    res->never_won = w->never_won;
     ensure_features(w, &cfg, key);
     double t1 = pl_now();
     res->load_seconds = t1 - t0 - res->hidden_seconds;
@@ -283,7 +273,7 @@ char *pl_sweep_header(const pl_sweep *sw)
 {
     char *text = NULL;
     size_t size = 0;
-    FILE *f = open_memstream(&text, &size);
+    FILE *f = pl_text_stream(&text, &size);
     fputs("id,stage,hidden,repeat,seed", f);
     for (int a = 0; a < sw->naxes; a++)
         fprintf(f, ",%s", sw->axes[a].key);
@@ -307,7 +297,7 @@ char *pl_sweep_row(const pl_sweep *sw, const pl_sweep_run *run, const pl_run_res
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
     char *text = NULL;
     size_t size = 0;
-    FILE *f = open_memstream(&text, &size);
+    FILE *f = pl_text_stream(&text, &size);
     fprintf(f, "%s,%s,%s,%d,%llu", id, run->stage == PL_STAGE_FINAL ? "final" : "search", hidden,
             run->repeat, (unsigned long long)cfg.run.seed);
     for (int a = 0; a < sw->naxes; a++)

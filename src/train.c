@@ -17,20 +17,6 @@
 
 enum { STOP_SIGNAL = 1, STOP_TIMER = 2 };
 
-char *pl_config_text(const pl_config *cfg)
-{
-    char *text = NULL;
-    size_t size = 0;
-    FILE *f = open_memstream(&text, &size);
-    if (!f) {
-        pl_error_all("open_memstream failed");
-        abort();
-    }
-    pl_config_write(cfg, f);
-    fclose(f);
-    return text;
-}
-
 int pl_load_splits(const pl_config *cfg, pl_dataset *train, pl_dataset *valid, pl_dataset *test)
 {
     pl_dataset all;
@@ -241,7 +227,7 @@ static int readout_phase(pl_run *r, readout_data *d, double *train_error)
 }
 
 /* Hidden features of a split for this rank's units (n x nunits). */
-static float *features(const pl_kh *kh, const pl_dataset *d, double n)
+float *pl_features(const pl_kh *kh, const pl_dataset *d, double n)
 {
     float *H = pl_alloc((size_t)d->n * (size_t)(kh->nrows ? kh->nrows : 1) * sizeof *H);
     if (d->n && kh->nrows)
@@ -279,9 +265,9 @@ static int supervised(pl_run *r)
         return finish(r, NAN);
     double tf = pl_now();
     readout_data d = {0};
-    float *Htrain = features(&r->kh, &r->train, cfg->readout.n);
-    float *Hvalid = features(&r->kh, &r->valid, cfg->readout.n);
-    float *Htest = features(&r->kh, &r->test, cfg->readout.n);
+    float *Htrain = pl_features(&r->kh, &r->train, cfg->readout.n);
+    float *Hvalid = pl_features(&r->kh, &r->valid, cfg->readout.n);
+    float *Htest = pl_features(&r->kh, &r->test, cfg->readout.n);
     pl_info("features: relu(W v)^%g for %d + %d + %d examples in %.1fs", cfg->readout.n,
             r->train.n, r->valid.n, r->test.n, pl_now() - tf);
     d.Htrain = Htrain;

@@ -3,6 +3,7 @@
 #define PLASTIC_COMMON_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #define PLASTIC_VERSION "0.1.0"
@@ -32,6 +33,17 @@ void *pl_calloc(size_t count, size_t size);
 void pl_free(void *p);
 
 double pl_now(void); /* monotonic seconds */
+
+/* Strips surrounding whitespace in place; returns the first kept char. */
+char *pl_trim(char *s);
+
+/* A FILE that writes into a growing string (open_memstream); aborts with a
+ * message if none can be made. After fclose, *text holds the text (caller
+ * frees). */
+FILE *pl_text_stream(char **text, size_t *size);
+
+/* mkdir -p. Returns 0, or -1 with errno set. */
+int pl_mkdir_p(const char *path);
 
 /* Writes text to path through path.tmp and rename(), so a reader sees the
  * old file or the new one, never half of one. Returns 0, or -1 with errno

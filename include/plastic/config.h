@@ -108,6 +108,10 @@ int pl_config_finalize(pl_config *cfg);
 /* Writes every key with its resolved value, as a valid INI file. */
 int pl_config_write(const pl_config *cfg, FILE *out);
 
+/* The fully resolved configuration as INI text, as pl_config_write
+ * writes it (caller frees). */
+char *pl_config_text(const pl_config *cfg);
+
 /* Lists every section.key with type, default and a one-line description. */
 void pl_config_print_keys(FILE *out);
 

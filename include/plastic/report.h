@@ -9,6 +9,10 @@
 #include "plastic/sweep.h"
 #include "plastic/table.h"
 
+/* How many of runs[0..n) have a row in the table. */
+long pl_sweep_count_done(const pl_sweep *sw, const pl_table *t, const pl_sweep_run *runs,
+                         long n);
+
 /* Search runs the table still lacks (grid and random: runs of the
  * expansion without a row; TPE: repeats missing from fewer than `trials`
  * complete points, counted as runs). 0 means the search is complete. */

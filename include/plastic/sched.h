@@ -27,6 +27,7 @@ typedef struct pl_sched {
     long nruns, cap;
     pl_sweep_run *runs;
     uint64_t *id, *hidden;
+    long *hidx;            /* index of each run's hidden layer in hkey[] */
     double *loss;          /* validation error of finished runs (NaN: failed) */
     char *state;           /* pl_run_state */
     long pending, running, skipped;

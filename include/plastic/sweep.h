@@ -44,6 +44,7 @@ typedef struct pl_sweep_axis {
 
 typedef struct pl_sweep {
     char path[PL_PATH_MAX];
+    char *text;           /* the sweep file as read */
     pl_config base;       /* the configuration part, finalized */
     int naxes;
     pl_sweep_axis axes[PL_SWEEP_MAX_AXES];
@@ -88,6 +89,8 @@ uint64_t pl_sweep_run_id(const pl_config *cfg);
 uint64_t pl_sweep_hidden_key(const pl_config *cfg);
 /* 16 lower-case hex digits. */
 void pl_sweep_hex(uint64_t id, char out[17]);
+/* The id of a run of this sweep, as the results table spells it. */
+void pl_sweep_run_hex(const pl_sweep *sw, const pl_sweep_run *run, char out[17]);
 
 /* Orders runs for execution: grouped by hidden key (in order of first
  * appearance), then by readout.n, then by their given order. Stable. */

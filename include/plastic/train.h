@@ -46,6 +46,10 @@ int pl_check_run(const pl_config *cfg, const pl_comm *comm);
 int pl_load_splits(const pl_config *cfg, pl_dataset *train, pl_dataset *valid,
                    pl_dataset *test);
 
+/* Hidden features relu(W v)^n of every example of d for this rank's units
+ * (d->n x nrows; pl_free it). */
+float *pl_features(const pl_kh *kh, const pl_dataset *d, double n);
+
 /* Called between minibatches (collectively); nonzero stops the epoch. */
 typedef int (*pl_poll_fn)(void *ctx);
 
@@ -75,7 +79,5 @@ void pl_write_weights_png(const pl_run *r);
 /* Length of metrics.jsonl so far, the same on every rank. Collective. */
 long pl_metrics_length(pl_run *r);
 
-/* The fully resolved configuration as INI text (caller frees). */
-char *pl_config_text(const pl_config *cfg);
 
 #endif

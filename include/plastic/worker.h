@@ -37,6 +37,7 @@ typedef struct pl_worker {
     int held_diverged;
     pl_kh kh;
     double sphere_mean, sphere_max;
+    long never_won;            /* of the held hidden layer's last epoch (-1: unknown) */
     uint64_t feat_key;         /* hidden key and n of the features */
     double feat_n;
     float *Htrain, *Hvalid, *Htest;
