@@ -1,16 +1,17 @@
 # plastic: build, test, bench.  `make help` lists the targets.
 #
-# src/ is plain C11 with no MPI calls, compiled with $(CC); mpi/ holds every
-# MPI and parallel-HDF5 call and is compiled with mpicc. bin/plastic links
-# both. Unit tests link src/ with mpi/serial.c (a one-process stand-in for
-# the parallel layer), so they need no mpirun and run clean under ASan.
+# src/ is plain C11 with no MPI calls, compiled with $(CC), in folders by
+# concern (core, nn, rules/<rule>, run, sweep); mpi/ holds every MPI and
+# parallel-HDF5 call and is compiled with mpicc. bin/plastic links both.
+# Unit tests link src/ with mpi/serial.c (a one-process stand-in for the
+# parallel layer), so they need no mpirun and run clean under ASan.
 
 CC      ?= cc
 MPICC   ?= mpicc
 OPT     ?= -O2
 WARN     = -Wall -Wextra -Werror
-CPPFLAGS = -Iinclude -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -MMD -MP
-# POSIX threads: the KH step's thread team (src/team.c); on every compile and link line
+CPPFLAGS = -Iinclude -Isrc -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -MMD -MP
+# POSIX threads: the KH step's thread team (src/core/team.c); on every compile and link line
 THREADS  = -pthread
 CFLAGS   = -std=c11 $(OPT) -g $(WARN) $(THREADS)
 HDF5_CFLAGS := $(shell pkg-config --cflags hdf5-openmpi 2>/dev/null)
@@ -20,9 +21,9 @@ ASAN     = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-re
 
 # The verbs' drivers (and main) call parallel HDF5 through mpi/, so they go
 # into bin/plastic only; everything else in src/ is also unit-tested serially.
-APP_SRC  := src/main.c src/train.c src/bench.c src/ckpt_dir.c src/records.c src/ckpt_bench.c \
-            src/sweep.c src/sweep_worker.c src/sweep_report.c
-SRC      := $(filter-out $(APP_SRC),$(wildcard src/*.c))
+APP_SRC  := $(wildcard src/run/*.c) src/sweep/sweep.c src/sweep/sweep_worker.c \
+            src/sweep/sweep_report.c
+SRC      := $(filter-out $(APP_SRC),$(shell find src -name '*.c' | sort))
 MPI_SRC  := $(filter-out mpi/serial.c,$(wildcard mpi/*.c))
 OBJ      := $(SRC:%.c=build/%.o)
 MPI_OBJ  := $(MPI_SRC:%.c=build/%.o)
@@ -52,7 +53,7 @@ help:
 	@echo "make setup      install packages and fetch datasets (tools/setup.sh)"
 
 # The hot loops (KH step, padded SGEMM, readout, checksums) vectorise only at -O3.
-HOT := build/src/kh.o build/src/gemm.o build/src/readout.o build/mpi/h5io.o
+HOT := build/src/rules/kh/kh.o build/src/nn/gemm.o build/src/rules/kh/readout.o build/mpi/h5io.o
 $(HOT): OPT = -O3
 
 bin/plastic: $(APP_SRC:%.c=build/%.o) $(OBJ) $(MPI_OBJ)

@@ -8,9 +8,9 @@
 #include <hdf5.h>
 #include <stdint.h>
 
-#include "plastic/kh.h"
+#include "rules/kh/kh.h"
 #include "plastic/par.h"
-#include "plastic/readout.h"
+#include "rules/kh/readout.h"
 
 #define PL_H5_PATH_MAX 4096
 

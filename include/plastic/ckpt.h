@@ -8,9 +8,9 @@
 #include <stdio.h>
 
 #include "plastic/config.h"
-#include "plastic/kh.h"
+#include "rules/kh/kh.h"
 #include "plastic/par.h"
-#include "plastic/readout.h"
+#include "rules/kh/readout.h"
 
 #define PL_CKPT_FORMAT_VERSION 1
 

@@ -9,8 +9,8 @@
 #ifndef PLASTIC_MODEL_H
 #define PLASTIC_MODEL_H
 
-#include "plastic/kh.h"
-#include "plastic/readout.h"
+#include "rules/kh/kh.h"
+#include "rules/kh/readout.h"
 
 #define PL_MODEL_FORMAT_VERSION 1
 

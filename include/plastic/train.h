@@ -5,10 +5,10 @@
 #include "plastic/ckpt.h"
 #include "plastic/config.h"
 #include "plastic/data.h"
-#include "plastic/kh.h"
+#include "rules/kh/kh.h"
 #include "plastic/metrics.h"
 #include "plastic/par.h"
-#include "plastic/readout.h"
+#include "rules/kh/readout.h"
 
 /* One `train` run: its inputs, model, position and records. */
 typedef struct pl_run {

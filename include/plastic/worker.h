@@ -9,7 +9,7 @@
 #define PLASTIC_WORKER_H
 
 #include "plastic/data.h"
-#include "plastic/kh.h"
+#include "rules/kh/kh.h"
 #include "plastic/sweep.h"
 
 typedef struct pl_run_result {

@@ -8,7 +8,7 @@
  *   sharded winners == reference winners, W within atol + rtol |ref|.
  * K is chosen so it does not divide evenly over 2, 3 or 4 ranks. */
 #include "plastic/common.h"
-#include "plastic/kh.h"
+#include "rules/kh/kh.h"
 #include "plastic/par.h"
 #include "plastic/rng.h"
 

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "plastic/common.h"
-#include "plastic/kh.h"
+#include "rules/kh/kh.h"
 #include "plastic/par.h"
 #include "plastic/rng.h"
 

@@ -13,7 +13,7 @@
 
 #include "plastic/common.h"
 #include "plastic/par.h"
-#include "plastic/readout.h"
+#include "rules/kh/readout.h"
 #include "plastic/rng.h"
 
 #include "support.h"

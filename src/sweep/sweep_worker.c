@@ -3,7 +3,7 @@
 #include "plastic/worker.h"
 #include "plastic/common.h"
 #include "plastic/model.h"
-#include "plastic/readout.h"
+#include "rules/kh/readout.h"
 #include "plastic/signals.h"
 #include "plastic/train.h"
 

@@ -8,7 +8,7 @@
  * max), and only the calling thread talks MPI. Every row's arithmetic is the
  * same as with one thread, so W is bitwise the same for any thread and rank
  * count. The threads are a persistent pl_team (team.h). */
-#include "plastic/kh.h"
+#include "rules/kh/kh.h"
 #include "plastic/common.h"
 #include "plastic/rng.h"
 #include "plastic/team.h"

@@ -19,7 +19,7 @@
  * over the minibatch in a fixed order, so it does not depend on the
  * partition either. Everything derived from a (c, loss, delta, argmax) is
  * computed the same way on every rank from the reduced a. */
-#include "plastic/readout.h"
+#include "rules/kh/readout.h"
 
 #include <cblas.h>
 #include <math.h>

@@ -1,7 +1,7 @@
 /* One epoch of readout training, shared by `train` (with checkpoints between
  * minibatches) and `sweep` (many short readouts on one set of features). */
 #include "plastic/common.h"
-#include "plastic/readout.h"
+#include "rules/kh/readout.h"
 #include "plastic/rng.h"
 
 #include <string.h>

@@ -1,7 +1,7 @@
 /* Competing hidden units, literal reference: every quantity of the equations
  * is formed densely, as written, with sums in double. It is the yardstick the
  * fast path (kh.c) is tested against, and `kh.impl = naive` runs it. */
-#include "plastic/kh.h"
+#include "rules/kh/kh.h"
 #include "plastic/common.h"
 
 #include <math.h>
