@@ -1,9 +1,10 @@
-/* Checkpoint files through parallel HDF5 (layout: docs/checkpoint-format.md).
- * Every array is global and every rank writes and reads its own block, so a
- * checkpoint written by N ranks resumes on M. Each array carries a checksum
- * that does not depend on the split (h5io.c): HDF5 checksums its metadata in
- * the newest format, but not raw data, and a flipped byte in W must not pass
- * unnoticed. */
+/* Checkpoint files through parallel HDF5 (layout: docs/checkpoint-format.md),
+ * written and read from the rule's list of named global arrays (rule.h):
+ * nothing here knows which rule runs. Every array is global and every rank
+ * writes and reads its own block, so a checkpoint written by N ranks resumes
+ * on M. Each array carries a checksum that does not depend on the split
+ * (h5io.c): HDF5 checksums its metadata in the newest format, but not raw
+ * data, and a flipped byte in a weight must not pass unnoticed. */
 #include "plastic/ckpt.h"
 #include "plastic/common.h"
 #include "comm_impl.h"
@@ -14,36 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const phase_names[] = {"kh", "readout", "done"};
+static const char *const kind_prefix[] = {
+    [PL_ARRAY_MODEL] = "/model/", [PL_ARRAY_STATE] = "/state/", [PL_ARRAY_OPTIM] = "/optim/"};
 
-typedef struct array {
-    const char *name;   /* dataset path */
-    hid_t type;
-    int elem_size;
-    pl_h5_block block;
-    void *data;
-} array;
-
-/* The arrays of a checkpoint, as (name, type, block, this rank's data). */
-static int list_arrays(const pl_kh *kh, const pl_readout *ro, array *out)
+/* The dataset path of an array in a checkpoint. */
+static void array_path(const pl_array *a, char *buf, size_t size)
 {
-    pl_h5_block w = pl_kh_block(kh), s = pl_readout_block(ro);
-    pl_h5_block wins = {{(hsize_t)kh->hidden, 1}, {(hsize_t)kh->row0, 0}, {(hsize_t)kh->nrows, 1}};
-    int n = 0;
-    out[n++] = (array){"/model/kh/W", H5T_NATIVE_FLOAT, 4, w, kh->W};
-    out[n++] = (array){"/state/kh/wins", H5T_NATIVE_INT64, 8, wins, kh->wins};
-    out[n++] = (array){"/model/readout/S", H5T_NATIVE_FLOAT, 4, s, ro->S};
-    out[n++] = (array){"/optim/readout/adam_m", H5T_NATIVE_FLOAT, 4, s, ro->adam.m};
-    out[n++] = (array){"/optim/readout/adam_v", H5T_NATIVE_FLOAT, 4, s, ro->adam.v};
-    return n;
-}
-enum { MAX_ARRAYS = 8 };
-
-static uint64_t global_checksum(const pl_comm *comm, const array *a)
-{
-    uint64_t sum = pl_h5_checksum_block(&a->block, a->data, a->elem_size);
-    MPI_Allreduce(MPI_IN_PLACE, &sum, 1, MPI_UINT64_T, MPI_SUM, comm->comm);
-    return sum;
+    snprintf(buf, size, "%s%s", kind_prefix[a->kind], a->name);
 }
 
 static uint64_t text_checksum(const char *text)
@@ -58,90 +36,92 @@ static int attr_u64(hid_t obj, const char *name, uint64_t v)
     return pl_h5_attr_long(obj, name, (long)v);
 }
 
-static int make_groups(hid_t file)
+/* ---- the cursor: attributes of /data ---- */
+
+static int write_cursor(hid_t file, const pl_rule *rule, const pl_cursor *c)
 {
-    const char *groups[] = {"/model", "/model/kh", "/model/readout", "/state", "/state/kh",
-                            "/optim", "/optim/readout", "/data"};
-    for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++) {
-        hid_t g = H5Gcreate2(file, groups[i], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-        if (g < 0)
-            return 0;
+    hid_t g = pl_h5_group(file, "/data");
+    int ok = g >= 0 && pl_h5_attr_string(g, "phase", pl_rule_stage_name(rule, c->stage)) &&
+             pl_h5_attr_long(g, "epoch", c->epoch) && pl_h5_attr_long(g, "batch", c->pos.batch) &&
+             pl_h5_attr_long(g, "step", c->step) &&
+             pl_h5_attr_double(g, "loss_sum", c->pos.loss_sum) &&
+             pl_h5_attr_long(g, "wrong", c->pos.wrong) &&
+             pl_h5_attr_double(g, "seconds", c->seconds) &&
+             pl_h5_attr_long(g, "metrics_bytes", c->metrics_bytes) &&
+             pl_h5_attr_double(g, "test_error", c->test_error) &&
+             pl_h5_attr_double(g, "valid_error", c->valid_error) &&
+             pl_h5_attr_double(g, "train_error", c->train_error);
+    for (int s = 0; s < rule->nstages && ok; s++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s_seconds", rule->stages[s].name);
+        ok = pl_h5_attr_double(g, name, c->stage_seconds[s]);
+    }
+    if (g >= 0)
         H5Gclose(g);
+    return ok;
+}
+
+/* ---- writing ---- */
+
+static int write_scalars(hid_t file, const pl_state *st)
+{
+    for (int i = 0; i < st->nscalars; i++) {
+        char path[128];
+        snprintf(path, sizeof path, "/optim/%s", st->scalars[i].group);
+        hid_t g = pl_h5_group(file, path);
+        int ok = g >= 0 && pl_h5_attr_long(g, st->scalars[i].name, *st->scalars[i].value);
+        if (g >= 0)
+            H5Gclose(g);
+        if (!ok)
+            return 0;
     }
     return 1;
 }
 
-static int write_cursor(hid_t file, const pl_cursor *c)
+static int write_arrays(hid_t file, const pl_comm *comm, const pl_state *st)
 {
-    hid_t g = H5Gopen2(file, "/data", H5P_DEFAULT);
-    int ok = g >= 0 && pl_h5_attr_string(g, "phase", phase_names[c->phase]) &&
-             pl_h5_attr_long(g, "epoch", c->epoch) && pl_h5_attr_long(g, "batch", c->batch) &&
-             pl_h5_attr_long(g, "step", c->step) && pl_h5_attr_double(g, "loss_sum", c->loss_sum) &&
-             pl_h5_attr_long(g, "wrong", c->wrong) && pl_h5_attr_double(g, "seconds", c->seconds) &&
-             pl_h5_attr_double(g, "kh_seconds", c->kh_seconds) &&
-             pl_h5_attr_long(g, "metrics_bytes", c->metrics_bytes) &&
-             pl_h5_attr_double(g, "test_error", c->test_error) &&
-             pl_h5_attr_double(g, "valid_error", c->valid_error);
-    if (g >= 0)
-        H5Gclose(g);
-    return ok;
-}
-
-static int write_contents(hid_t file, const pl_comm *comm, const pl_kh *kh, const pl_readout *ro,
-                          const pl_cursor *cur, const char *config_text, const pl_config *cfg)
-{
-    array arrays[MAX_ARRAYS];
-    int n = list_arrays(kh, ro, arrays);
-    int ok = make_groups(file) &&
-             pl_h5_attr_long(file, "format_version", PL_CKPT_FORMAT_VERSION) &&
-             pl_h5_attr_string(file, "plastic_version", PLASTIC_VERSION) &&
-             pl_h5_attr_long(file, "epoch", cur->epoch) &&
-             pl_h5_attr_string(file, "phase", phase_names[cur->phase]) &&
-             pl_h5_attr_long(file, "step", cur->step) &&
-             attr_u64(file, "seed", cfg->run.seed) &&
-             pl_h5_attr_long(file, "nranks_at_write", comm->size) &&
-             pl_h5_write_text(file, "/config", config_text, comm) &&
-             attr_u64(file, "config_checksum", text_checksum(config_text)) &&
-             write_cursor(file, cur);
-    hid_t g = ok ? H5Gopen2(file, "/optim/readout", H5P_DEFAULT) : -1;
-    ok = ok && g >= 0 && pl_h5_attr_long(g, "adam_t", ro->adam.t);
-    if (g >= 0)
-        H5Gclose(g);
-    for (int i = 0; i < n && ok; i++) {
-        ok = pl_h5_write_block(file, arrays[i].name, arrays[i].type, &arrays[i].block,
-                               arrays[i].data);
+    for (int i = 0; i < st->narrays; i++) {
+        const pl_array *a = &st->arrays[i];
+        char path[128];
+        array_path(a, path, sizeof path);
+        pl_h5_block b = pl_h5_array_block(a, comm, 0);
+        int ok = pl_h5_write_block(file, path, pl_h5_type(a->dtype), &b, a->data);
         /* what follows is collective: every rank must take the same path */
-        ok = pl_allreduce_or(comm, !ok) == 0;
-        if (!ok)
-            break;
-        uint64_t sum = global_checksum(comm, &arrays[i]);
-        hid_t d = ok ? H5Dopen2(file, arrays[i].name, H5P_DEFAULT) : -1;
-        ok = ok && d >= 0 && attr_u64(d, "checksum", sum);
+        if (pl_allreduce_or(comm, !ok))
+            return 0;
+        uint64_t sum = pl_h5_array_checksum(a, comm);
+        hid_t d = H5Dopen2(file, path, H5P_DEFAULT);
+        ok = d >= 0 && attr_u64(d, "checksum", sum);
         if (d >= 0)
             H5Dclose(d);
+        if (!ok)
+            return 0;
     }
-    return ok;
+    return 1;
 }
 
-typedef struct ckpt_parts {
-    const pl_kh *kh;
-    const pl_readout *ro;
-    const pl_cursor *cur;
-    const char *config_text;
-    const pl_config *cfg;
-} ckpt_parts;
-
-static int write_ckpt(hid_t file, const pl_comm *comm, const void *ctx)
+static int write_contents(hid_t file, const pl_comm *comm, const void *ctx)
 {
-    const ckpt_parts *c = ctx;
-    return write_contents(file, comm, c->kh, c->ro, c->cur, c->config_text, c->cfg);
+    const void *const *parts = ctx;
+    const pl_ckpt_ctx *c = parts[0];
+    const pl_cursor *cur = parts[1];
+    return pl_h5_attr_long(file, "format_version", PL_CKPT_FORMAT_VERSION) &&
+           pl_h5_attr_string(file, "plastic_version", PLASTIC_VERSION) &&
+           pl_h5_attr_string(file, "rule", c->rule->name) &&
+           pl_h5_attr_long(file, "epoch", cur->epoch) &&
+           pl_h5_attr_string(file, "phase", pl_rule_stage_name(c->rule, cur->stage)) &&
+           pl_h5_attr_long(file, "step", cur->step) && attr_u64(file, "seed", c->cfg->run.seed) &&
+           pl_h5_attr_long(file, "nranks_at_write", comm->size) &&
+           pl_h5_write_text(file, "/config", c->config_text, comm) &&
+           attr_u64(file, "config_checksum", text_checksum(c->config_text)) &&
+           write_cursor(file, c->rule, cur) && write_scalars(file, c->state) &&
+           write_arrays(file, comm, c->state);
 }
 
-int pl_ckpt_write(const char *path, const pl_comm *comm, const pl_kh *kh, const pl_readout *ro,
-                  const pl_cursor *cur, const char *config_text, const pl_config *cfg)
+int pl_ckpt_write(const char *path, const pl_ckpt_ctx *c, const pl_cursor *cur)
 {
-    ckpt_parts c = {kh, ro, cur, config_text, cfg};
-    return pl_h5_write_atomic(path, comm, "checkpoint", write_ckpt, &c);
+    const void *parts[2] = {c, cur};
+    return pl_h5_write_atomic(path, c->comm, "checkpoint", write_contents, parts);
 }
 
 /* ---- reading ---- */
@@ -161,14 +141,6 @@ __attribute__((format(printf, 3, 4))) static void note(problem *p, int code, con
     va_start(ap, fmt);
     vsnprintf(p->what, sizeof p->what, fmt, ap);
     va_end(ap);
-}
-
-static int phase_of(const char *name)
-{
-    for (int i = 0; i < 3; i++)
-        if (!strcmp(name, phase_names[i]))
-            return i;
-    return -1;
 }
 
 static char *get_string_attr(hid_t obj, const char *name)
@@ -193,25 +165,40 @@ static char *get_string_attr(hid_t obj, const char *name)
     return s;
 }
 
-static void read_cursor(hid_t file, pl_cursor *c, problem *p)
+/* Optional attributes (absent in files of earlier versions) read as 0. */
+static double optional_double(hid_t g, const char *name, double fallback)
+{
+    double v = fallback;
+    if (H5Aexists(g, name) > 0 && !pl_h5_get_double(g, name, &v))
+        v = fallback;
+    return v;
+}
+
+static void read_cursor(hid_t file, const pl_rule *rule, pl_cursor *c, problem *p)
 {
     hid_t g = H5Lexists(file, "/data", H5P_DEFAULT) > 0 ? H5Gopen2(file, "/data", H5P_DEFAULT) : -1;
-    long epoch = 0, batch = 0, wrong = 0, bytes = 0;
+    long epoch = 0, batch = 0;
     char *phase = g >= 0 ? get_string_attr(g, "phase") : NULL;
     int ok = g >= 0 && phase && pl_h5_get_long(g, "epoch", &epoch) &&
              pl_h5_get_long(g, "batch", &batch) && pl_h5_get_long(g, "step", &c->step) &&
-             pl_h5_get_double(g, "loss_sum", &c->loss_sum) && pl_h5_get_long(g, "wrong", &wrong) &&
+             pl_h5_get_double(g, "loss_sum", &c->pos.loss_sum) &&
+             pl_h5_get_long(g, "wrong", &c->pos.wrong) &&
              pl_h5_get_double(g, "seconds", &c->seconds) &&
-             pl_h5_get_double(g, "kh_seconds", &c->kh_seconds) &&
-             pl_h5_get_long(g, "metrics_bytes", &bytes) &&
+             pl_h5_get_long(g, "metrics_bytes", &c->metrics_bytes) &&
              pl_h5_get_double(g, "test_error", &c->test_error) &&
              pl_h5_get_double(g, "valid_error", &c->valid_error);
-    c->phase = phase ? phase_of(phase) : -1;
+    c->stage = phase && rule ? pl_rule_stage_index(rule, phase) : -1;
     c->epoch = (int)epoch;
-    c->batch = (int)batch;
-    c->wrong = wrong;
-    c->metrics_bytes = bytes;
-    if (!ok || c->phase < 0 || epoch < 0 || batch < 0)
+    c->pos.batch = (int)batch;
+    if (ok) {
+        c->train_error = optional_double(g, "train_error", NAN);
+        for (int s = 0; rule && s < rule->nstages; s++) {
+            char name[64];
+            snprintf(name, sizeof name, "%s_seconds", rule->stages[s].name);
+            c->stage_seconds[s] = optional_double(g, name, 0.0);
+        }
+    }
+    if (!ok || c->stage < 0 || epoch < 0 || batch < 0)
         note(p, PL_EXIT_DATA, "the data cursor (/data attributes) is missing or damaged");
     pl_free(phase);
     if (g >= 0)
@@ -219,7 +206,7 @@ static void read_cursor(hid_t file, pl_cursor *c, problem *p)
 }
 
 /* The stored configuration must compute the same run as cfg. */
-static void check_config(hid_t file, const pl_config *cfg, const char *path, problem *p)
+static void check_config(hid_t file, const pl_ckpt_ctx *c, const char *path, problem *p)
 {
     char *text = pl_h5_read_text(file, "/config");
     long stored_sum = 0;
@@ -234,50 +221,71 @@ static void check_config(hid_t file, const pl_config *cfg, const char *path, pro
     char what[512];
     if (pl_config_load_text(&stored, text, path) != 0)
         note(p, PL_EXIT_DATA, "the stored configuration (/config) does not parse");
-    else if (pl_config_diff(&stored, cfg, what, sizeof what))
+    else if (pl_config_diff(&stored, c->cfg, pl_rule_foreign_sections(c->rule), what,
+                            sizeof what))
         note(p, PL_EXIT_USAGE, "it belongs to another configuration: %s", what);
     pl_free(text);
 }
 
-static void check_shapes(hid_t file, array *arrays, int n, problem *p)
+static void check_shapes(hid_t file, const pl_state *st, problem *p)
 {
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < st->narrays; i++) {
+        const pl_array *a = &st->arrays[i];
+        char path[128];
+        array_path(a, path, sizeof path);
         hsize_t dims[2];
-        if (!pl_h5_shape(file, arrays[i].name, dims)) {
-            note(p, PL_EXIT_DATA, "dataset %s is missing or damaged", arrays[i].name);
-        } else if (dims[0] != arrays[i].block.dims[0] || dims[1] != arrays[i].block.dims[1]) {
-            note(p, PL_EXIT_USAGE, "%s is %llu x %llu, but this configuration needs %llu x %llu",
-                 arrays[i].name, (unsigned long long)dims[0], (unsigned long long)dims[1],
-                 (unsigned long long)arrays[i].block.dims[0],
-                 (unsigned long long)arrays[i].block.dims[1]);
-        }
+        if (!pl_h5_shape(file, path, dims))
+            note(p, PL_EXIT_DATA, "dataset %s is missing or damaged", path);
+        else if ((long)dims[0] != a->dims[0] || (long)dims[1] != a->dims[1])
+            note(p, PL_EXIT_USAGE, "%s is %llu x %llu, but this configuration needs %ld x %ld",
+                 path, (unsigned long long)dims[0], (unsigned long long)dims[1], a->dims[0],
+                 a->dims[1]);
     }
 }
 
-static void read_arrays(hid_t file, const pl_comm *comm, array *arrays, int n, problem *p)
+static void read_scalars(hid_t file, const pl_state *st, long *values, problem *p)
 {
-    for (int i = 0; i < n; i++) {
-        int ok = pl_h5_read_block(file, arrays[i].name, arrays[i].type, &arrays[i].block,
-                                  arrays[i].data);
+    for (int i = 0; i < st->nscalars && !p->code; i++) {
+        char path[128];
+        snprintf(path, sizeof path, "/optim/%s", st->scalars[i].group);
+        hid_t g = H5Lexists(file, "/optim", H5P_DEFAULT) > 0 &&
+                          H5Lexists(file, path, H5P_DEFAULT) > 0
+                      ? H5Gopen2(file, path, H5P_DEFAULT)
+                      : -1;
+        if (g < 0 || !pl_h5_get_long(g, st->scalars[i].name, &values[i]))
+            note(p, PL_EXIT_DATA, "the optimiser state (%s %s) is missing or damaged", path,
+                 st->scalars[i].name);
+        if (g >= 0)
+            H5Gclose(g);
+    }
+}
+
+static void read_arrays(hid_t file, const pl_comm *comm, const pl_state *st, problem *p)
+{
+    for (int i = 0; i < st->narrays; i++) {
+        const pl_array *a = &st->arrays[i];
+        char path[128];
+        array_path(a, path, sizeof path);
+        pl_h5_block b = pl_h5_array_block(a, comm, 1);
+        int ok = pl_h5_read_block(file, path, pl_h5_type(a->dtype), &b, a->data);
         if (pl_allreduce_or(comm, !ok)) {
-            note(p, PL_EXIT_DATA, "dataset %s cannot be read", arrays[i].name);
+            note(p, PL_EXIT_DATA, "dataset %s cannot be read", path);
             return;
         }
         long stored = 0;
-        hid_t d = H5Dopen2(file, arrays[i].name, H5P_DEFAULT);
+        hid_t d = H5Dopen2(file, path, H5P_DEFAULT);
         int have = d >= 0 && pl_h5_get_long(d, "checksum", &stored);
         if (d >= 0)
             H5Dclose(d);
-        uint64_t sum = global_checksum(comm, &arrays[i]);
+        uint64_t sum = pl_h5_array_checksum(a, comm);
         if (!have || (uint64_t)stored != sum)
-            note(p, PL_EXIT_DATA, "dataset %s fails its checksum (the file is damaged)",
-                 arrays[i].name);
+            note(p, PL_EXIT_DATA, "dataset %s fails its checksum (the file is damaged)", path);
     }
 }
 
-int pl_ckpt_read(const char *path, const pl_comm *comm, const pl_config *cfg, pl_kh *kh,
-                 pl_readout *ro, pl_cursor *cur)
+int pl_ckpt_read(const char *path, const pl_ckpt_ctx *c, pl_cursor *cur)
 {
+    const pl_comm *comm = c->comm;
     hid_t file = pl_h5_open_read(path, comm);
     if (pl_allreduce_or(comm, file < 0)) {
         pl_error("cannot open checkpoint '%s': missing, truncated, damaged or not an HDF5 file", path);
@@ -286,33 +294,27 @@ int pl_ckpt_read(const char *path, const pl_comm *comm, const pl_config *cfg, pl
         return PL_EXIT_DATA;
     }
     problem p = {0};
-    long version = 0, adam_t = 0;
+    long version = 0, scalars[PL_STATE_MAX_SCALARS];
     if (!pl_h5_get_long(file, "format_version", &version))
         note(&p, PL_EXIT_DATA, "no format_version attribute: not a plastic checkpoint");
     else if (version != PL_CKPT_FORMAT_VERSION)
         note(&p, PL_EXIT_DATA, "format_version %ld, this plastic reads %d", version,
              PL_CKPT_FORMAT_VERSION);
-    array arrays[MAX_ARRAYS];
-    int n = list_arrays(kh, ro, arrays);
     /* Every step below reads metadata all ranks see alike, so they agree on
-     * p.code without communicating until the collective reads. */
+     * p.code without communicating until the collective reads. The rule is
+     * part of the configuration, so check_config catches another rule. */
     if (!p.code)
-        check_config(file, cfg, path, &p);
+        check_config(file, c, path, &p);
     if (!p.code)
-        read_cursor(file, cur, &p);
+        read_cursor(file, c->rule, cur, &p);
     if (!p.code)
-        check_shapes(file, arrays, n, &p);
-    if (!p.code) {
-        hid_t g = H5Gopen2(file, "/optim/readout", H5P_DEFAULT);
-        if (g < 0 || !pl_h5_get_long(g, "adam_t", &adam_t))
-            note(&p, PL_EXIT_DATA, "the optimiser state (/optim/readout) is missing or damaged");
-        if (g >= 0)
-            H5Gclose(g);
-    }
+        check_shapes(file, c->state, &p);
+    if (!p.code)
+        read_scalars(file, c->state, scalars, &p);
     /* ranks read the same metadata, but agree anyway before the collective
      * reads: a damaged file must not leave some ranks waiting */
     if (!pl_allreduce_or(comm, p.code != 0))
-        read_arrays(file, comm, arrays, n, &p);
+        read_arrays(file, comm, c->state, &p);
     H5Fclose(file);
     if (pl_allreduce_or(comm, p.code != 0)) {
         if (p.code)
@@ -321,8 +323,8 @@ int pl_ckpt_read(const char *path, const pl_comm *comm, const pl_config *cfg, pl
             pl_error("checkpoint '%s' is damaged (found by another rank)", path);
         return pl_allreduce_or(comm, p.code == PL_EXIT_USAGE) ? PL_EXIT_USAGE : PL_EXIT_DATA;
     }
-    ro->adam.t = adam_t;
-    pl_kh_refresh(kh);
+    for (int i = 0; i < c->state->nscalars; i++)
+        *c->state->scalars[i].value = scalars[i];
     return 0;
 }
 
@@ -353,19 +355,33 @@ static herr_t print_dataset(hid_t obj, const char *name, const H5O_info_t *info,
     return 0;
 }
 
-/* Prints the configuration keys that define the run. */
-static void print_config_summary(const char *text, const char *path, FILE *out)
+/* Prints the keys that define the run, a line per section, leaving out the
+ * sections the run's rule does not read. */
+static const pl_rule *print_config_summary(const char *text, const char *path, FILE *out)
 {
     pl_config c;
     pl_config_defaults(&c);
     if (pl_config_load_text(&c, text, path) != 0)
-        return;
-    fprintf(out, "config: data.set=%s data.valid=%d run.seed=%llu\n", c.data.set, c.data.valid,
-            (unsigned long long)c.run.seed);
-    fprintf(out, "        kh: hidden=%d p=%g k=%d delta=%g batch=%d epochs=%d eps0=%g\n",
-            c.kh.hidden, c.kh.p, c.kh.k, c.kh.delta, c.kh.batch, c.kh.epochs, c.kh.eps0);
-    fprintf(out, "        readout: n=%g m=%g beta=%g epochs=%d lr=%g\n", c.readout.n, c.readout.m,
-            c.readout.beta, c.readout.epochs, c.readout.lr);
+        return NULL;
+    const pl_rule *rule = pl_rule_of(&c);
+    char *identity = pl_config_identity(&c, rule ? pl_rule_foreign_sections(rule) : NULL);
+    fprintf(out, "config (model.rule = %s%s%s):", c.model.rule, rule ? ": " : "",
+            rule ? rule->title : "");
+    char section[PL_NAME_MAX] = "";
+    for (char *line = strtok(identity, "\n"); line; line = strtok(NULL, "\n")) {
+        char *dot = strchr(line, '.');
+        if (!dot)
+            continue;
+        *dot = '\0';
+        if (strcmp(line, section) != 0) {
+            snprintf(section, sizeof section, "%s", line);
+            fprintf(out, "\n  %s:", section);
+        }
+        fprintf(out, " %s", dot + 1);
+    }
+    fputc('\n', out);
+    free(identity);
+    return rule;
 }
 
 int pl_h5_info(const char *path, FILE *out)
@@ -375,7 +391,7 @@ int pl_h5_info(const char *path, FILE *out)
         pl_error("cannot open '%s': missing, truncated or not an HDF5 file", path);
         return PL_EXIT_DATA;
     }
-    long version = 0, nranks = 0, step = 0, epoch = 0;
+    long version = 0, nranks = 0, step = 0;
     char *phase = get_string_attr(file, "phase");
     char *made_by = get_string_attr(file, "plastic_version");
     int is_ckpt = phase != NULL;
@@ -386,16 +402,23 @@ int pl_h5_info(const char *path, FILE *out)
     if (pl_h5_get_long(file, is_ckpt ? "nranks_at_write" : "nranks", &nranks))
         fprintf(out, ", written by %ld rank(s)", nranks);
     fputc('\n', out);
+    char *text = pl_h5_read_text(file, "/config");
+    const pl_rule *rule = NULL;
+    if (text) {
+        pl_config c;
+        pl_config_defaults(&c);
+        if (pl_config_load_text(&c, text, path) == 0)
+            rule = pl_rule_of(&c);
+    }
     if (is_ckpt) {
         pl_cursor c = {0};
         problem p = {0};
-        read_cursor(file, &c, &p);
-        pl_h5_get_long(file, "epoch", &epoch);
+        read_cursor(file, rule, &c, &p);
         pl_h5_get_long(file, "step", &step);
         fprintf(out, "state: phase %s, %d epoch(s) of it done, %d minibatch(es) into the next; "
                      "%ld minibatches in all; %.1f s of training\n",
-                phase, c.epoch, c.batch, step, c.seconds);
-        if (c.phase == PL_PHASE_DONE)
+                phase, c.epoch, c.pos.batch, step, c.seconds);
+        if (rule && c.stage == rule->nstages)
             fprintf(out, "result: test error %.2f%%, valid error %.2f%%\n", c.test_error,
                     c.valid_error);
     } else {
@@ -405,7 +428,6 @@ int pl_h5_info(const char *path, FILE *out)
     }
     fprintf(out, "datasets:\n");
     H5Ovisit2(file, H5_INDEX_NAME, H5_ITER_INC, print_dataset, out, H5O_INFO_BASIC);
-    char *text = pl_h5_read_text(file, "/config");
     if (text)
         print_config_summary(text, path, out);
     pl_free(text);

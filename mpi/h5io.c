@@ -7,18 +7,27 @@
 #include <stdio.h>
 #include <string.h>
 
-pl_h5_block pl_kh_block(const pl_kh *kh)
+pl_h5_block pl_h5_array_block(const pl_array *a, const pl_comm *comm, int reading)
 {
-    return (pl_h5_block){{(hsize_t)kh->hidden, (hsize_t)kh->dim},
-                         {(hsize_t)kh->row0, 0},
-                         {(hsize_t)kh->nrows, (hsize_t)kh->dim}};
+    pl_h5_block b = {{(hsize_t)a->dims[0], (hsize_t)a->dims[1]},
+                     {(hsize_t)a->start[0], (hsize_t)a->start[1]},
+                     {(hsize_t)a->count[0], (hsize_t)a->count[1]}};
+    if (a->replicated && !reading && comm->rank != 0)
+        b.count[0] = b.count[1] = 0;
+    return b;
 }
 
-pl_h5_block pl_readout_block(const pl_readout *ro)
+hid_t pl_h5_type(int dtype) { return dtype == PL_I64 ? H5T_NATIVE_INT64 : H5T_NATIVE_FLOAT; }
+
+hid_t pl_h5_group(hid_t file, const char *path)
 {
-    return (pl_h5_block){{(hsize_t)ro->nclass, (hsize_t)ro->hidden},
-                         {0, (hsize_t)ro->unit0},
-                         {(hsize_t)ro->nclass, (hsize_t)ro->nunits}};
+    if (H5Lexists(file, path, H5P_DEFAULT) > 0)
+        return H5Gopen2(file, path, H5P_DEFAULT);
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    hid_t g = H5Gcreate2(file, path, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    H5Pclose(lcpl);
+    return g;
 }
 
 hid_t pl_h5_create(const char *path, const pl_comm *comm)
@@ -93,7 +102,10 @@ int pl_h5_write_block(hid_t parent, const char *name, hid_t type, const pl_h5_bl
                       const void *data)
 {
     hid_t fspace = H5Screate_simple(2, b->dims, NULL);
-    hid_t dset = H5Dcreate2(parent, name, type, fspace, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    hid_t dset = H5Dcreate2(parent, name, type, fspace, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    H5Pclose(lcpl);
     int ok = 0;
     if (dset >= 0) {
         hid_t mspace = select_block(fspace, b), xfer = collective();
@@ -274,5 +286,14 @@ uint64_t pl_h5_checksum_block(const pl_h5_block *b, const void *data, int elem_s
         for (hsize_t c = 0; c < b->count[1]; c++, global++, p += elem_size)
             sum += mix64(global * 0x9E3779B97F4A7C15ULL ^ mix64(element_bits(p, elem_size)));
     }
+    return sum;
+}
+
+uint64_t pl_h5_array_checksum(const pl_array *a, const pl_comm *comm)
+{
+    /* a replicated array counts once: rank 0's copy */
+    pl_h5_block b = pl_h5_array_block(a, comm, 0);
+    uint64_t sum = pl_h5_checksum_block(&b, a->data, pl_dtype_size(a->dtype));
+    MPI_Allreduce(MPI_IN_PLACE, &sum, 1, MPI_UINT64_T, MPI_SUM, comm->comm);
     return sum;
 }

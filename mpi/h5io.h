@@ -8,9 +8,8 @@
 #include <hdf5.h>
 #include <stdint.h>
 
-#include "rules/kh/kh.h"
 #include "plastic/par.h"
-#include "rules/kh/readout.h"
+#include "plastic/rule.h"
 
 #define PL_H5_PATH_MAX 4096
 
@@ -21,9 +20,14 @@ typedef struct pl_h5_block {
     hsize_t dims[2], start[2], count[2];
 } pl_h5_block;
 
-/* Where this rank's share of W (K x N, rows) and of S (C x K, columns) lies. */
-pl_h5_block pl_kh_block(const pl_kh *kh);
-pl_h5_block pl_readout_block(const pl_readout *ro);
+/* This rank's block of a rule's array: its own block, except for a
+ * replicated array, which rank 0 alone writes and every rank reads whole. */
+pl_h5_block pl_h5_array_block(const pl_array *a, const pl_comm *comm, int reading);
+hid_t pl_h5_type(int dtype); /* of enum pl_dtype */
+
+/* The group at path (e.g. "/optim/readout"), created with any missing
+ * parents if it does not exist; <0 on error. Close with H5Gclose. */
+hid_t pl_h5_group(hid_t file, const char *path);
 
 hid_t pl_h5_create(const char *path, const pl_comm *comm);   /* collective; <0 on error */
 
@@ -38,7 +42,8 @@ int pl_h5_write_atomic(const char *path, const pl_comm *comm, const char *what,
                        pl_h5_writer write, const void *ctx);
 hid_t pl_h5_open_read(const char *path, const pl_comm *comm); /* collective; <0 on error */
 
-/* Collective; ranks with an empty block still take part. Return 1 on success. */
+/* Collective; ranks with an empty block still take part; missing parent
+ * groups of name are created. Return 1 on success. */
 int pl_h5_write_block(hid_t parent, const char *name, hid_t type, const pl_h5_block *b,
                       const void *data);
 int pl_h5_read_block(hid_t parent, const char *name, hid_t type, const pl_h5_block *b,
@@ -62,5 +67,7 @@ char *pl_h5_read_text(hid_t file, const char *name);
  * a block of elements of elem_size bytes (1 to 8); the caller sums the parts
  * over ranks. */
 uint64_t pl_h5_checksum_block(const pl_h5_block *b, const void *data, int elem_size);
+/* The whole checksum of an array as this rank holds it (collective). */
+uint64_t pl_h5_array_checksum(const pl_array *a, const pl_comm *comm);
 
 #endif

@@ -34,14 +34,15 @@ done
 echo "== load after: $(uptime)"
 
 # The summary lines read, field by field:
-# ckpt-bench: ranks R K=K bytes=B write W s (M MB/s) read R s | plain write PW s read PR s |
+# ckpt-bench: ranks R rule=RULE bytes=B write W s (M MB/s) read R s | plain write PW s read PR s |
 #   ratio write Xx read Yx | best write BW read BR plain write BPW read BPR
 # Cells show the mean over the repetitions / the best one.
 echo
 echo "| K | ranks | file MB | ckpt write s | MB/s | ckpt read s | MB/s | plain write s | plain read s | write ratio | read ratio |"
 echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-awk '$1 == "ckpt-bench:" && $2 == "ranks" {
-    k = substr($4, 3); bytes = substr($5, 7)
+awk '$1 == "==" && $2 ~ /^K=/ { k = substr($2, 3); sub(/,$/, "", k) }
+$1 == "ckpt-bench:" && $2 == "ranks" {
+    bytes = substr($5, 7)
     printf "| %s | %s | %.1f | %s / %s | %s | %s / %s | %.0f | %s / %s | %s / %s | %s | %s |\n",
         k, $3, bytes / 1e6, $7, $31, substr($9, 2), $12, $33,
         ($12 > 0 ? bytes / $12 / 1e6 : 0), $17, $36, $20, $38, $25, $27

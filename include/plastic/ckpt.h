@@ -1,73 +1,78 @@
-/* Checkpoints: everything a run needs to continue, as global arrays in one
- * parallel-HDF5 file (mpi/ckpt.c), and the run directory's ckpt/ folder with
- * its LATEST pointer and retention (src/ckpt_dir.c). The layout is
- * documented in docs/checkpoint-format.md. */
+/* Checkpoints: everything a run needs to continue, as the rule's named
+ * global arrays (rule.h, pl_state) in one parallel-HDF5 file (mpi/ckpt.c),
+ * and the run directory's ckpt/ folder with its LATEST pointer and
+ * retention (src/run/ckpt_dir.c). Nothing here knows which rule runs. The
+ * layout is documented in docs/checkpoint-format.md. */
 #ifndef PLASTIC_CKPT_H
 #define PLASTIC_CKPT_H
 
 #include <stdio.h>
 
 #include "plastic/config.h"
-#include "rules/kh/kh.h"
 #include "plastic/par.h"
-#include "rules/kh/readout.h"
+#include "plastic/rule.h"
 
 #define PL_CKPT_FORMAT_VERSION 1
 
-enum pl_phase { PL_PHASE_KH = 0, PL_PHASE_READOUT = 1, PL_PHASE_DONE = 2 };
-
-/* Where a run is: the data cursor and the running sums of the current epoch. */
+/* Where a run is: the stage (nstages when done), the epochs of it
+ * completed, the position in the next epoch, and the run's clocks. */
 typedef struct pl_cursor {
-    int phase;           /* enum pl_phase */
-    int epoch;           /* epochs of the current phase completed */
-    int batch;           /* minibatches of the current epoch completed */
-    long step;           /* minibatches completed over both phases */
-    double loss_sum;     /* readout: loss and errors of the current epoch so far */
-    long wrong;
+    int stage;
+    int epoch;
+    pl_epoch_pos pos;    /* minibatches of the next epoch done, running sums */
+    long step;           /* minibatches completed over all stages */
     double seconds;      /* training wall time before this point */
-    double kh_seconds;   /* of which in the hidden-layer phase */
+    double stage_seconds[PL_MAX_STAGES]; /* of which in each stage */
     long metrics_bytes;  /* length of metrics.jsonl at this point */
-    double test_error;   /* phase DONE: the final errors (NaN before) */
-    double valid_error;
+    double test_error;   /* done: the final errors (NaN before) */
+    double valid_error;  /* the last validation error */
+    double train_error;  /* the last supervised epoch's running training error */
 } pl_cursor;
 
+/* What a checkpoint is written from and read into. */
+typedef struct pl_ckpt_ctx {
+    const pl_comm *comm;
+    const pl_rule *rule;
+    const pl_config *cfg;
+    const char *config_text; /* the resolved configuration (written) */
+    pl_state *state;         /* the model's arrays */
+    int nstages;             /* stages the run trains (checkpoint names count their epochs) */
+} pl_ckpt_ctx;
+
 /* Collective. Writes path (via path.tmp and rename once every rank is done),
- * holding the model, optimiser state and cursor. Returns 0 or PL_EXIT_DATA. */
-int pl_ckpt_write(const char *path, const pl_comm *comm, const pl_kh *kh, const pl_readout *ro,
-                  const pl_cursor *cur, const char *config_text, const pl_config *cfg);
+ * holding the arrays, scalars and cursor. Returns 0 or PL_EXIT_DATA. */
+int pl_ckpt_write(const char *path, const pl_ckpt_ctx *c, const pl_cursor *cur);
 
 /* Collective. Checks the file (format, checksums of every array and of the
  * configuration, shapes) and that it was written by a configuration that
- * computes the same run as cfg, then fills kh, ro and cur. Any number of
- * ranks can read a checkpoint written by any other number.
+ * computes the same run as c->cfg, then fills the arrays, scalars and cur.
+ * Any number of ranks can read a checkpoint written by any other number.
+ * The caller then runs the rule's `loaded`.
  * Returns 0; PL_EXIT_DATA for a missing, truncated or damaged file;
  * PL_EXIT_USAGE when it belongs to another configuration. Every error names
  * the file and what is wrong. */
-int pl_ckpt_read(const char *path, const pl_comm *comm, const pl_config *cfg, pl_kh *kh,
-                 pl_readout *ro, pl_cursor *cur);
+int pl_ckpt_read(const char *path, const pl_ckpt_ctx *c, pl_cursor *cur);
 
 /* `plastic info`: what a checkpoint or model file holds. Serial (rank 0).
  * Returns 0 or PL_EXIT_DATA. */
 int pl_h5_info(const char *path, FILE *out);
 
-/* ---- the run directory's ckpt/ folder (src/ckpt_dir.c) ---- */
+/* ---- the run directory's ckpt/ folder (src/run/ckpt_dir.c) ---- */
 
 /* ckpt_<epochs>.h5 at an epoch boundary, ckpt_<epochs>_<batch>.h5 inside an
- * epoch; <epochs> counts the epochs of both phases, zero-padded so names sort
- * in training order (the finished run's is kh.epochs + readout.epochs). */
-void pl_ckpt_name(const pl_cursor *cur, const pl_config *cfg, char *buf, size_t size);
+ * epoch; <epochs> counts the epochs of all stages so far, zero-padded so
+ * names sort in training order. */
+void pl_ckpt_name(const pl_cursor *cur, const pl_ckpt_ctx *c, char *buf, size_t size);
 
-/* Collective: writes the checkpoint into run_dir/ckpt, points LATEST at it
+/* Collective: writes the checkpoint into run.dir/ckpt, points LATEST at it
  * (written to a temporary name and renamed), and deletes all but the newest
- * `keep`. Returns 0 or PL_EXIT_DATA. */
-int pl_ckpt_save(const char *run_dir, const pl_comm *comm, const pl_kh *kh, const pl_readout *ro,
-                 const pl_cursor *cur, const char *config_text, const pl_config *cfg);
+ * checkpoint.keep. Returns 0 or PL_EXIT_DATA. */
+int pl_ckpt_save(const pl_ckpt_ctx *c, const pl_cursor *cur);
 
-/* Collective: resolves run.resume. Fills path with the checkpoint to resume
- * from, or "" to start fresh. With "auto", a damaged LATEST falls back to the
- * newest older checkpoint that reads cleanly (saying so) and fills kh, ro,
- * cur from it. Returns 0, or the exit code of the error. */
-int pl_ckpt_resume(const pl_config *cfg, const pl_comm *comm, pl_kh *kh, pl_readout *ro,
-                   pl_cursor *cur, char *path, size_t size);
+/* Collective: resolves run.resume. Fills path with the checkpoint resumed
+ * from (its arrays and cur read), or "" to start fresh. With "auto", a
+ * damaged LATEST falls back to the newest older checkpoint that reads
+ * cleanly (saying so). Returns 0, or the exit code of the error. */
+int pl_ckpt_resume(const pl_ckpt_ctx *c, pl_cursor *cur, char *path, size_t size);
 
 #endif

@@ -22,6 +22,10 @@ typedef struct pl_config {
     } run;
 
     struct {
+        char rule[32];           /* the learning rule (src/rules/registry.c) */
+    } model;
+
+    struct {
         char set[32];            /* mnist | fashion | cifar10 | cifar100 */
         char dir[PL_PATH_MAX];   /* directory holding the files; default $PLASTIC_DATA/<set> or data/<set> */
         int valid;               /* examples held out of the training set for validation */
@@ -73,10 +77,16 @@ int pl_config_load(pl_config *cfg, const char *path);
  * current values; errors call it `name`. Returns 0 or PL_EXIT_USAGE. */
 int pl_config_load_text(pl_config *cfg, const char *text, const char *name);
 
+/* Several functions below take `skip`: a NULL-terminated list of sections
+ * to leave out (the sections of other rules, which do not take part in the
+ * run), or NULL for none. */
+
 /* 0 if the two configurations compute the same run (they may differ in where
- * and how it executes: run.dir, run.threads, data.dir, checkpoint.*, log.*);
- * else 1, with the first differing key and both values written to what. */
-int pl_config_diff(const pl_config *stored, const pl_config *current, char *what, size_t size);
+ * and how it executes: run.dir, run.threads, data.dir, checkpoint.*, log.*,
+ * and in the skipped sections); else 1, with the first differing key and
+ * both values written to what. */
+int pl_config_diff(const pl_config *stored, const pl_config *current, const char *const *skip,
+                   char *what, size_t size);
 
 /* 1 if section.key says where or how a run executes (run.dir, run.threads,
  * data.dir, checkpoint.*, log.* ...) rather than what it computes, 0 if it
@@ -93,24 +103,32 @@ int pl_config_set(pl_config *cfg, const char *dotted, const char *value, char *e
 int pl_config_get(const pl_config *cfg, const char *dotted, char *buf, size_t size);
 
 /* "section.key=value" lines of every key that is part of the computation
- * (pl_config_is_runtime() == 0), in table order, leaving out the section
- * skip_section if not NULL. Equal texts mean equal runs: sweeps hash it
- * into run ids. Caller frees. */
-char *pl_config_identity(const pl_config *cfg, const char *skip_section);
+ * (pl_config_is_runtime() == 0), in table order, leaving out the skipped
+ * sections. Equal texts mean equal runs: sweeps hash it into run ids and
+ * shared-stage keys. Caller frees. */
+char *pl_config_identity(const pl_config *cfg, const char *const *skip);
+
+/* Sets every key of the listed sections (NULL-terminated) to its default. */
+void pl_config_reset_sections(pl_config *cfg, const char *const *sections);
+
+/* 1 if section is in the NULL-terminated list skip (NULL: never). */
+int pl_config_section_in(const char *section, const char *const *skip);
 
 /* Applies "section.key=value". Errors name the override. */
 int pl_config_override(pl_config *cfg, const char *assignment);
 
-/* Fills derived defaults (run.name, run.dir) and checks constraints between
- * keys (e.g. kh.k <= kh.hidden). Returns 0 or PL_EXIT_USAGE. */
+/* Fills derived defaults (run.name, run.dir) and re-checks every value.
+ * Constraints between a rule's keys are the rule's (pl_rule_check).
+ * Returns 0 or PL_EXIT_USAGE. */
 int pl_config_finalize(pl_config *cfg);
 
-/* Writes every key with its resolved value, as a valid INI file. */
-int pl_config_write(const pl_config *cfg, FILE *out);
+/* Writes every key but the skipped sections' with its resolved value, as a
+ * valid INI file. */
+int pl_config_write(const pl_config *cfg, const char *const *skip, FILE *out);
 
 /* The fully resolved configuration as INI text, as pl_config_write
  * writes it (caller frees). */
-char *pl_config_text(const pl_config *cfg);
+char *pl_config_text(const pl_config *cfg, const char *const *skip);
 
 /* Lists every section.key with type, default and a one-line description. */
 void pl_config_print_keys(FILE *out);

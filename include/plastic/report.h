@@ -1,8 +1,9 @@
-/* The protocol after a search (src/sweep_report.c): per cell (a combination
- * of the non-readout axes, e.g. one (p, k)), the readout point (values of
- * the readout.* axes) with the lowest mean validation error over its
- * repeats; those retrained on the full training set (final stage); and the
- * Fig. 6-style summary of the final runs: report.md and heatmap.png. */
+/* The protocol after a search (src/sweep/sweep_report.c): per cell (a
+ * combination of the axes outside sweep.tune, e.g. one (p, k)), the tuned
+ * point (values of the tuned axes, KH: readout.*) with the lowest mean
+ * validation error over its repeats; those retrained on the full training
+ * set (final stage); and the Fig. 6-style summary of the final runs:
+ * report.md and heatmap.png. */
 #ifndef PLASTIC_REPORT_H
 #define PLASTIC_REPORT_H
 
@@ -18,7 +19,7 @@ long pl_sweep_count_done(const pl_sweep *sw, const pl_table *t, const pl_sweep_r
  * complete points, counted as runs). 0 means the search is complete. */
 long pl_sweep_missing(const pl_sweep *sw, const pl_table *t);
 
-/* The final stage's runs: the best readout point of every cell, final_repeats
+/* The final stage's runs: the best tuned point of every cell, final_repeats
  * times. Cells whose every point failed get none. *runs is allocated. */
 long pl_sweep_final_runs(const pl_sweep *sw, const pl_table *t, pl_sweep_run **runs);
 

@@ -1,13 +1,14 @@
 /* Which run a group of ranks does next (pure bookkeeping, no MPI).
  *
- * Runs that share a hidden layer must not train it twice at once, and a
- * group that holds a hidden layer (and its features) in memory should keep
- * using it. So a group asking for work gets, in this order:
- *   1. a pending run of the hidden layer it holds;
- *   2. a pending run of a hidden layer nobody has touched yet (the group
+ * Runs that share their shared stages (rule.h; KH: the hidden layer) must
+ * not train them twice at once, and a group that holds them (and what the
+ * rule caches) in memory should keep using them. So a group asking for
+ * work gets, in this order:
+ *   1. a pending run of the shared stage it holds;
+ *   2. a pending run of a shared stage nobody has touched yet (the group
  *      trains or loads it);
- *   3. a pending run of a hidden layer another group has made ready;
- *   4. WAIT if every pending run needs a hidden layer still being trained,
+ *   3. a pending run of a shared stage another group has made ready;
+ *   4. WAIT if every pending run needs a shared stage still being trained,
  *      else DONE.
  * TPE sweeps grow the run list: when nothing is pending and fewer than
  * `trials` points were proposed, a new point (all its repeats) is proposed
@@ -26,17 +27,17 @@ typedef struct pl_sched {
     const pl_sweep *sw;
     long nruns, cap;
     pl_sweep_run *runs;
-    uint64_t *id, *hidden;
-    long *hidx;            /* index of each run's hidden layer in hkey[] */
+    uint64_t *id, *shared;
+    long *sidx;            /* index of each run's shared stage in skey[] */
     double *loss;          /* validation error of finished runs (NaN: failed) */
     char *state;           /* pl_run_state */
     long pending, running, skipped;
-    /* hidden layers: key, and the group that made it ready or is making it
+    /* shared stages: key, and the group that made it ready or is making it
      * (-1 untouched); ready once its first run finished */
-    long nhidden, hcap;
-    uint64_t *hkey;
-    int *howner;
-    char *hready;
+    long nshared, scap;
+    uint64_t *skey;
+    int *sowner;
+    char *sready;
     int tpe;               /* proposes points as it goes */
     long proposals;        /* TPE points proposed so far */
 } pl_sched;
@@ -49,14 +50,14 @@ int pl_sched_init(pl_sched *s, const pl_sweep *sw, const pl_sweep_run *runs, lon
                   const pl_table *done);
 void pl_sched_free(pl_sched *s);
 
-/* The next run for `group`, which holds hidden layer `held` (0: none).
+/* The next run for `group`, which holds shared stage `held` (0: none).
  * On PL_SCHED_RUN, *run is its index and it is marked running. */
 int pl_sched_next(pl_sched *s, int group, uint64_t held, long *run);
 
 /* Run `run` ended with validation error loss (NaN for a failed run). */
 void pl_sched_finish(pl_sched *s, long run, double loss);
 
-/* A running run goes back to pending (its group stopped early); a hidden
+/* A running run goes back to pending (its group stopped early); a shared
  * layer it was making becomes untouched again. */
 void pl_sched_abandon(pl_sched *s, long run);
 

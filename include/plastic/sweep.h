@@ -15,13 +15,19 @@
  *
  * A run is (stage, point, repeat): the point picks one value per axis. The
  * search stage runs the grid (or the sampled points); the final stage
- * retrains the best readout of each cell (the non-readout axes) on the full
- * training set (data.valid = 0), final_repeats times.
+ * retrains the best point of each cell on the full training set
+ * (data.valid = 0), final_repeats times. A cell is a combination of the
+ * axes outside the tuned sections (sweep.tune; by default the sections of
+ * the rule's stages after its shared ones: KH's [readout]).
  *
  * A run's id hashes its resolved configuration (pl_config_identity), so the
  * same run has the same id whatever the sweep file's order or spelling.
- * Runs whose configurations agree outside [readout] share one unsupervised
- * training: their "hidden key" hashes the identity without [readout]. */
+ * Runs whose configurations agree on every key of the rule's shared stages
+ * (rule.h: KH's hidden layer) share one training of them: their "shared
+ * key" hashes the identity without the later stages' sections. A rule
+ * without shared stages trains each run alone: its shared key is its id.
+ * Either way the training is a `plastic train` run in
+ * <sweep.dir>/runs/<shared key>/, checkpointed and resumable. */
 #ifndef PLASTIC_SWEEP_H
 #define PLASTIC_SWEEP_H
 
@@ -37,7 +43,7 @@ enum pl_sweep_strategy { PL_STRATEGY_GRID, PL_STRATEGY_RANDOM, PL_STRATEGY_TPE }
 
 typedef struct pl_sweep_axis {
     char key[PL_KEY_MAX]; /* "kh.p" */
-    int readout;          /* 1 for [readout] keys: chosen per cell by the report */
+    int tuned;            /* 1 for keys of a tuned section: chosen per cell by the report */
     int nvalues;
     char **values;        /* resolved value texts, as config.ini writes them */
 } pl_sweep_axis;
@@ -53,9 +59,11 @@ typedef struct pl_sweep {
     int trials;           /* random and tpe: points to evaluate */
     int tpe_startup;      /* tpe: random points before the model is used */
     int group_size;
-    double sphere_tol;    /* report: a cell whose hidden layer ends with a mean
-                             |sum |W|^p - 1| above this did not converge */
+    double converge_tol;  /* report: a cell whose shared stage ends with the
+                             rule's converge_field above this did not converge */
+    char tune[PL_PATH_MAX]; /* sections whose axes are chosen per cell, space separated */
     char dir[PL_PATH_MAX];
+    const struct pl_rule *rule; /* base.model.rule's */
 } pl_sweep;
 
 typedef struct pl_sweep_run {
@@ -72,28 +80,37 @@ void pl_sweep_free(pl_sweep *sw);
 
 /* Points of the search stage in schedule order, each repeated: the grid
  * (first axis slowest), or `trials` points sampled without replacement from
- * it (random). Runs are ordered so that those sharing a hidden layer are
- * adjacent, and within those, runs sharing readout.n (the same features).
+ * it (random). Runs are ordered so that those sharing a shared stage are
+ * adjacent, and within those, runs agreeing on the rule's reuse_keys (KH:
+ * readout.n, the same features).
  * *runs is allocated; returns the count. TPE proposes its points while
  * running: it returns 0 runs here. */
 long pl_sweep_expand(const pl_sweep *sw, pl_sweep_run **runs);
 
 /* The run's resolved configuration: base, the axis values, run.seed + the
- * repeat, data.valid = 0 for the final stage, run.dir under the sweep's
- * hidden/<hidden key> directory. Returns 0 or PL_EXIT_USAGE. */
+ * repeat, data.valid = 0 for the final stage, run.dir the sweep's
+ * runs/<shared key> directory. Returns 0 or PL_EXIT_USAGE (the rule's
+ * check failed). */
 int pl_sweep_config(const pl_sweep *sw, const pl_sweep_run *run, pl_config *cfg);
 
-/* Stable ids: of the run (its whole computation) and of its hidden layer
- * (everything but [readout]). */
+/* The configuration that trains a run's shared stages: cfg with the later
+ * stages' sections at their defaults, so every run sharing them trains (or
+ * resumes) the same run. */
+void pl_sweep_shared_config(const pl_config *cfg, pl_config *shared);
+
+/* Stable ids: of the run (its whole computation) and of its shared stages
+ * (everything but the later stages' sections; the run id for a rule
+ * without shared stages). */
 uint64_t pl_sweep_run_id(const pl_config *cfg);
-uint64_t pl_sweep_hidden_key(const pl_config *cfg);
+uint64_t pl_sweep_shared_key(const pl_config *cfg);
 /* 16 lower-case hex digits. */
 void pl_sweep_hex(uint64_t id, char out[17]);
 /* The id of a run of this sweep, as the results table spells it. */
 void pl_sweep_run_hex(const pl_sweep *sw, const pl_sweep_run *run, char out[17]);
 
-/* Orders runs for execution: grouped by hidden key (in order of first
- * appearance), then by readout.n, then by their given order. Stable. */
+/* Orders runs for execution: grouped by shared key (in order of first
+ * appearance), then by the rule's reuse_keys, then by their given order.
+ * Stable. */
 void pl_sweep_schedule(const pl_sweep *sw, pl_sweep_run *runs, long nruns);
 
 /* Slice `slice` of `nslices` (0-based) of an ordered run list: the
@@ -103,8 +120,8 @@ void pl_sweep_slice(long nruns, int slice, int nslices, long *lo, long *hi);
 /* Parses "i/N" (0 <= i < N). Returns 0, or -1. */
 int pl_sweep_parse_slice(const char *text, int *slice, int *nslices);
 
-/* How many distinct hidden keys the runs need. */
-long pl_sweep_count_hidden(const pl_sweep *sw, const pl_sweep_run *runs, long nruns);
+/* How many distinct shared keys the runs need. */
+long pl_sweep_count_shared(const pl_sweep *sw, const pl_sweep_run *runs, long nruns);
 
 /* `plastic sweep SWEEP.ini [--plan] [--slice i/N] [--report] [--cores N]
  * [section.key=value ...]` on world (src/sweep.c). argv holds what follows

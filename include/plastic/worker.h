@@ -1,27 +1,30 @@
 /* A sweep's worker: one group of ranks executing runs one after another
- * (src/sweep_worker.c). It keeps what consecutive runs share in memory:
- * the dataset, its train/validation split, the hidden layer W, and the
- * hidden features relu(W v)^n of every split. A hidden layer is trained at
- * most once per sweep: by `plastic train` machinery into
- * <sweep.dir>/hidden/<hidden key>/ (checkpointed, resumable), and loaded
- * from its model.h5 by every later run that needs it. */
+ * (src/sweep/sweep_worker.c), for any rule. It keeps what consecutive runs
+ * share in memory: the dataset, its train/validation split, and a model
+ * holding the rule's shared stages (KH: the hidden layer W, and the
+ * features the rule caches). Shared stages are trained at most once per
+ * sweep, by `plastic train` machinery into <sweep.dir>/runs/<shared key>/
+ * (checkpointed, resumable), and loaded from its model.h5 by every later
+ * run that needs them; the later stages then run in memory. A rule without
+ * shared stages trains each run whole the same way (resumable too). */
 #ifndef PLASTIC_WORKER_H
 #define PLASTIC_WORKER_H
 
 #include "plastic/data.h"
-#include "rules/kh/kh.h"
+#include "plastic/rule.h"
 #include "plastic/sweep.h"
+
+#define PL_SUMMARY_FIELDS 4
 
 typedef struct pl_run_result {
     int status;                /* PL_EXIT_OK, or PL_EXIT_DIVERGED */
     double valid_error, test_error, train_error; /* percent; NaN if not measured */
-    double sphere_mean, sphere_max;  /* of the hidden layer's rows */
-    long never_won;            /* units that never won in the last hidden epoch (-1: unknown) */
-    double hidden_seconds;     /* training the hidden layer (0 when it was reused) */
-    double load_seconds;       /* loading data, W, and computing features */
-    double readout_seconds;
+    double summary[PL_SUMMARY_FIELDS]; /* the rule's summary_fields (NaN: unknown) */
+    double shared_seconds;     /* training the shared stages (0 when they were reused) */
+    double load_seconds;       /* loading data and the shared stages */
+    double train_seconds;      /* the run's own stages */
     double seconds;            /* all of the above */
-    int trained_hidden;        /* 1 if this run trained its hidden layer */
+    int trained_shared;        /* 1 if this run trained its shared stages */
 } pl_run_result;
 
 typedef struct pl_worker {
@@ -33,15 +36,12 @@ typedef struct pl_worker {
     uint64_t split_seed;
     int split_valid, have_split;
     pl_dataset train, valid;
-    uint64_t held;             /* hidden key of kh (0: none) */
+    uint64_t held;             /* shared key of model (0: none) */
     int held_diverged;
-    pl_kh kh;
-    double sphere_mean, sphere_max;
-    long never_won;            /* of the held hidden layer's last epoch (-1: unknown) */
-    uint64_t feat_key;         /* hidden key and n of the features */
-    double feat_n;
-    float *Htrain, *Hvalid, *Htest;
-    long trainings, loads, feature_sets; /* counters for the summary */
+    pl_config cfg;             /* the configuration model runs (it keeps a pointer) */
+    pl_model *model;
+    double summary[PL_SUMMARY_FIELDS]; /* of the held shared stages */
+    long trainings, loads;     /* counters for the summary */
 } pl_worker;
 
 void pl_worker_init(pl_worker *w, const pl_sweep *sw, const pl_comm *comm);
@@ -50,7 +50,7 @@ void pl_worker_free(pl_worker *w);
 /* Executes one run on the worker's communicator (collective). Returns 0 with
  * res filled (res->status says whether it diverged), PL_EXIT_CHECKPOINTED
  * when a signal stopped it (nothing to record: it reruns), or an error code
- * (bad data, unusable hidden directory). */
+ * (bad data, unusable shared-stage directory). */
 int pl_worker_run(pl_worker *w, const pl_sweep_run *run, pl_run_result *res);
 
 /* The results table's header for this sweep, and one run's row (both

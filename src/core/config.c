@@ -70,6 +70,9 @@ static const struct key keys[] = {
         "empty: start fresh; auto: continue from run.dir's LATEST checkpoint if any; "
         "or a checkpoint file"),
 
+    CHOICE("model", "rule", model.rule, "kh", "kh",
+        "the learning rule: kh (competing hidden units + readout)"),
+
     CHOICE("data", "set", data.set, "mnist", "mnist|fashion|cifar10|cifar100", "dataset"),
     STR("data", "dir", data.dir, "", "dataset directory; empty: $PLASTIC_DATA/<set> or data/<set>"),
     INT("data", "valid", data.valid, "10000", AT_LEAST(0),
@@ -394,6 +397,14 @@ void pl_config_defaults(pl_config *cfg)
     }
 }
 
+void pl_config_reset_sections(pl_config *cfg, const char *const *sections)
+{
+    char err[ERR_MAX];
+    for (size_t i = 0; i < KEY_COUNT; i++)
+        if (pl_config_section_in(keys[i].section, sections))
+            set_value(cfg, &keys[i], keys[i].def, err); /* defaults always parse */
+}
+
 /* State of one pl_config_load. The work copy is committed only on success,
  * so a failed load leaves the caller's config as it was. */
 struct loader {
@@ -578,10 +589,19 @@ static bool may_differ_on_resume(const struct key *k)
     return false;
 }
 
-int pl_config_diff(const pl_config *stored, const pl_config *current, char *what, size_t size)
+int pl_config_section_in(const char *section, const char *const *skip)
+{
+    for (int i = 0; skip && skip[i]; i++)
+        if (!strcmp(section, skip[i]))
+            return 1;
+    return 0;
+}
+
+int pl_config_diff(const pl_config *stored, const pl_config *current, const char *const *skip,
+                   char *what, size_t size)
 {
     for (size_t i = 0; i < KEY_COUNT; i++) {
-        if (may_differ_on_resume(&keys[i]))
+        if (may_differ_on_resume(&keys[i]) || pl_config_section_in(keys[i].section, skip))
             continue;
         char a[VALUE_MAX], b[VALUE_MAX];
         format_value(stored, &keys[i], a, sizeof a);
@@ -640,7 +660,7 @@ int pl_config_get(const pl_config *cfg, const char *dotted, char *buf, size_t si
     return 0;
 }
 
-char *pl_config_identity(const pl_config *cfg, const char *skip_section)
+char *pl_config_identity(const pl_config *cfg, const char *const *skip)
 {
     char *text = NULL;
     size_t size = 0;
@@ -648,7 +668,7 @@ char *pl_config_identity(const pl_config *cfg, const char *skip_section)
     char value[VALUE_MAX];
     for (size_t i = 0; i < KEY_COUNT; i++) {
         const struct key *k = &keys[i];
-        if (may_differ_on_resume(k) || (skip_section && !strcmp(k->section, skip_section)))
+        if (may_differ_on_resume(k) || pl_config_section_in(k->section, skip))
             continue;
         format_value(cfg, k, value, sizeof value);
         fprintf(f, "%s.%s=%s\n", k->section, k->name, value);
@@ -734,20 +754,17 @@ int pl_config_finalize(pl_config *cfg)
         return PL_EXIT_USAGE;
     if (cfg->run.dir[0] == '\0' && derive_dir(cfg))
         return PL_EXIT_USAGE;
-    if (cfg->kh.k > cfg->kh.hidden) {
-        pl_error("kh.k = %d must be <= kh.hidden = %d (k ranks the hidden units)", cfg->kh.k,
-                 cfg->kh.hidden);
-        return PL_EXIT_USAGE;
-    }
     return 0;
 }
 
-int pl_config_write(const pl_config *cfg, FILE *out)
+int pl_config_write(const pl_config *cfg, const char *const *skip, FILE *out)
 {
     fprintf(out, "; plastic %s: every key with its resolved value\n", PLASTIC_VERSION);
     char value[VALUE_MAX];
     for (size_t i = 0; i < KEY_COUNT; i++) {
         const struct key *k = &keys[i];
+        if (pl_config_section_in(k->section, skip))
+            continue;
         if (i == 0 || strcmp(k->section, keys[i - 1].section) != 0)
             fprintf(out, "\n[%s]\n", k->section);
         format_value(cfg, k, value, sizeof value);
@@ -760,12 +777,12 @@ int pl_config_write(const pl_config *cfg, FILE *out)
     return 0;
 }
 
-char *pl_config_text(const pl_config *cfg)
+char *pl_config_text(const pl_config *cfg, const char *const *skip)
 {
     char *text = NULL;
     size_t size = 0;
     FILE *f = pl_text_stream(&text, &size);
-    pl_config_write(cfg, f);
+    pl_config_write(cfg, skip, f);
     fclose(f);
     return text;
 }

@@ -1,8 +1,9 @@
-/* `plastic ckpt-bench`: what a checkpoint costs. A model of kh.hidden units
- * x 784 inputs (W, wins, and a 10-class readout with its Adam moments; no
- * data is read) is checkpointed with pl_ckpt_save, exactly as `train` does,
- * and read back with pl_ckpt_read; both are compared with rank 0 alone
- * writing and reading the same number of bytes with plain write(2)/read(2).
+/* `plastic ckpt-bench`: what a checkpoint costs. The configuration's model
+ * for 784 inputs and 10 classes (KH: W, wins, and the readout with its Adam
+ * moments; no data is read) is checkpointed with pl_ckpt_save, exactly as
+ * `train` does, and read back with pl_ckpt_read; both are compared with
+ * rank 0 alone writing and reading the same number of bytes with plain
+ * write(2)/read(2).
  *
  * Like with like: neither side calls fsync (pl_ckpt_write and H5Fclose do
  * not), so both measure handing the bytes to the kernel's page cache, not
@@ -25,7 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-enum { REPS = 3, DIM = 784, NCLASS = 10 };
+enum { REPS = 3, SIDE = 28, NCLASS = 10 };
 
 typedef struct timing {
     double ckpt_write, ckpt_read, plain_write, plain_read;
@@ -147,21 +148,22 @@ static double mbps(long bytes, double seconds) { return seconds > 0 ? bytes / se
 static double ratio(double a, double b) { return b > 0 ? a / b : 0; }
 
 /* pl_ckpt_save, then pl_ckpt_read of the file it wrote; slowest rank. */
-static int time_ckpt(const pl_comm *comm, const char *dir, const char *ckpt_path,
-                     const pl_config *cfg, const char *config_text, pl_kh *kh, pl_readout *ro,
+static int time_ckpt(const pl_ckpt_ctx *c, pl_model *m, const char *ckpt_path,
                      const pl_cursor *cur, timing *t)
 {
-    pl_barrier(comm);
+    pl_barrier(c->comm);
     double t0 = pl_now();
-    int rc = pl_ckpt_save(dir, comm, kh, ro, cur, config_text, cfg);
-    t->ckpt_write = slowest(comm, t0);
+    int rc = pl_ckpt_save(c, cur);
+    t->ckpt_write = slowest(c->comm, t0);
     if (rc)
         return rc;
     pl_cursor back;
-    pl_barrier(comm);
+    pl_barrier(c->comm);
     t0 = pl_now();
-    rc = pl_ckpt_read(ckpt_path, comm, cfg, kh, ro, &back);
-    t->ckpt_read = slowest(comm, t0);
+    rc = pl_ckpt_read(ckpt_path, c, &back);
+    if (rc == 0 && c->rule->loaded)
+        c->rule->loaded(m);
+    t->ckpt_read = slowest(c->comm, t0);
     return rc;
 }
 
@@ -204,41 +206,51 @@ int pl_ckpt_bench(const pl_config *cfg, const pl_comm *comm)
     int rc = make_temp_dir(cfg, comm, dir, sizeof dir);
     if (rc)
         return rc;
-    pl_kh kh;
-    pl_readout ro;
-    pl_kh_init(&kh, comm, cfg->kh.hidden, DIM, cfg->kh.p, cfg->kh.k, (float)cfg->kh.delta,
-               cfg->kh.batch, cfg->run.seed);
-    pl_readout_init(&ro, comm, NCLASS, kh.hidden, kh.row0, kh.nrows, cfg->readout.n,
-                    cfg->readout.m, cfg->readout.beta, cfg->run.seed,
-                    (float)cfg->readout.init_std);
-    for (long j = 0; j < kh.nrows; j++)
-        kh.wins[j] = kh.row0 + j;
-    char *config_text = pl_config_text(cfg);
-    pl_cursor cur = {.phase = PL_PHASE_KH, .test_error = NAN, .valid_error = NAN};
+    rc = pl_rule_check(cfg, nranks);
+    if (rc)
+        return rc;
+    /* a model for MNIST-shaped inputs, without examples */
+    const pl_rule *rule = pl_rule_of(cfg);
+    pl_dataset none = {.rows = SIDE, .cols = SIDE, .channels = 1, .dim = SIDE * SIDE,
+                       .nclass = NCLASS};
+    pl_model *model = rule->create(cfg, comm, &none, &none, &none);
+    pl_state *st = pl_calloc(1, sizeof *st);
+    rule->state(model, st);
+    char *config_text = pl_run_config_text(cfg);
+    /* the run's own directory: checkpoints go to dir/ckpt */
+    pl_config here = *cfg;
+    snprintf(here.run.dir, sizeof here.run.dir, "%.1000s", dir);
+    pl_ckpt_ctx c = {comm, rule, &here, config_text, st, rule->nstages};
+    pl_cursor cur = {.test_error = NAN, .valid_error = NAN, .train_error = NAN};
     char name[64], ckpt_path[PL_PATH_MAX + 160], plain[PL_PATH_MAX + 80];
-    pl_ckpt_name(&cur, cfg, name, sizeof name);
+    pl_ckpt_name(&cur, &c, name, sizeof name);
     snprintf(ckpt_path, sizeof ckpt_path, "%s/ckpt/%s", dir, name);
     snprintf(plain, sizeof plain, "%s/plain.bin", dir);
-    const long payload = (long)kh.hidden * DIM * 4 + (long)kh.hidden * 8 +
-                         3L * NCLASS * kh.hidden * 4 + (long)strlen(config_text);
-    pl_info("ckpt-bench: %d rank(s); K=%ld N=%d C=%d; payload %ld bytes (%.1f MB); %d "
-            "repetitions in %s; no fsync on either side; reads come from the page cache",
-            nranks, kh.hidden, DIM, NCLASS, payload, payload / 1e6, REPS, dir);
+    long payload = (long)strlen(config_text);
+    for (int i = 0; i < st->narrays; i++)
+        payload += st->arrays[i].dims[0] * st->arrays[i].dims[1] *
+                   pl_dtype_size(st->arrays[i].dtype);
+    pl_info("ckpt-bench: %s, %d rank(s), %d array(s) for %d inputs and %d classes; payload %ld "
+            "bytes (%.1f MB); %d repetitions in %s; no fsync on either side; reads come from "
+            "the page cache",
+            rule->name, nranks, st->narrays, none.dim, NCLASS, payload, payload / 1e6, REPS, dir);
 
     /* Untimed warm-up of both sides, which also gives the plain file its
      * size, the checkpoint file's. The plain bytes are rank 0's W, repeated. */
     long bytes = -1;
     char *buf = NULL;
-    rc = pl_ckpt_save(dir, comm, &kh, &ro, &cur, config_text, cfg);
+    rc = pl_ckpt_save(&c, &cur);
     if (rc == 0 && rank == 0)
         bytes = file_size(ckpt_path);
     pl_bcast_bytes(comm, &bytes, sizeof bytes, 0);
     if (rc == 0 && rank == 0) {
+        /* rank 0's block of the first array, repeated */
         buf = pl_alloc((size_t)bytes);
-        size_t have = (size_t)kh.nrows * DIM * sizeof(float);
+        const pl_array *a = &st->arrays[0];
+        size_t have = (size_t)pl_array_local_count(a) * (size_t)pl_dtype_size(a->dtype);
         memset(buf, 0x5a, (size_t)bytes);
         for (size_t at = 0; have > 0 && at < (size_t)bytes; at += have)
-            memcpy(buf + at, kh.W, have < (size_t)bytes - at ? have : (size_t)bytes - at);
+            memcpy(buf + at, a->data, have < (size_t)bytes - at ? have : (size_t)bytes - at);
     }
     timing sum = {0}, best = {0}, t;
     if (rc == 0)
@@ -252,13 +264,13 @@ int pl_ckpt_bench(const pl_config *cfg, const pl_comm *comm)
         if (rank == 0)
             clean_dir(dir, name, 0);
         if (rep % 2 == 0) {
-            rc = time_ckpt(comm, dir, ckpt_path, cfg, config_text, &kh, &ro, &cur, &t);
+            rc = time_ckpt(&c, model, ckpt_path, &cur, &t);
             if (rc == 0)
                 rc = time_plain(comm, plain, buf, bytes, &t);
         } else {
             rc = time_plain(comm, plain, buf, bytes, &t);
             if (rc == 0)
-                rc = time_ckpt(comm, dir, ckpt_path, cfg, config_text, &kh, &ro, &cur, &t);
+                rc = time_ckpt(&c, model, ckpt_path, &cur, &t);
         }
         if (rc)
             break;
@@ -273,17 +285,17 @@ int pl_ckpt_bench(const pl_config *cfg, const pl_comm *comm)
         pl_info("checkpoint write (pl_ckpt_save: file, LATEST, retention): mean %.3f s, %.0f "
                 "MB/s; best %.3f s; file %ld bytes", m.ckpt_write, mbps(bytes, m.ckpt_write),
                 best.ckpt_write, bytes);
-        pl_info("checkpoint read (pl_ckpt_read: every check and checksum, Wp refresh): mean "
+        pl_info("checkpoint read (pl_ckpt_read: every check and checksum, the rule's refresh): mean "
                 "%.3f s, %.0f MB/s; best %.3f s", m.ckpt_read, mbps(bytes, m.ckpt_read),
                 best.ckpt_read);
         pl_info("plain write (rank 0, write(2), no fsync): mean %.3f s, %.0f MB/s; best %.3f s",
                 m.plain_write, mbps(bytes, m.plain_write), best.plain_write);
         pl_info("plain read (rank 0, read(2), page cache): mean %.3f s, %.0f MB/s; best %.3f s",
                 m.plain_read, mbps(bytes, m.plain_read), best.plain_read);
-        pl_info("ckpt-bench: ranks %d K=%ld bytes=%ld write %.3f s (%.0f MB/s) read %.3f s | "
+        pl_info("ckpt-bench: ranks %d rule=%s bytes=%ld write %.3f s (%.0f MB/s) read %.3f s | "
                 "plain write %.3f s read %.3f s | ratio write %.2fx read %.2fx "
                 "| best write %.3f read %.3f plain write %.3f read %.3f",
-                nranks, kh.hidden, bytes, m.ckpt_write, mbps(bytes, m.ckpt_write), m.ckpt_read,
+                nranks, rule->name, bytes, m.ckpt_write, mbps(bytes, m.ckpt_write), m.ckpt_read,
                 m.plain_write, m.plain_read, ratio(m.ckpt_write, m.plain_write),
                 ratio(m.ckpt_read, m.plain_read), best.ckpt_write, best.ckpt_read,
                 best.plain_write, best.plain_read);
@@ -293,7 +305,7 @@ int pl_ckpt_bench(const pl_config *cfg, const pl_comm *comm)
         clean_dir(dir, name, 1);
     pl_free(buf);
     free(config_text);
-    pl_readout_free(&ro);
-    pl_kh_free(&kh);
+    pl_free(st);
+    rule->destroy(model);
     return rc;
 }

@@ -13,15 +13,13 @@
 
 #define NAME_MAX_LEN 64
 
-void pl_ckpt_name(const pl_cursor *cur, const pl_config *cfg, char *buf, size_t size)
+void pl_ckpt_name(const pl_cursor *cur, const pl_ckpt_ctx *c, char *buf, size_t size)
 {
     int epochs = cur->epoch;
-    if (cur->phase >= PL_PHASE_READOUT)
-        epochs += cfg->kh.epochs;
-    if (cur->phase == PL_PHASE_DONE)
-        epochs += cfg->readout.epochs;
-    if (cur->batch > 0)
-        snprintf(buf, size, "ckpt_%06d_%06d.h5", epochs, cur->batch);
+    for (int s = 0; s < cur->stage && s < c->nstages; s++)
+        epochs += c->rule->epochs(c->cfg, s);
+    if (cur->pos.batch > 0)
+        snprintf(buf, size, "ckpt_%06d_%06d.h5", epochs, cur->pos.batch);
     else
         snprintf(buf, size, "ckpt_%06d.h5", epochs);
 }
@@ -124,19 +122,19 @@ static void prune(const char *dir, const char *current, int keep)
         closedir(d);
 }
 
-int pl_ckpt_save(const char *run_dir, const pl_comm *comm, const pl_kh *kh, const pl_readout *ro,
-                 const pl_cursor *cur, const char *config_text, const pl_config *cfg)
+int pl_ckpt_save(const pl_ckpt_ctx *c, const pl_cursor *cur)
 {
+    const pl_comm *comm = c->comm;
     char dir[PL_PATH_MAX + 8], name[NAME_MAX_LEN], path[PL_PATH_MAX + 2 * NAME_MAX_LEN];
-    ckpt_dir(run_dir, dir, sizeof dir);
-    pl_ckpt_name(cur, cfg, name, sizeof name);
+    ckpt_dir(c->cfg->run.dir, dir, sizeof dir);
+    pl_ckpt_name(cur, c, name, sizeof name);
     snprintf(path, sizeof path, "%s/%s", dir, name);
     int failed = pl_comm_rank(comm) == 0 && mkdir(dir, 0777) != 0 && errno != EEXIST;
     if (pl_allreduce_or(comm, failed)) {
         pl_error("cannot create checkpoint directory '%s': %s", dir, strerror(errno));
         return PL_EXIT_DATA;
     }
-    int rc = pl_ckpt_write(path, comm, kh, ro, cur, config_text, cfg);
+    int rc = pl_ckpt_write(path, c, cur);
     if (rc)
         return rc;
     failed = 0;
@@ -145,7 +143,7 @@ int pl_ckpt_save(const char *run_dir, const pl_comm *comm, const pl_kh *kh, cons
         if (failed)
             pl_error("cannot update '%s/LATEST': %s", dir, strerror(errno));
         else
-            prune(dir, name, cfg->checkpoint.keep);
+            prune(dir, name, c->cfg->checkpoint.keep);
     }
     return pl_allreduce_or(comm, failed) ? PL_EXIT_DATA : 0;
 }
@@ -176,9 +174,10 @@ static char *candidates(const char *dir, const pl_comm *comm, long *length)
     return text;
 }
 
-int pl_ckpt_resume(const pl_config *cfg, const pl_comm *comm, pl_kh *kh, pl_readout *ro,
-                   pl_cursor *cur, char *path, size_t size)
+int pl_ckpt_resume(const pl_ckpt_ctx *c, pl_cursor *cur, char *path, size_t size)
 {
+    const pl_config *cfg = c->cfg;
+    const pl_comm *comm = c->comm;
     path[0] = '\0';
     const char *resume = cfg->run.resume;
     char dir[PL_PATH_MAX + 8];
@@ -199,14 +198,14 @@ int pl_ckpt_resume(const pl_config *cfg, const pl_comm *comm, pl_kh *kh, pl_read
     }
     if (strcmp(resume, "auto") != 0) {
         snprintf(path, size, "%s", resume);
-        return pl_ckpt_read(path, comm, cfg, kh, ro, cur);
+        return pl_ckpt_read(path, c, cur);
     }
     long len;
     char *list = candidates(dir, comm, &len);
     int rc = 0, tried = 0;
     for (char *name = strtok(list, "\n"); name; name = strtok(NULL, "\n")) {
         snprintf(path, size, "%s/%s", dir, name);
-        rc = pl_ckpt_read(path, comm, cfg, kh, ro, cur);
+        rc = pl_ckpt_read(path, c, cur);
         if (rc == 0 && tried)
             pl_info("resuming from the older checkpoint %s instead", path);
         if (rc != PL_EXIT_DATA)

@@ -4,6 +4,7 @@
 #include "plastic/common.h"
 #include "plastic/config.h"
 #include "plastic/par.h"
+#include "plastic/rule.h"
 #include "plastic/sweep.h"
 #include "plastic/train.h"
 
@@ -18,13 +19,13 @@ static void usage(FILE *out)
             "\n"
             "verbs:\n"
             "  train   train the model of CONFIG; outputs go to run.dir\n"
-            "  bench   time hidden-layer epochs against the bare SGEMM of their currents\n"
-            "  ckpt-bench  time checkpoint write/read of a kh.hidden x 784 model against plain I/O\n"
+            "  bench   time epochs of the rule's first stage against the bare GEMMs they need\n"
+            "  ckpt-bench  time checkpoint write/read of the model (784 inputs) against plain I/O\n"
             "  sweep   plastic sweep SWEEP.ini [--plan] [--slice i/N] [--report] [--cores N]\n"
             "          [section.key=value ...]: a grid, random or TPE search of runs, one row\n"
             "          each in <sweep.dir>/results.csv (see configs/sweep-pk.ini); --plan\n"
             "          prints the runs and trainings and writes nothing; --report retrains\n"
-            "          the best readout per cell on all training data and writes report.md\n"
+            "          the best tuned point per cell on all training data, writes report.md\n"
             "  info    plastic info FILE.h5: what a checkpoint or model file holds\n"
             "  help    this text and every configuration key (also --help)\n"
             "  version print the version (also --version)\n"
@@ -32,9 +33,15 @@ static void usage(FILE *out)
             "exit codes: 0 done, 1 usage or configuration error, 2 bad data or checkpoint,\n"
             "            3 diverged (NaN/Inf), 85 checkpointed on a signal (resume with\n"
             "            run.resume=auto)\n"
-            "\n");
+            "\n"
+            "rules (model.rule):\n");
+    for (const pl_rule *const *r = pl_rules(); *r; r++)
+        fprintf(out, "  %-7s %s\n", (*r)->name, (*r)->title);
+    fprintf(out, "\n");
     pl_config_print_keys(out);
 }
+
+static int train_verb(const pl_config *cfg, const pl_comm *comm) { return pl_train(cfg, comm, NULL); }
 
 /* Defaults, then the file, then the overrides in order. */
 static int read_config(pl_config *cfg, int argc, char **argv)
@@ -79,7 +86,7 @@ int main(int argc, char **argv)
     }
     int (*verb)(const pl_config *, const pl_comm *) = NULL;
     if (!strcmp(argv[1], "train"))
-        verb = pl_train;
+        verb = train_verb;
     else if (!strcmp(argv[1], "bench"))
         verb = pl_bench;
     else if (!strcmp(argv[1], "ckpt-bench"))

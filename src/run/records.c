@@ -1,6 +1,7 @@
 /* What a run leaves in its directory besides checkpoints: config.ini,
  * metrics.jsonl records, progress lines and weights.png. Rank 0 writes;
- * every rank learns whether it worked. */
+ * every rank learns whether it worked. The trainer's fields are written
+ * here; the rule adds its own through its `record` and `describe`. */
 #include "plastic/train.h"
 #include "plastic/common.h"
 #include "plastic/image.h"
@@ -15,8 +16,6 @@
 
 /* Units drawn in weights.png (a 10 x 10 grid, as in the paper's Fig. 3). */
 #define PNG_UNITS 100
-
-static const char *const phase_names[] = {"kh", "readout", "done"};
 
 static void run_path(const pl_run *r, const char *file, char *buf, size_t size)
 {
@@ -81,8 +80,8 @@ static void progress(const pl_run *r, const char *phase, int epoch, int epochs, 
     if (!r->cfg->log.progress)
         return;
     char per[32], eta[32];
-    int done_here = epoch + 1 - r->phase_first_epoch;
-    double elapsed = pl_now() - r->phase_started;
+    int done_here = epoch + 1 - r->stage_first_epoch;
+    double elapsed = pl_now() - r->stage_started;
     pl_format_duration(seconds, per, sizeof per);
     pl_format_duration(elapsed / (done_here > 0 ? done_here : 1) * (epochs - epoch - 1), eta,
                        sizeof eta);
@@ -92,93 +91,76 @@ static void progress(const pl_run *r, const char *phase, int epoch, int epochs, 
 
 void pl_record_start(pl_run *r, const char *resumed_from)
 {
+    const char *stage = pl_rule_stage_name(r->rule, r->cur.stage);
+    char line[256];
     pl_json j;
     pl_json_begin(&j, resumed_from ? "resume" : "start");
     pl_json_str(&j, "name", r->cfg->run.name);
     pl_json_str(&j, "version", PLASTIC_VERSION);
+    pl_json_str(&j, "rule", r->rule->name);
     pl_json_int(&j, "nranks", pl_comm_size(r->comm));
     if (resumed_from) {
         pl_json_str(&j, "checkpoint", resumed_from);
-        pl_json_str(&j, "phase", phase_names[r->cur.phase]);
+        pl_json_str(&j, "phase", stage);
         pl_json_int(&j, "epoch", r->cur.epoch);
-        pl_json_int(&j, "batch", r->cur.batch);
+        pl_json_int(&j, "batch", r->cur.pos.batch);
+        r->rule->describe(r->model, NULL, line, sizeof line);
     } else {
         pl_json_int(&j, "train", r->train.n);
         pl_json_int(&j, "valid", r->valid.n);
         pl_json_int(&j, "test", r->test.n);
-        pl_json_int(&j, "hidden", r->kh.hidden);
-        pl_json_int(&j, "dim", r->kh.dim);
+        r->rule->describe(r->model, &j, line, sizeof line);
     }
     pl_json_end(&j);
     pl_metrics_write(&r->metrics, &j);
-    pl_info("plastic %s: %s on %d rank(s): %d train, %d valid, %d test examples; K=%ld p=%g k=%d",
+    pl_info("plastic %s: %s on %d rank(s): %d train, %d valid, %d test examples; %s %s",
             PLASTIC_VERSION, r->cfg->run.name, pl_comm_size(r->comm), r->train.n, r->valid.n,
-            r->test.n, r->kh.hidden, r->kh.p, r->kh.k);
+            r->test.n, r->rule->name, line);
     if (resumed_from)
         pl_info("resumed from %s: phase %s, %d epoch(s) done, %d minibatch(es) into the next",
-                resumed_from, phase_names[r->cur.phase], r->cur.epoch, r->cur.batch);
+                resumed_from, stage, r->cur.epoch, r->cur.pos.batch);
 }
 
-/* The fields every epoch record starts with. */
-static void begin_epoch(pl_json *j, const char *phase, int epoch, double lr, double seconds)
+void pl_record_epoch(pl_run *r, int epoch, double seconds)
 {
-    pl_json_begin(j, "epoch");
-    pl_json_str(j, "phase", phase);
-    pl_json_int(j, "epoch", epoch + 1);
-    pl_json_num(j, "lr", lr);
-    pl_json_num(j, "seconds", seconds);
-}
-
-void pl_record_kh_epoch(pl_run *r, int epoch, double seconds)
-{
-    const pl_config *cfg = r->cfg;
-    double mean_dev, max_dev;
-    pl_kh_sphere(&r->kh, &mean_dev, &max_dev);
-    long never = pl_kh_take_never_won(&r->kh);
-    double eps = cfg->kh.eps0 * (1.0 - (double)epoch / cfg->kh.epochs);
-
+    const pl_rule *rule = r->rule;
+    const int stage = r->cur.stage;
+    const char *name = rule->stages[stage].name;
+    const double lr = rule->lr(r->cfg, stage, epoch);
     pl_json j;
-    begin_epoch(&j, "kh", epoch, eps, seconds);
-    pl_json_num(&j, "sphere_mean", mean_dev);
-    pl_json_num(&j, "sphere_max", max_dev);
-    pl_json_int(&j, "never_won", never);
+    pl_json_begin(&j, "epoch");
+    pl_json_str(&j, "phase", name);
+    pl_json_int(&j, "epoch", epoch + 1);
+    pl_json_num(&j, "lr", lr);
+    pl_json_num(&j, "seconds", seconds);
+    char detail[256] = "", own[192] = "";
+    if (rule->stages[stage].supervised) {
+        double loss = r->train.n ? r->cur.pos.loss_sum / r->train.n : NAN;
+        pl_json_num(&j, "loss", loss);
+        pl_json_num(&j, "train_error", r->cur.train_error);
+        pl_json_num(&j, "valid_error", r->cur.valid_error);
+        if (r->valid.n)
+            snprintf(detail, sizeof detail, "loss %.4g  train %.2f%%  valid %.2f%%", loss,
+                     r->cur.train_error, r->cur.valid_error);
+        else
+            snprintf(detail, sizeof detail, "loss %.4g  train %.2f%%", loss, r->cur.train_error);
+    }
+    if (rule->record)
+        rule->record(r->model, stage, &j, own, sizeof own);
     pl_json_end(&j);
     pl_metrics_write(&r->metrics, &j);
-
-    char detail[128];
-    snprintf(detail, sizeof detail, "sphere |sum|W|^p - 1| mean %.3g max %.3g  never won %ld/%ld",
-             mean_dev, max_dev, never, r->kh.hidden);
-    progress(r, "kh", epoch, cfg->kh.epochs, eps, seconds, detail);
+    if (own[0]) {
+        size_t used = strlen(detail);
+        snprintf(detail + used, sizeof detail - used, "%s%s", used ? "  " : "", own);
+    }
+    progress(r, name, epoch, rule->epochs(r->cfg, stage), lr, seconds, detail);
 }
 
-void pl_record_readout_epoch(pl_run *r, int epoch, double seconds, double train_error,
-                             double valid_error)
-{
-    const pl_config *cfg = r->cfg;
-    double lr = pl_readout_lr(cfg->readout.lr, epoch, cfg->readout.epochs);
-    double loss = r->cur.loss_sum / r->train.n;
-    pl_json j;
-    begin_epoch(&j, "readout", epoch, lr, seconds);
-    pl_json_num(&j, "loss", loss);
-    pl_json_num(&j, "train_error", train_error);
-    pl_json_num(&j, "valid_error", valid_error);
-    pl_json_end(&j);
-    pl_metrics_write(&r->metrics, &j);
-
-    char detail[128];
-    if (r->valid.n)
-        snprintf(detail, sizeof detail, "loss %.4g  train %.2f%%  valid %.2f%%", loss, train_error,
-                 valid_error);
-    else
-        snprintf(detail, sizeof detail, "loss %.4g  train %.2f%%", loss, train_error);
-    progress(r, "readout", epoch, cfg->readout.epochs, lr, seconds, detail);
-}
-
-void pl_record_diverged(pl_run *r, const char *phase, int epoch)
+void pl_record_diverged(pl_run *r, int epoch)
 {
     pl_json j;
     pl_json_begin(&j, "diverged");
-    pl_json_str(&j, "phase", phase);
+    pl_json_str(&j, "phase", pl_rule_stage_name(r->rule, r->cur.stage));
     pl_json_int(&j, "epoch", epoch + 1);
     pl_json_end(&j);
     pl_metrics_write(&r->metrics, &j);
@@ -187,7 +169,7 @@ void pl_record_diverged(pl_run *r, const char *phase, int epoch)
 void pl_record_checkpoint(pl_run *r, const char *why)
 {
     char name[64];
-    pl_ckpt_name(&r->cur, r->cfg, name, sizeof name);
+    pl_ckpt_name(&r->cur, &r->ckpt, name, sizeof name);
     pl_json j;
     pl_json_begin(&j, "checkpoint");
     pl_json_str(&j, "file", name);
@@ -197,36 +179,65 @@ void pl_record_checkpoint(pl_run *r, const char *why)
     pl_metrics_write(&r->metrics, &j);
 }
 
-void pl_record_done(pl_run *r, double train_error)
+void pl_record_done(pl_run *r)
 {
+    const pl_rule *rule = r->rule;
     pl_json j;
     pl_json_begin(&j, "done");
     pl_json_num(&j, "test_error", r->cur.test_error);
     pl_json_num(&j, "valid_error", r->cur.valid_error);
-    pl_json_num(&j, "train_error", train_error);
-    pl_json_num(&j, "kh_seconds", r->cur.kh_seconds);
+    pl_json_num(&j, "train_error", r->cur.train_error);
+    for (int s = 0; s < r->nstages; s++) {
+        char key[64];
+        snprintf(key, sizeof key, "%s_seconds", rule->stages[s].name);
+        pl_json_num(&j, key, r->cur.stage_seconds[s]);
+    }
     pl_json_num(&j, "seconds", r->cur.seconds);
     pl_json_end(&j);
     pl_metrics_write(&r->metrics, &j);
     char total[32];
     pl_format_duration(r->cur.seconds, total, sizeof total);
-    if (r->cfg->readout.epochs == 0)
-        pl_info("done in %s: hidden layer only (readout.epochs = 0); outputs in %s/", total,
-                r->cfg->run.dir);
+    if (isnan(r->cur.test_error))
+        pl_info("done in %s: %s stage(s) trained, no test error measured; outputs in %s/", total,
+                r->nstages < rule->nstages ? "the shared" : "all", r->cfg->run.dir);
     else
         pl_info("done in %s: test error %.2f%% (%d examples), valid %.2f%%, train %.2f%%; "
                 "outputs in %s/",
-                total, r->cur.test_error, r->test.n, r->cur.valid_error, train_error,
+                total, r->cur.test_error, r->test.n, r->cur.valid_error, r->cur.train_error,
                 r->cfg->run.dir);
+}
+
+/* The first PNG_UNITS rows of a row-distributed (or replicated) array, on
+ * rank 0. */
+static float *gather_rows(const pl_run *r, const pl_array *a, long shown)
+{
+    const long cols = a->dims[1];
+    float *all = r->rank == 0 ? pl_alloc((size_t)shown * (size_t)cols * sizeof *all) : NULL;
+    if (a->replicated) {
+        if (all)
+            memcpy(all, a->data, (size_t)shown * (size_t)cols * sizeof *all);
+        return all;
+    }
+    long row0 = a->start[0], mine = row0 >= shown ? 0 : (row0 + a->count[0] > shown ? shown - row0
+                                                                                   : a->count[0]);
+    pl_gatherv_float(r->comm, a->data, mine * cols, all);
+    return all;
 }
 
 void pl_write_weights_png(const pl_run *r)
 {
-    const pl_kh *kh = &r->kh;
-    long shown = kh->hidden < PNG_UNITS ? kh->hidden : PNG_UNITS;
-    long mine = kh->row0 >= shown ? 0 : (kh->row0 + kh->nrows > shown ? shown - kh->row0 : kh->nrows);
-    float *all = r->rank == 0 ? pl_alloc((size_t)shown * kh->dim * sizeof *all) : NULL;
-    pl_gatherv_float(r->comm, kh->W, mine * kh->dim, all);
+    const pl_array *a = NULL;
+    for (int i = 0; i < r->state->narrays && !a; i++) {
+        const pl_array *c = &r->state->arrays[i];
+        /* whole rows of float weights, each a picture of the input */
+        if (c->picture && c->dtype == PL_F32 && c->count[1] == c->dims[1] &&
+            c->dims[1] == r->train.dim)
+            a = c;
+    }
+    if (!a)
+        return;
+    long shown = a->dims[0] < PNG_UNITS ? a->dims[0] : PNG_UNITS;
+    float *all = gather_rows(r, a, shown);
     if (r->rank == 0) {
         char path[PL_PATH_MAX + 32];
         run_path(r, "weights.png", path, sizeof path);

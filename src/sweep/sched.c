@@ -24,37 +24,37 @@ static void grow(pl_sched *s, long need)
     } while (0)
     GROW(s->runs);
     GROW(s->id);
-    GROW(s->hidden);
-    GROW(s->hidx);
+    GROW(s->shared);
+    GROW(s->sidx);
     GROW(s->loss);
     GROW(s->state);
 #undef GROW
     s->cap = cap;
 }
 
-static long hidden_index(pl_sched *s, uint64_t key)
+static long shared_index(pl_sched *s, uint64_t key)
 {
-    for (long h = 0; h < s->nhidden; h++)
-        if (s->hkey[h] == key)
+    for (long h = 0; h < s->nshared; h++)
+        if (s->skey[h] == key)
             return h;
-    if (s->nhidden == s->hcap) {
-        long cap = s->hcap ? 2 * s->hcap : 64;
+    if (s->nshared == s->scap) {
+        long cap = s->scap ? 2 * s->scap : 64;
         uint64_t *k = pl_calloc((size_t)cap, sizeof *k);
         int *o = pl_calloc((size_t)cap, sizeof *o);
         char *r = pl_calloc((size_t)cap, 1);
-        if (s->nhidden) {
-            memcpy(k, s->hkey, (size_t)s->nhidden * sizeof *k);
-            memcpy(o, s->howner, (size_t)s->nhidden * sizeof *o);
-            memcpy(r, s->hready, (size_t)s->nhidden);
+        if (s->nshared) {
+            memcpy(k, s->skey, (size_t)s->nshared * sizeof *k);
+            memcpy(o, s->sowner, (size_t)s->nshared * sizeof *o);
+            memcpy(r, s->sready, (size_t)s->nshared);
         }
-        pl_free(s->hkey), pl_free(s->howner), pl_free(s->hready);
-        s->hkey = k, s->howner = o, s->hready = r;
-        s->hcap = cap;
+        pl_free(s->skey), pl_free(s->sowner), pl_free(s->sready);
+        s->skey = k, s->sowner = o, s->sready = r;
+        s->scap = cap;
     }
-    s->hkey[s->nhidden] = key;
-    s->howner[s->nhidden] = -1;
-    s->hready[s->nhidden] = 0;
-    return s->nhidden++;
+    s->skey[s->nshared] = key;
+    s->sowner[s->nshared] = -1;
+    s->sready[s->nshared] = 0;
+    return s->nshared++;
 }
 
 /* Appends a run; it starts finished if done holds its id. */
@@ -67,9 +67,9 @@ static int add_run(pl_sched *s, const pl_sweep_run *run, const pl_table *done)
     long i = s->nruns++;
     s->runs[i] = *run;
     s->id[i] = pl_sweep_run_id(&cfg);
-    s->hidden[i] = pl_sweep_hidden_key(&cfg);
+    s->shared[i] = pl_sweep_shared_key(&cfg);
     s->loss[i] = NAN;
-    s->hidx[i] = hidden_index(s, s->hidden[i]);
+    s->sidx[i] = shared_index(s, s->shared[i]);
     char hex[17];
     pl_sweep_hex(s->id[i], hex);
     long row = done ? pl_table_find(done, hex) : -1;
@@ -141,9 +141,9 @@ int pl_sched_init(pl_sched *s, const pl_sweep *sw, const pl_sweep_run *runs, lon
 
 void pl_sched_free(pl_sched *s)
 {
-    pl_free(s->runs), pl_free(s->id), pl_free(s->hidden), pl_free(s->hidx), pl_free(s->loss);
+    pl_free(s->runs), pl_free(s->id), pl_free(s->shared), pl_free(s->sidx), pl_free(s->loss);
     pl_free(s->state);
-    pl_free(s->hkey), pl_free(s->howner), pl_free(s->hready);
+    pl_free(s->skey), pl_free(s->sowner), pl_free(s->sready);
     memset(s, 0, sizeof *s);
 }
 
@@ -200,19 +200,19 @@ static long first_pending(const pl_sched *s, int (*want)(const pl_sched *, long,
 static int is_held(const pl_sched *s, long i, int group, uint64_t held)
 {
     (void)group;
-    return held != 0 && s->hidden[i] == held && s->hready[s->hidx[i]];
+    return held != 0 && s->shared[i] == held && s->sready[s->sidx[i]];
 }
 
 static int is_untouched(const pl_sched *s, long i, int group, uint64_t held)
 {
     (void)group, (void)held;
-    return s->howner[s->hidx[i]] < 0;
+    return s->sowner[s->sidx[i]] < 0;
 }
 
 static int is_ready(const pl_sched *s, long i, int group, uint64_t held)
 {
     (void)group, (void)held;
-    return s->hready[s->hidx[i]];
+    return s->sready[s->sidx[i]];
 }
 
 int pl_sched_next(pl_sched *s, int group, uint64_t held, long *run)
@@ -228,8 +228,8 @@ int pl_sched_next(pl_sched *s, int group, uint64_t held, long *run)
         return s->pending > 0 || (s->tpe && s->running > 0 && s->proposals < s->sw->trials)
                    ? PL_SCHED_WAIT
                    : PL_SCHED_DONE;
-    if (s->howner[s->hidx[i]] < 0)
-        s->howner[s->hidx[i]] = group;
+    if (s->sowner[s->sidx[i]] < 0)
+        s->sowner[s->sidx[i]] = group;
     s->state[i] = PL_RUN_RUNNING;
     s->pending--;
     s->running++;
@@ -244,7 +244,7 @@ void pl_sched_finish(pl_sched *s, long run, double loss)
     s->state[run] = PL_RUN_DONE;
     s->loss[run] = loss;
     s->running--;
-    s->hready[s->hidx[run]] = 1;
+    s->sready[s->sidx[run]] = 1;
 }
 
 void pl_sched_abandon(pl_sched *s, long run)
@@ -254,6 +254,6 @@ void pl_sched_abandon(pl_sched *s, long run)
     s->state[run] = PL_RUN_PENDING;
     s->running--;
     s->pending++;
-    if (!s->hready[s->hidx[run]])
-        s->howner[s->hidx[run]] = -1;
+    if (!s->sready[s->sidx[run]])
+        s->sowner[s->sidx[run]] = -1;
 }

@@ -11,6 +11,7 @@
 #include "plastic/farm.h"
 #include "plastic/par.h"
 #include "plastic/report.h"
+#include "plastic/rule.h"
 #include "plastic/sched.h"
 #include "plastic/signals.h"
 #include "plastic/sweep.h"
@@ -109,24 +110,24 @@ static void print_plan(const pl_sweep *sw, const options *o, const pl_sweep_run 
         printf("  %-16s %3d value(s):", sw->axes[a].key, sw->axes[a].nvalues);
         for (int v = 0; v < sw->axes[a].nvalues; v++)
             printf(" %s", sw->axes[a].values[v]);
-        printf("%s\n", sw->axes[a].readout ? "   (readout: chosen per cell)" : "");
+        printf("%s\n", sw->axes[a].tuned ? "   (tuned: chosen per cell)" : "");
     }
-    long hidden = pl_sweep_count_hidden(sw, runs, n);
+    long shared = pl_sweep_count_shared(sw, runs, n);
     if (sw->strategy == PL_STRATEGY_TPE)
-        printf("runs: %d trials x %d repeat(s) = %d, proposed as results come in; unsupervised "
+        printf("runs: %d trials x %d repeat(s) = %d, proposed as results come in; shared "
                "trainings: at most %d\n", sw->trials, sw->repeats, sw->trials * sw->repeats,
                sw->trials * sw->repeats);
     else
-        printf("runs: %ld; distinct unsupervised trainings: %ld (each shared by %.0f runs)\n", n,
-               hidden, hidden ? (double)n / hidden : 0.0);
+        printf("runs: %ld; distinct shared trainings: %ld (each shared by %.0f runs)\n", n,
+               shared, shared ? (double)n / shared : 0.0);
     if (o->nslices > 1) {
         long lo, hi;
         pl_sweep_slice(n, o->slice, o->nslices, &lo, &hi);
-        printf("slice %d/%d: runs %ld..%ld (%ld runs, %ld unsupervised trainings)\n", o->slice,
-               o->nslices, lo, hi - 1, hi - lo, pl_sweep_count_hidden(sw, runs + lo, hi - lo));
+        printf("slice %d/%d: runs %ld..%ld (%ld runs, %ld shared trainings)\n", o->slice,
+               o->nslices, lo, hi - 1, hi - lo, pl_sweep_count_shared(sw, runs + lo, hi - lo));
     }
-    printf("final stage (--report): the best readout of each cell x %d repeat(s) on the full "
-           "training set\n", sw->final_repeats);
+    printf("final stage (--report): the best tuned point (%s) of each cell x %d repeat(s) on "
+           "the full training set\n", sw->tune[0] ? sw->tune : "none", sw->final_repeats);
 
     /* with results already in the table: what is left and what it costs */
     char path[PL_PATH_MAX + 32];
@@ -143,17 +144,16 @@ static void print_plan(const pl_sweep *sw, const options *o, const pl_sweep_run 
         return;
     long done = pl_sweep_count_done(sw, &t, runs, n);
     double nh, nr;
-    double hidden_s = mean_of(&t, "hidden_seconds", "trained_hidden", &nh);
-    double readout_s = mean_of(&t, "readout_seconds", NULL, &nr);
+    double shared_s = mean_of(&t, "shared_seconds", "trained_shared", &nh);
+    double train_s = mean_of(&t, "train_seconds", NULL, &nr);
     double load_s = mean_of(&t, "load_seconds", NULL, &nr);
     double ranks = mean_of(&t, "ranks", NULL, &nr);
     printf("results.csv: %ld of these %ld runs done (%ld rows in all)\n", done, n, t.nrows);
     if (nr > 0 && nh > 0) {
         int cores = o->cores ? o->cores : world;
-        double core_s = ranks * (hidden * hidden_s + n * (readout_s + load_s));
-        printf("measured per run: unsupervised training %.1f s (mean of %.0f), readout %.2f s, "
-               "loading + features %.2f s, on %.0f rank(s)\n", hidden_s, nh, readout_s, load_s,
-               ranks);
+        double core_s = ranks * (shared * shared_s + n * (train_s + load_s));
+        printf("measured per run: shared training %.1f s (mean of %.0f), the run's own stages "
+               "%.2f s, loading %.2f s, on %.0f rank(s)\n", shared_s, nh, train_s, load_s, ranks);
         printf("projected: %.1f core-hours for the whole stage; %.2f h wall on %d cores "
                "(perfect packing)\n", core_s / 3600.0, core_s / 3600.0 / cores, cores);
     }
@@ -165,7 +165,7 @@ static void print_plan(const pl_sweep *sw, const options *o, const pl_sweep_run 
 typedef struct ask {
     int64_t finished;  /* run index the group just finished, or -1 */
     double loss;
-    uint64_t held;     /* hidden key the group holds */
+    uint64_t held;     /* shared key the group holds */
     int32_t quit;      /* the group stops early (signal or error) */
     int32_t pad;
 } ask;
@@ -220,7 +220,7 @@ typedef struct stats {
     long runs, diverged;
     double run_seconds;
     double wait_seconds;  /* asking for work and getting it at once: dispatch */
-    double idle_seconds;  /* held back until a hidden layer being trained was ready */
+    double idle_seconds;  /* held back until a shared stage being trained was ready */
 } stats;
 
 /* One group's loop: ask, run, record. Returns an exit code. */
@@ -275,7 +275,7 @@ static int work(const pl_sweep *sw, pl_farm *farm, dispatcher *local, pl_table *
         pl_sweep_run_hex(sw, &a.desc, id);
         pl_info("[group %d] run %s %s: valid %.2f%% test %.2f%% in %.1f s%s%s", gi, id,
                 a.desc.stage == PL_STAGE_FINAL ? "(final)" : "", res.valid_error, res.test_error,
-                res.seconds, res.trained_hidden ? " (trained its hidden layer)" : "",
+                res.seconds, res.trained_shared ? " (trained its shared stages)" : "",
                 res.status != PL_EXIT_OK ? " DIVERGED" : "");
     }
     return rc;
@@ -394,14 +394,14 @@ static int run_stage(const pl_sweep *sw, const options *o, const pl_comm *world)
     /* one line for the whole world: what ran, how fast, what dispatch cost */
     double sums[6] = {leader ? (double)st.runs : 0, leader ? st.run_seconds : 0,
                       leader ? st.wait_seconds : 0, leader ? (double)w.trainings : 0,
-                      leader ? (double)w.feature_sets : 0, leader ? st.idle_seconds : 0};
+                      leader ? (double)w.loads : 0, leader ? st.idle_seconds : 0};
     pl_allreduce_sum_double(world, sums, 6);
     double worst = (double)rc;
     pl_allreduce_max_double(world, &worst, 1);
     rc = (int)worst;
-    pl_info("sweep: %.0f run(s) this session, %.0f unsupervised training(s), %.0f feature "
-            "set(s); wall %.1f s, %.0f runs/hour; dispatch %.3f s = %.2f%% of run time; "
-            "groups idle waiting for a hidden layer %.1f s",
+    pl_info("sweep: %.0f run(s) this session, %.0f shared training(s), %.0f load(s); wall "
+            "%.1f s, %.0f runs/hour; dispatch %.3f s = %.2f%% of run time; groups idle waiting "
+            "for a shared stage %.1f s",
             sums[0], sums[3], sums[4], wall, wall > 0 ? sums[0] * 3600.0 / wall : 0.0, sums[2],
             sums[1] > 0 ? 100.0 * sums[2] / sums[1] : 0.0, sums[5]);
 
@@ -444,7 +444,7 @@ static int show_run(const pl_sweep *sw, const char *want)
         snprintf(cfg.run.name, sizeof cfg.run.name, "%s", id);
         snprintf(cfg.run.dir, sizeof cfg.run.dir, "runs/%s", id);
         cfg.run.resume[0] = '\0';
-        pl_config_write(&cfg, stdout);
+        pl_config_write(&cfg, pl_rule_foreign_sections(sw->rule), stdout);
         rc = 0;
         break;
     }

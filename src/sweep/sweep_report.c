@@ -1,8 +1,9 @@
-/* Selection of the best readout per cell, the final stage's runs, and the
- * Fig. 6-style report (report.h). */
+/* Selection of the best tuned point per cell (KH: the readout), the final
+ * stage's runs, and the Fig. 6-style report (report.h). */
 #include "plastic/report.h"
 #include "plastic/common.h"
 #include "plastic/image.h"
+#include "plastic/rule.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -15,7 +16,7 @@ typedef struct point {
     int runs, failed;           /* rows, and rows not "done" */
     double valid_sum;           /* over done rows */
     double test_sum, test_sq;   /* final rows: test error sums */
-    double sphere_max;          /* largest sphere_mean over its rows */
+    double converge_max;        /* largest value of the rule's converge_field over its rows */
 } point;
 
 typedef struct points {
@@ -76,9 +77,10 @@ static points collect(const pl_sweep *sw, const pl_table *t, const char *stage)
             continue;
         point *p = find_point(&ps, choice, sw->naxes);
         p->runs++;
-        double sphere = field(t, r, "sphere_mean");
-        if (!(sphere <= p->sphere_max))
-            p->sphere_max = sphere; /* keeps NaN */
+        const char *conv = sw->rule->converge_field;
+        double c = conv ? field(t, r, conv) : 0.0;
+        if (!(c <= p->converge_max))
+            p->converge_max = c; /* keeps NaN */
         if (strcmp(t->rows[r][stcol], "done") != 0) {
             p->failed++;
             continue;
@@ -120,11 +122,11 @@ long pl_sweep_missing(const pl_sweep *sw, const pl_table *t)
     return missing;
 }
 
-/* 1 if a and b agree on every non-readout axis. */
+/* 1 if a and b agree on every axis that is not tuned. */
 static int same_cell(const pl_sweep *sw, const int *a, const int *b)
 {
     for (int i = 0; i < sw->naxes; i++)
-        if (!sw->axes[i].readout && a[i] != b[i])
+        if (!sw->axes[i].tuned && a[i] != b[i])
             return 0;
     return 1;
 }
@@ -180,14 +182,14 @@ typedef struct cell {
     int choice[PL_SWEEP_MAX_AXES];
     const point *search;  /* best search point, or NULL */
     const point *final;   /* its final point, or NULL */
-    int failed;           /* some run diverged, or the hidden layer missed the sphere */
+    int failed;           /* some run diverged, or the shared stage did not converge */
 } cell;
 
 static void cell_name(const pl_sweep *sw, const int *choice, char *buf, size_t size)
 {
     buf[0] = '\0';
     for (int a = 0, first = 1; a < sw->naxes; a++) {
-        if (sw->axes[a].readout)
+        if (sw->axes[a].tuned)
             continue;
         size_t used = strlen(buf);
         snprintf(buf + used, size - used, "%s%s=%s", first ? "" : ", ", sw->axes[a].key,
@@ -215,12 +217,12 @@ static void entry(const cell *c, char *buf, size_t size)
     snprintf(buf, size, "%.2f ± %.2f%s", mean, sd, c->failed ? " (n.c.)" : "");
 }
 
-/* The cell axes (non-readout), in file order. */
+/* The cell axes (not tuned), in file order. */
 static int cell_axes(const pl_sweep *sw, int *axes)
 {
     int n = 0;
     for (int a = 0; a < sw->naxes; a++)
-        if (!sw->axes[a].readout)
+        if (!sw->axes[a].tuned)
             axes[n++] = a;
     return n;
 }
@@ -296,14 +298,16 @@ int pl_sweep_write_report(const pl_sweep *sw, const pl_table *t)
         for (long j = 0; j < final.n && cells[c].search; j++)
             if (!memcmp(final.p[j].choice, search.p[i].choice, sizeof final.p[j].choice))
                 cells[c].final = &final.p[j];
-        /* did not converge: no usable readout, a diverged run, or a hidden
-         * layer whose rows stayed off the unit p-sphere */
+        /* did not converge: no usable point, a diverged run, or a shared
+         * stage whose convergence measure (KH: the rows' distance from the
+         * unit p-sphere) stayed above the tolerance */
         for (long j = 0; j < search.n; j++)
             if (same_cell(sw, search.p[j].choice, cells[c].choice) &&
-                (search.p[j].failed || !(search.p[j].sphere_max <= sw->sphere_tol)))
+                (search.p[j].failed || !(search.p[j].converge_max <= sw->converge_tol)))
                 cells[c].failed = 1;
-        if (!cells[c].search || (cells[c].final && (cells[c].final->failed ||
-                                                    !(cells[c].final->sphere_max <= sw->sphere_tol))))
+        if (!cells[c].search ||
+            (cells[c].final && (cells[c].final->failed ||
+                                !(cells[c].final->converge_max <= sw->converge_tol))))
             cells[c].failed = 1;
     }
 
@@ -313,29 +317,34 @@ int pl_sweep_write_report(const pl_sweep *sw, const pl_table *t)
     size_t size = 0;
     FILE *f = pl_text_stream(&text, &size);
     fprintf(f, "# Sweep report: %s\n\n", sw->path);
-    fprintf(f, "Search: %ld points in %ld rows; final: %ld points. For every cell the readout "
-               "with the lowest mean validation error over %d repeat(s) was retrained %d time(s) "
-               "on the full training set (data.valid = 0). Entries: mean ± SD test error (%%) of "
-               "those final runs. n.c. = did not converge (a run diverged, or the hidden layer's "
-               "mean |sum |W|^p - 1| stayed above %g).\n\n",
-            search.n, t->nrows, final.n, sw->repeats, sw->final_repeats, sw->sphere_tol);
+    const char *conv = sw->rule->converge_field;
+    fprintf(f, "Search: %ld points in %ld rows; final: %ld points. For every cell the point of "
+               "the tuned sections (%s) with the lowest mean validation error over %d repeat(s) "
+               "was retrained %d time(s) on the full training set (data.valid = 0). Entries: "
+               "mean ± SD test error (%%) of those final runs. n.c. = did not converge (a run "
+               "diverged",
+            search.n, t->nrows, final.n, sw->tune[0] ? sw->tune : "none", sw->repeats,
+            sw->final_repeats);
+    if (conv)
+        fprintf(f, ", or the shared stage's %s stayed above %g", conv, sw->converge_tol);
+    fprintf(f, ").\n\n");
     int axes[PL_SWEEP_MAX_AXES], naxes = cell_axes(sw, axes);
     if (naxes == 2)
         write_grid(f, sw, cells, ncells, axes[0], axes[1]);
-    fprintf(f, "\n## Chosen readouts\n\n| cell | readout | valid (search) | test (final) | "
+    fprintf(f, "\n## Chosen points\n\n| cell | tuned | valid (search) | test (final) | "
                "final runs |\n|---|---|---|---|---|\n");
     for (long c = 0; c < ncells; c++) {
-        char name[512], readout[512] = "", e[64];
+        char name[512], tuned[512] = "", e[64];
         cell_name(sw, cells[c].choice, name, sizeof name);
         for (int a = 0; a < sw->naxes && cells[c].search; a++)
-            if (sw->axes[a].readout) {
-                size_t used = strlen(readout);
-                snprintf(readout + used, sizeof readout - used, "%s%s=%s", used ? ", " : "",
-                         sw->axes[a].key + 8, sw->axes[a].values[cells[c].choice[a]]);
+            if (sw->axes[a].tuned) {
+                size_t used = strlen(tuned);
+                snprintf(tuned + used, sizeof tuned - used, "%s%s=%s", used ? ", " : "",
+                         sw->axes[a].key, sw->axes[a].values[cells[c].choice[a]]);
             }
         entry(&cells[c], e, sizeof e);
         double valid = cells[c].search ? cells[c].search->valid_sum / cells[c].search->runs : NAN;
-        fprintf(f, "| %s | %s | %.2f | %s | %d |\n", name, readout[0] ? readout : "-", valid, e,
+        fprintf(f, "| %s | %s | %.2f | %s | %d |\n", name, tuned[0] ? tuned : "-", valid, e,
                 cells[c].final ? cells[c].final->runs : 0);
     }
     fclose(f);

@@ -3,6 +3,7 @@
 #include "plastic/sweep.h"
 #include "plastic/common.h"
 #include "plastic/rng.h"
+#include "plastic/rule.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -107,14 +108,26 @@ static int setting(pl_sweep *sw, const char *name, const char *value, char *err,
         snprintf(err, size, "sweep.strategy = '%s': expected grid, random or tpe", value);
         return -1;
     }
-    if (!strcmp(name, "sphere_tol")) {
+    if (!strcmp(name, "converge_tol")) {
         char *end;
         double v = strtod(value, &end);
         if (end == value || *pl_trim(end) != '\0' || !(v > 0)) {
-            snprintf(err, size, "sweep.sphere_tol = '%s': expected a number > 0", value);
+            snprintf(err, size, "sweep.converge_tol = '%s': expected a number > 0", value);
             return -1;
         }
-        sw->sphere_tol = v;
+        sw->converge_tol = v;
+        return 0;
+    }
+    if (!strcmp(name, "tune")) {
+        if (strlen(value) >= sizeof sw->tune) {
+            snprintf(err, size, "sweep.tune is too long");
+            return -1;
+        }
+        /* a comma or space separated list of sections, kept space separated */
+        snprintf(sw->tune, sizeof sw->tune, "%s", value);
+        for (char *c = sw->tune; *c; c++)
+            if (*c == ',')
+                *c = ' ';
         return 0;
     }
     if (!strcmp(name, "dir")) {
@@ -127,7 +140,8 @@ static int setting(pl_sweep *sw, const char *name, const char *value, char *err,
     }
     snprintf(err, size,
              "unknown sweep setting '%s' (known: repeats, final_repeats, strategy, trials, "
-             "tpe_startup, group_size, sphere_tol, dir; an axis is section.key = v1,v2,...)",
+             "tpe_startup, group_size, converge_tol, tune, dir; an axis is "
+             "section.key = v1,v2,...)",
              name);
     return -1;
 }
@@ -206,6 +220,10 @@ static int add_axis(pl_sweep *sw, const char *key, char *list, char *err, size_t
         snprintf(err, size, "run.seed cannot be an axis: use repeats (seeds run.seed + 0, 1, ...)");
         return -1;
     }
+    if (!strcmp(key, "model.rule")) {
+        snprintf(err, size, "model.rule cannot be an axis: a sweep file sweeps one rule");
+        return -1;
+    }
     for (int a = 0; a < sw->naxes; a++)
         if (!strcmp(sw->axes[a].key, key)) {
             snprintf(err, size, "axis %s is given twice", key);
@@ -217,7 +235,6 @@ static int add_axis(pl_sweep *sw, const char *key, char *list, char *err, size_t
     }
     pl_sweep_axis *ax = &sw->axes[sw->naxes++];
     snprintf(ax->key, sizeof ax->key, "%s", key);
-    ax->readout = !strncmp(key, "readout.", 8);
     ax->values = pl_calloc(PL_SWEEP_MAX_VALUES, sizeof *ax->values);
     for (char *save = NULL, *item = strtok_r(list, ",", &save); item;
          item = strtok_r(NULL, ",", &save)) {
@@ -295,44 +312,71 @@ static int parse(pl_sweep *sw, const char *text, int with_sweep, char **config_p
     return 0;
 }
 
-/* The largest (or smallest) value an int key takes over the sweep. */
-static int extreme_int(const pl_sweep *sw, const char *key, int base, int largest)
+/* Whether a key belongs to one of the space-separated sections. */
+static int in_sections(const char *key, const char *sections)
 {
-    for (int a = 0; a < sw->naxes; a++) {
-        if (strcmp(sw->axes[a].key, key) != 0)
-            continue;
-        int best = atoi(sw->axes[a].values[0]);
-        for (int v = 1; v < sw->axes[a].nvalues; v++) {
-            int x = atoi(sw->axes[a].values[v]);
-            best = (largest ? x > best : x < best) ? x : best;
-        }
-        return best;
+    size_t len = strcspn(key, ".");
+    for (const char *p = sections; *p;) {
+        size_t n = strcspn(p, " ");
+        if (n == len && !strncmp(p, key, len))
+            return 1;
+        p += n;
+        while (*p == ' ')
+            p++;
     }
-    return base;
+    return 0;
+}
+
+/* The default tuned sections: those of the rule's stages after its shared
+ * ones (KH: readout); none for a rule without shared stages. */
+static void default_tune(pl_sweep *sw)
+{
+    const pl_rule *rule = sw->rule;
+    sw->tune[0] = '\0';
+    for (int s = rule->shared_stages; rule->shared_stages > 0 && s < rule->nstages; s++) {
+        size_t used = strlen(sw->tune);
+        snprintf(sw->tune + used, sizeof sw->tune - used, "%s%s", used ? " " : "",
+                 rule->stages[s].sections);
+    }
 }
 
 /* The base with the first value of every axis must finalize (that derives
- * run.name, kept for the sweep's directory), and the one constraint
- * between keys, k <= K, must hold for every combination. */
+ * run.name, kept for the sweep's directory), and the rule's constraints
+ * between keys must hold for every point of the grid (or, for a grid too
+ * large to walk, they are checked as each run is configured). */
 static int check_runs(pl_sweep *sw)
 {
     pl_config first = sw->base;
     char err[1024];
     for (int a = 0; a < sw->naxes; a++)
         pl_config_set(&first, sw->axes[a].key, sw->axes[a].values[0], err, sizeof err);
-    int kmax = extreme_int(sw, "kh.k", sw->base.kh.k, 1);
-    int hmin = extreme_int(sw, "kh.hidden", sw->base.kh.hidden, 0);
-    if (kmax > hmin) {
-        pl_error("%s: some runs would have kh.k = %d > kh.hidden = %d (k ranks the hidden "
-                 "units)", sw->path, kmax, hmin);
-        return -1;
-    }
-    first.kh.k = kmax;
-    first.kh.hidden = hmin;
     if (pl_config_finalize(&first))
         return -1;
     snprintf(sw->base.run.name, sizeof sw->base.run.name, "%s", first.run.name);
     snprintf(sw->base.run.dir, sizeof sw->base.run.dir, "%s", first.run.dir);
+    double grid = 1.0;
+    for (int a = 0; a < sw->naxes; a++)
+        grid *= sw->axes[a].nvalues;
+    if (!sw->rule->check || grid > 1e6)
+        return 0;
+    int choice[PL_SWEEP_MAX_AXES] = {0};
+    for (long i = 0; i < (long)grid; i++) {
+        pl_config cfg = sw->base;
+        for (int a = 0; a < sw->naxes; a++)
+            pl_config_set(&cfg, sw->axes[a].key, sw->axes[a].values[choice[a]], err, sizeof err);
+        if (sw->rule->check(&cfg, sw->group_size, err, sizeof err) != 0) {
+            char point[512] = "";
+            for (int a = 0; a < sw->naxes; a++) {
+                size_t used = strlen(point);
+                snprintf(point + used, sizeof point - used, "%s%s=%s", a ? ", " : "",
+                         sw->axes[a].key, sw->axes[a].values[choice[a]]);
+            }
+            pl_error("%s: some runs would fail: %s (at %s)", sw->path, err, point);
+            return -1;
+        }
+        for (int a = sw->naxes - 1; a >= 0 && ++choice[a] == sw->axes[a].nvalues; a--)
+            choice[a] = 0;
+    }
     return 0;
 }
 
@@ -343,7 +387,8 @@ int pl_sweep_load(pl_sweep *sw, const char *path, char **overrides, int noverrid
     sw->final_repeats = -1;
     sw->tpe_startup = 10;
     sw->group_size = 1;
-    sw->sphere_tol = 0.1;
+    sw->converge_tol = 0.1;
+    sw->tune[0] = '\1'; /* unset: the rule's default, once the rule is known */
     snprintf(sw->path, sizeof sw->path, "%s", path);
     char *text;
     int rc = read_file(path, &text);
@@ -367,6 +412,7 @@ int pl_sweep_load(pl_sweep *sw, const char *path, char **overrides, int noverrid
         config_part = NULL;
         if (rc)
             return PL_EXIT_USAGE;
+        sw->rule = pl_rule_of(&sw->base);
         rc = parse(sw, text, 1, &config_part, err, sizeof err, &err_line);
         pl_free(config_part);
     }
@@ -396,6 +442,10 @@ int pl_sweep_load(pl_sweep *sw, const char *path, char **overrides, int noverrid
         pl_error("%s: the [sweep] section lists no axis (e.g. kh.p = 2,3,4)", path);
         return PL_EXIT_USAGE;
     }
+    if (sw->tune[0] == '\1')
+        default_tune(sw);
+    for (int a = 0; a < sw->naxes; a++)
+        sw->axes[a].tuned = in_sections(sw->axes[a].key, sw->tune);
     if (check_runs(sw))
         return PL_EXIT_USAGE;
     if (sw->strategy != PL_STRATEGY_GRID && sw->trials < 1) {
@@ -435,20 +485,34 @@ static uint64_t fnv1a(const char *text)
     return h;
 }
 
-uint64_t pl_sweep_run_id(const pl_config *cfg)
+static uint64_t identity_hash(const pl_config *cfg, const char *const *skip)
 {
-    char *text = pl_config_identity(cfg, NULL);
+    char *text = pl_config_identity(cfg, skip);
     uint64_t h = fnv1a(text);
     free(text);
     return h;
 }
 
-uint64_t pl_sweep_hidden_key(const pl_config *cfg)
+uint64_t pl_sweep_run_id(const pl_config *cfg)
 {
-    char *text = pl_config_identity(cfg, "readout");
-    uint64_t h = fnv1a(text);
-    free(text);
-    return h;
+    const pl_rule *rule = pl_rule_of(cfg);
+    return identity_hash(cfg, pl_rule_foreign_sections(rule));
+}
+
+uint64_t pl_sweep_shared_key(const pl_config *cfg)
+{
+    const pl_rule *rule = pl_rule_of(cfg);
+    if (rule->shared_stages == 0)
+        return pl_sweep_run_id(cfg);
+    return identity_hash(cfg, pl_rule_sections_from(rule, rule->shared_stages));
+}
+
+void pl_sweep_shared_config(const pl_config *cfg, pl_config *shared)
+{
+    const pl_rule *rule = pl_rule_of(cfg);
+    *shared = *cfg;
+    if (rule->shared_stages > 0)
+        pl_config_reset_sections(shared, pl_rule_sections_from(rule, rule->shared_stages));
 }
 
 void pl_sweep_hex(uint64_t id, char out[17]) { snprintf(out, 17, "%016llx", (unsigned long long)id); }
@@ -478,14 +542,14 @@ int pl_sweep_config(const pl_sweep *sw, const pl_sweep_run *run, pl_config *cfg)
         cfg->run.threads = 1;
     if (run->stage == PL_STAGE_FINAL)
         cfg->data.valid = 0;
-    if (cfg->kh.k > cfg->kh.hidden) {
-        pl_error("%s: a run has kh.k = %d > kh.hidden = %d", sw->path, cfg->kh.k, cfg->kh.hidden);
+    if (sw->rule->check && sw->rule->check(cfg, sw->group_size, err, sizeof err) != 0) {
+        pl_error("%s: a run fails: %s", sw->path, err);
         return PL_EXIT_USAGE;
     }
     char hex[17];
-    pl_sweep_hex(pl_sweep_hidden_key(cfg), hex);
-    snprintf(cfg->run.name, sizeof cfg->run.name, "hidden-%s", hex);
-    snprintf(cfg->run.dir, sizeof cfg->run.dir, "%.960s/hidden/%s", sw->dir, hex);
+    pl_sweep_hex(pl_sweep_shared_key(cfg), hex);
+    snprintf(cfg->run.name, sizeof cfg->run.name, "run-%s", hex);
+    snprintf(cfg->run.dir, sizeof cfg->run.dir, "%.960s/runs/%s", sw->dir, hex);
     snprintf(cfg->run.resume, sizeof cfg->run.resume, "auto");
     return 0;
 }
@@ -548,9 +612,11 @@ long pl_sweep_expand(const pl_sweep *sw, pl_sweep_run **runs)
 
 /* ---- schedule order ---- */
 
+enum { MAX_REUSE = 4 };
+
 typedef struct keyed {
-    long first;     /* position where this run's hidden key first appears */
-    double n;       /* readout.n */
+    long first;     /* position where this run's shared key first appears */
+    double reuse[MAX_REUSE]; /* values of the rule's reuse_keys */
     long index;
 } keyed;
 
@@ -559,19 +625,20 @@ static int by_schedule(const void *pa, const void *pb)
     const keyed *a = pa, *b = pb;
     if (a->first != b->first)
         return a->first < b->first ? -1 : 1;
-    if (a->n != b->n)
-        return a->n < b->n ? -1 : 1;
+    for (int i = 0; i < MAX_REUSE; i++)
+        if (a->reuse[i] != b->reuse[i])
+            return a->reuse[i] < b->reuse[i] ? -1 : 1;
     return (a->index > b->index) - (a->index < b->index);
 }
 
-typedef struct hidden_entry {
+typedef struct shared_entry {
     uint64_t key;
     long first;
-} hidden_entry;
+} shared_entry;
 
-/* Open-addressing map hidden key -> first position; returns the position
+/* Open-addressing map shared key -> first position; returns the position
  * (inserting pos if absent) and counts distinct keys in *distinct. */
-static long first_seen(hidden_entry *table, long cap, uint64_t key, long pos, long *distinct)
+static long first_seen(shared_entry *table, long cap, uint64_t key, long pos, long *distinct)
 {
     for (long i = (long)(key % (uint64_t)cap);; i = (i + 1) % cap) {
         if (table[i].first < 0) {
@@ -585,19 +652,32 @@ static long first_seen(hidden_entry *table, long cap, uint64_t key, long pos, lo
     }
 }
 
-/* Hidden key and readout.n of every run, into ks; returns distinct keys. */
+/* A reuse key's value as a number to order by (its text's first number;
+ * reuse keys are numeric in practice, and only the grouping matters). */
+static double reuse_value(const pl_config *cfg, const char *key)
+{
+    char text[PL_PATH_MAX + 1];
+    if (pl_config_get(cfg, key, text, sizeof text) != 0)
+        return 0.0;
+    return strtod(text, NULL);
+}
+
+/* Shared key and reuse values of every run, into ks; returns distinct keys. */
 static long key_runs(const pl_sweep *sw, const pl_sweep_run *runs, long nruns, keyed *ks)
 {
     long cap = 2 * nruns + 1, distinct = 0;
-    hidden_entry *table = pl_alloc((size_t)cap * sizeof *table);
+    shared_entry *table = pl_alloc((size_t)cap * sizeof *table);
     for (long i = 0; i < cap; i++)
         table[i].first = -1;
     for (long i = 0; i < nruns; i++) {
         pl_config cfg;
         if (pl_sweep_config(sw, &runs[i], &cfg) != 0)
             abort(); /* every value was validated at load */
-        ks[i].first = first_seen(table, cap, pl_sweep_hidden_key(&cfg), i, &distinct);
-        ks[i].n = cfg.readout.n;
+        ks[i].first = first_seen(table, cap, pl_sweep_shared_key(&cfg), i, &distinct);
+        for (int k = 0; k < MAX_REUSE; k++)
+            ks[i].reuse[k] = k < 4 && sw->rule->reuse_keys[k]
+                                 ? reuse_value(&cfg, sw->rule->reuse_keys[k])
+                                 : 0.0;
         ks[i].index = i;
     }
     pl_free(table);
@@ -619,7 +699,7 @@ void pl_sweep_schedule(const pl_sweep *sw, pl_sweep_run *runs, long nruns)
     pl_free(ks);
 }
 
-long pl_sweep_count_hidden(const pl_sweep *sw, const pl_sweep_run *runs, long nruns)
+long pl_sweep_count_shared(const pl_sweep *sw, const pl_sweep_run *runs, long nruns)
 {
     if (nruns == 0)
         return 0;

@@ -1,9 +1,9 @@
-/* A sweep's worker: runs of one group, sharing data, hidden layers and
- * features between consecutive runs (worker.h). */
+/* A sweep's worker: runs of one group, sharing data and the rule's shared
+ * stages between consecutive runs (worker.h). Nothing here knows which
+ * rule runs. */
 #include "plastic/worker.h"
 #include "plastic/common.h"
 #include "plastic/model.h"
-#include "rules/kh/readout.h"
 #include "plastic/signals.h"
 #include "plastic/train.h"
 
@@ -22,18 +22,11 @@ void pl_worker_init(pl_worker *w, const pl_sweep *sw, const pl_comm *comm)
     w->comm = comm;
 }
 
-static void drop_features(pl_worker *w)
+static void drop_shared(pl_worker *w)
 {
-    pl_free(w->Htrain), pl_free(w->Hvalid), pl_free(w->Htest);
-    w->Htrain = w->Hvalid = w->Htest = NULL;
-    w->feat_key = 0;
-}
-
-static void drop_hidden(pl_worker *w)
-{
-    drop_features(w);
-    if (w->held && !w->held_diverged)
-        pl_kh_free(&w->kh);
+    if (w->model)
+        w->sw->rule->destroy(w->model);
+    w->model = NULL;
     w->held = 0;
     w->held_diverged = 0;
 }
@@ -49,7 +42,7 @@ static void drop_split(pl_worker *w)
 
 void pl_worker_free(pl_worker *w)
 {
-    drop_hidden(w);
+    drop_shared(w);
     drop_split(w);
     if (w->have_data) {
         pl_dataset_free(&w->all);
@@ -67,7 +60,7 @@ static int ensure_data(pl_worker *w, const pl_config *cfg)
     snprintf(key, sizeof key, "%s|%.1000s|%d|%d", cfg->data.set, dir, cfg->data.train_limit,
              cfg->data.test_limit);
     if (!w->have_data || strcmp(key, w->data_key) != 0) {
-        drop_hidden(w);
+        drop_shared(w);
         drop_split(w);
         if (w->have_data) {
             pl_dataset_free(&w->all);
@@ -81,6 +74,7 @@ static int ensure_data(pl_worker *w, const pl_config *cfg)
         snprintf(w->data_key, sizeof w->data_key, "%s", key);
     }
     if (!w->have_split || w->split_seed != cfg->run.seed || w->split_valid != cfg->data.valid) {
+        drop_shared(w); /* a model points at the split it was made with */
         drop_split(w);
         int rc = pl_dataset_split(&w->all, cfg->data.valid, cfg->run.seed, &w->train, &w->valid);
         if (rc)
@@ -92,7 +86,7 @@ static int ensure_data(pl_worker *w, const pl_config *cfg)
     return 0;
 }
 
-/* ---- the hidden layer ---- */
+/* ---- the shared stages ---- */
 
 /* 1 if path exists, as rank 0 sees it (the same answer on every rank). */
 static int exists(const pl_comm *comm, const char *path)
@@ -100,33 +94,58 @@ static int exists(const pl_comm *comm, const char *path)
     return pl_allreduce_or(comm, pl_comm_rank(comm) == 0 && access(path, F_OK) == 0);
 }
 
-/* never_won of the last hidden-layer epoch in dir/metrics.jsonl, or -1. */
-static long last_never_won(const pl_comm *comm, const char *dir)
+/* The value of "field": in a JSON line (NaN for null or absent). */
+static double json_number(const char *line, const char *field)
 {
-    long value = -1;
-    if (pl_comm_rank(comm) == 0) {
-        char path[PL_PATH_MAX + 32], line[4096];
+    char key[64];
+    snprintf(key, sizeof key, "\"%s\":", field);
+    const char *at = strstr(line, key);
+    if (!at || !strncmp(at + strlen(key), "null", 4))
+        return NAN;
+    return strtod(at + strlen(key), NULL);
+}
+
+/* The rule's summary fields from the last epoch record of the stage called
+ * `stage` in dir/metrics.jsonl (NaN where unknown); read on rank 0 and
+ * broadcast. */
+static void read_summary(pl_worker *w, const char *dir, const char *stage)
+{
+    const pl_rule *rule = w->sw->rule;
+    for (int i = 0; i < PL_SUMMARY_FIELDS; i++)
+        w->summary[i] = NAN;
+    if (pl_comm_rank(w->comm) == 0) {
+        char path[PL_PATH_MAX + 32], line[4096], phase[96];
         snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+        snprintf(phase, sizeof phase, "\"phase\":\"%s\"", stage);
         FILE *f = fopen(path, "r");
         while (f && fgets(line, sizeof line, f)) {
-            const char *at = strstr(line, "\"never_won\":");
-            if (at)
-                value = strtol(at + 12, NULL, 10);
+            if (!strstr(line, "\"event\":\"epoch\"") || !strstr(line, phase))
+                continue;
+            for (int i = 0; i < PL_SUMMARY_FIELDS && rule->summary_fields[i]; i++)
+                w->summary[i] = json_number(line, rule->summary_fields[i]);
         }
         if (f)
             fclose(f);
     }
-    pl_bcast_bytes(comm, &value, sizeof value, 0);
-    return value;
+    pl_bcast_bytes(w->comm, w->summary, sizeof w->summary, 0);
 }
 
-/* Makes kh hold the run's hidden layer: in memory already, or from
- * <dir>/model.h5, or trained now (then res->hidden_seconds counts it). */
-static int ensure_hidden(pl_worker *w, const pl_config *cfg, uint64_t key, pl_run_result *res)
+/* Marks a training that diverged, so no later run trains it again. */
+static void mark_diverged(pl_worker *w, const char *marker)
 {
+    if (pl_comm_rank(w->comm) == 0 && pl_write_text_atomic(marker, "diverged\n") != 0)
+        pl_error_all("cannot write %s", marker);
+}
+
+/* Makes w->model hold the run's shared stages: in memory already, or
+ * loaded from <run.dir>/model.h5, or trained there now (then
+ * res->shared_seconds counts it). */
+static int ensure_shared(pl_worker *w, const pl_config *cfg, uint64_t key, pl_run_result *res)
+{
+    const pl_rule *rule = w->sw->rule;
     if (w->held == key)
         return 0;
-    drop_hidden(w);
+    drop_shared(w);
     char model[PL_PATH_MAX + 32], marker[PL_PATH_MAX + 32];
     snprintf(model, sizeof model, "%s/model.h5", cfg->run.dir);
     snprintf(marker, sizeof marker, "%s/DIVERGED", cfg->run.dir);
@@ -136,125 +155,141 @@ static int ensure_hidden(pl_worker *w, const pl_config *cfg, uint64_t key, pl_ru
         return 0;
     }
     if (!exists(w->comm, model)) {
-        /* `plastic train` of the hidden layer alone: checkpoints, resume
+        /* `plastic train` of the shared stages alone: checkpoints, resume
          * after a kill, metrics.jsonl and weights.png come with it */
-        pl_config hidden = *cfg;
-        hidden.readout.epochs = 0;
+        pl_config shared;
+        pl_sweep_shared_config(cfg, &shared);
+        pl_train_opts opts = {.stages = rule->shared_stages};
         double t0 = pl_now();
-        int rc = pl_train(&hidden, w->comm);
-        res->hidden_seconds = pl_now() - t0;
+        int rc = pl_train(&shared, w->comm, &opts);
+        res->shared_seconds = pl_now() - t0;
+        w->trainings++;
+        res->trained_shared = 1;
         if (rc == PL_EXIT_DIVERGED) {
-            if (pl_comm_rank(w->comm) == 0 && pl_write_text_atomic(marker, "diverged\n") != 0)
-                pl_error_all("cannot write %s", marker);
+            mark_diverged(w, marker);
             w->held = key;
             w->held_diverged = 1;
-            w->trainings++;
-            res->trained_hidden = 1;
             return 0;
         }
         if (rc)
             return rc;
-        w->trainings++;
-        res->trained_hidden = 1;
     }
-    pl_kh_init(&w->kh, w->comm, cfg->kh.hidden, w->train.dim, cfg->kh.p, cfg->kh.k,
-               (float)cfg->kh.delta, cfg->kh.batch, cfg->run.seed);
-    int rc = pl_model_read_W(model, w->comm, &w->kh);
+    w->cfg = *cfg;
+    w->model = rule->create(&w->cfg, w->comm, &w->train, &w->valid, &w->test);
+    pl_state *st = pl_calloc(1, sizeof *st);
+    rule->state(w->model, st);
+    int rc = 0;
+    for (int i = 0; i < st->narrays && rc == 0; i++)
+        if (st->arrays[i].kind == PL_ARRAY_MODEL && st->arrays[i].stage < rule->shared_stages)
+            rc = pl_model_read_array(model, w->comm, &st->arrays[i]);
+    pl_free(st);
     if (rc) {
-        pl_kh_free(&w->kh);
+        drop_shared(w);
         return rc;
     }
-    pl_kh_sphere(&w->kh, &w->sphere_mean, &w->sphere_max);
-    w->never_won = last_never_won(w->comm, cfg->run.dir);
+    if (rule->loaded)
+        rule->loaded(w->model);
+    read_summary(w, cfg->run.dir, rule->stages[rule->shared_stages - 1].name);
     w->held = key;
     w->loads++;
     return 0;
 }
 
-/* ---- features and the readout ---- */
+/* ---- the run's own stages ---- */
 
-static void ensure_features(pl_worker *w, const pl_config *cfg, uint64_t key)
+/* Trains the stages after the shared ones for cfg on the held model, in
+ * memory. Returns 0 (res filled), PL_EXIT_DIVERGED, or
+ * PL_EXIT_CHECKPOINTED on a signal. */
+static int later_stages(pl_worker *w, const pl_config *cfg, pl_run_result *res)
 {
-    if (w->feat_key == key && w->feat_n == cfg->readout.n && w->Htrain)
-        return;
-    drop_features(w);
-    w->Htrain = pl_features(&w->kh, &w->train, cfg->readout.n);
-    w->Hvalid = pl_features(&w->kh, &w->valid, cfg->readout.n);
-    w->Htest = pl_features(&w->kh, &w->test, cfg->readout.n);
-    w->feat_key = key;
-    w->feat_n = cfg->readout.n;
-    w->feature_sets++;
+    const pl_rule *rule = w->sw->rule;
+    w->cfg = *cfg;
+    rule->restart(w->model, &w->cfg, rule->shared_stages);
+    int rc = 0, last = rule->nstages - 1;
+    for (int stage = rule->shared_stages; stage < rule->nstages && rc == 0; stage++) {
+        const int epochs = rule->epochs(&w->cfg, stage), supervised = rule->stages[stage].supervised;
+        if (epochs == 0)
+            continue;
+        if (rule->begin_stage)
+            rc = rule->begin_stage(w->model, stage);
+        for (int epoch = 0; epoch < epochs && rc == 0; epoch++) {
+            pl_epoch_pos pos = {0};
+            rc = rule->epoch(w->model, stage, epoch, &pos, NULL, NULL);
+            if (rc == 0 && supervised && !isfinite(pos.loss_sum))
+                rc = PL_EXIT_DIVERGED;
+            else if (rc == 0 && pl_allreduce_or(w->comm, pl_signal_received() != 0))
+                rc = PL_EXIT_CHECKPOINTED;
+            if (rc == 0 && supervised)
+                res->train_error = pl_percent(pos.wrong, w->train.n);
+        }
+    }
+    if (rc == 0 && rule->stages[last].supervised && rule->epochs(&w->cfg, last) > 0) {
+        res->valid_error = pl_percent(rule->errors(w->model, PL_SPLIT_VALID), w->valid.n);
+        res->test_error = pl_percent(rule->errors(w->model, PL_SPLIT_TEST), w->test.n);
+    }
+    return rc;
 }
 
-static double percent(long wrong, long n) { return n ? 100.0 * (double)wrong / (double)n : NAN; }
-
-/* Trains the readout of cfg on the held features. Returns 0 (res filled),
- * PL_EXIT_DIVERGED, or PL_EXIT_CHECKPOINTED on a signal. */
-static int fit_readout(pl_worker *w, const pl_config *cfg, pl_run_result *res)
+/* A rule without shared stages: the whole run through `plastic train` in
+ * its own directory (resumable after a kill). */
+static int whole_run(pl_worker *w, const pl_config *cfg, pl_run_result *res)
 {
-    pl_readout ro;
-    pl_readout_init(&ro, w->comm, w->train.nclass, w->kh.hidden, w->kh.row0, w->kh.nrows,
-                    cfg->readout.n, cfg->readout.m, cfg->readout.beta, cfg->run.seed,
-                    (float)cfg->readout.init_std);
-    pl_readout_batch buf;
-    pl_readout_batch_init(&buf, cfg->readout.batch, ro.nunits, w->train.n);
-    int rc = 0;
-    long wrong = 0;
-    for (int epoch = 0; epoch < cfg->readout.epochs && rc == 0; epoch++) {
-        double loss = 0.0;
-        int batch = 0;
-        wrong = 0;
-        float lr = (float)pl_readout_lr(cfg->readout.lr, epoch, cfg->readout.epochs);
-        pl_readout_epoch(&ro, w->Htrain, w->train.y, w->train.n, cfg->run.seed, epoch, lr,
-                         &batch, &buf, &loss, &wrong, NULL, NULL);
-        if (!isfinite(loss))
-            rc = PL_EXIT_DIVERGED;
-        else if (pl_allreduce_or(w->comm, pl_signal_received() != 0))
-            rc = PL_EXIT_CHECKPOINTED;
+    char marker[PL_PATH_MAX + 32];
+    snprintf(marker, sizeof marker, "%s/DIVERGED", cfg->run.dir);
+    if (exists(w->comm, marker)) {
+        res->status = PL_EXIT_DIVERGED;
+        return 0;
     }
-    if (rc == 0) {
-        res->train_error = cfg->readout.epochs ? percent(wrong, w->train.n) : NAN;
-        res->valid_error = percent(pl_readout_errors(&ro, w->Hvalid, w->valid.y, w->valid.n, NULL),
-                                   w->valid.n);
-        res->test_error = percent(pl_readout_errors(&ro, w->Htest, w->test.y, w->test.n, NULL),
-                                  w->test.n);
+    pl_train_result out;
+    pl_train_opts opts = {.result = &out};
+    int rc = pl_train(cfg, w->comm, &opts);
+    w->trainings++;
+    res->trained_shared = 1;
+    if (rc == PL_EXIT_DIVERGED) {
+        mark_diverged(w, marker);
+        res->status = PL_EXIT_DIVERGED;
+        return 0;
     }
-    pl_readout_batch_free(&buf);
-    pl_readout_free(&ro);
+    res->valid_error = out.valid_error;
+    res->test_error = out.test_error;
+    res->train_error = out.train_error;
     return rc;
 }
 
 int pl_worker_run(pl_worker *w, const pl_sweep_run *run, pl_run_result *res)
 {
     *res = (pl_run_result){.status = PL_EXIT_OK, .valid_error = NAN, .test_error = NAN,
-                           .train_error = NAN, .sphere_mean = NAN, .sphere_max = NAN,
-                           .never_won = -1};
+                           .train_error = NAN};
+    for (int i = 0; i < PL_SUMMARY_FIELDS; i++)
+        res->summary[i] = NAN;
+    const pl_rule *rule = w->sw->rule;
     pl_config cfg;
     int rc = pl_sweep_config(w->sw, run, &cfg);
     if (rc)
         return rc;
-    const uint64_t key = pl_sweep_hidden_key(&cfg);
     openblas_set_num_threads(cfg.run.threads);
     double t0 = pl_now();
     rc = ensure_data(w, &cfg);
+    if (rc == 0 && rule->shared_stages == 0) {
+        rc = whole_run(w, &cfg, res);
+        res->train_seconds = res->seconds = pl_now() - t0;
+        return rc;
+    }
     if (rc == 0)
-        rc = ensure_hidden(w, &cfg, key, res);
+        rc = ensure_shared(w, &cfg, pl_sweep_shared_key(&cfg), res);
     if (rc)
         return rc;
     if (w->held_diverged) {
         res->status = PL_EXIT_DIVERGED;
         res->seconds = pl_now() - t0;
-        res->load_seconds = res->seconds - res->hidden_seconds;
+        res->load_seconds = res->seconds - res->shared_seconds;
         return 0;
     }
-    res->sphere_mean = w->sphere_mean;
-    res->sphere_max = w->sphere_max;
-    res->never_won = w->never_won;
-    ensure_features(w, &cfg, key);
+    memcpy(res->summary, w->summary, sizeof res->summary);
     double t1 = pl_now();
-    res->load_seconds = t1 - t0 - res->hidden_seconds;
-    rc = fit_readout(w, &cfg, res);
-    res->readout_seconds = pl_now() - t1;
+    res->load_seconds = t1 - t0 - res->shared_seconds;
+    rc = later_stages(w, &cfg, res);
+    res->train_seconds = pl_now() - t1;
     res->seconds = pl_now() - t0;
     if (rc == PL_EXIT_DIVERGED) {
         res->status = PL_EXIT_DIVERGED;
@@ -265,19 +300,23 @@ int pl_worker_run(pl_worker *w, const pl_sweep_run *run, pl_run_result *res)
 
 /* ---- the table's rows ---- */
 
-static const char *const RESULT_COLUMNS =
-    "status,valid_error,test_error,train_error,sphere_mean,sphere_max,never_won,trained_hidden,"
-    "hidden_seconds,load_seconds,readout_seconds,seconds,ranks,finished";
+/* The columns after the axes: the errors, the rule's summary fields, then
+ * these. */
+static const char *const TIMING_COLUMNS =
+    "trained_shared,shared_seconds,load_seconds,train_seconds,seconds,ranks,finished";
 
 char *pl_sweep_header(const pl_sweep *sw)
 {
     char *text = NULL;
     size_t size = 0;
     FILE *f = pl_text_stream(&text, &size);
-    fputs("id,stage,hidden,repeat,seed", f);
+    fputs("id,stage,shared,repeat,seed", f);
     for (int a = 0; a < sw->naxes; a++)
         fprintf(f, ",%s", sw->axes[a].key);
-    fprintf(f, ",%s", RESULT_COLUMNS);
+    fputs(",status,valid_error,test_error,train_error", f);
+    for (int i = 0; i < PL_SUMMARY_FIELDS && sw->rule->summary_fields[i]; i++)
+        fprintf(f, ",%s", sw->rule->summary_fields[i]);
+    fprintf(f, ",%s", TIMING_COLUMNS);
     fclose(f);
     return text;
 }
@@ -288,9 +327,9 @@ char *pl_sweep_row(const pl_sweep *sw, const pl_sweep_run *run, const pl_run_res
     pl_config cfg;
     if (pl_sweep_config(sw, run, &cfg) != 0)
         return NULL;
-    char id[17], hidden[17], when[32];
+    char id[17], shared[17], when[32];
     pl_sweep_hex(pl_sweep_run_id(&cfg), id);
-    pl_sweep_hex(pl_sweep_hidden_key(&cfg), hidden);
+    pl_sweep_hex(pl_sweep_shared_key(&cfg), shared);
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
@@ -298,15 +337,16 @@ char *pl_sweep_row(const pl_sweep *sw, const pl_sweep_run *run, const pl_run_res
     char *text = NULL;
     size_t size = 0;
     FILE *f = pl_text_stream(&text, &size);
-    fprintf(f, "%s,%s,%s,%d,%llu", id, run->stage == PL_STAGE_FINAL ? "final" : "search", hidden,
+    fprintf(f, "%s,%s,%s,%d,%llu", id, run->stage == PL_STAGE_FINAL ? "final" : "search", shared,
             run->repeat, (unsigned long long)cfg.run.seed);
     for (int a = 0; a < sw->naxes; a++)
         fprintf(f, ",%s", sw->axes[a].values[run->choice[a]]);
-    fprintf(f, ",%s,%.4f,%.4f,%.4f,%.6g,%.6g,%ld,%d,%.3f,%.3f,%.3f,%.3f,%d,%s",
-            res->status == PL_EXIT_OK ? "done" : "diverged", res->valid_error, res->test_error,
-            res->train_error, res->sphere_mean, res->sphere_max, res->never_won,
-            res->trained_hidden, res->hidden_seconds, res->load_seconds, res->readout_seconds,
-            res->seconds, ranks, when);
+    fprintf(f, ",%s,%.4f,%.4f,%.4f", res->status == PL_EXIT_OK ? "done" : "diverged",
+            res->valid_error, res->test_error, res->train_error);
+    for (int i = 0; i < PL_SUMMARY_FIELDS && sw->rule->summary_fields[i]; i++)
+        fprintf(f, ",%.6g", res->summary[i]);
+    fprintf(f, ",%d,%.3f,%.3f,%.3f,%.3f,%d,%s", res->trained_shared, res->shared_seconds,
+            res->load_seconds, res->train_seconds, res->seconds, ranks, when);
     fclose(f);
     return text;
 }

@@ -61,5 +61,5 @@ for r in got:
 print(f"{len(got)} runs, each once, errors equal to the uninterrupted sweep")
 PY
 # every hidden layer has one model.h5; none was trained twice to the end
-n=$(find "$out/kill/hidden" -name model.h5 | wc -l)
+n=$(find "$out/kill/runs" -name model.h5 | wc -l)
 [ "$n" = 8 ] || fail "expected 8 hidden layers, found $n"

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Sharing and the protocol on a small sweep (tests/configs/sweep.ini: 32
 # search runs over 8 hidden layers, readout.n in {3, 4.5}):
-#  - --plan counts 32 runs and 8 unsupervised trainings and writes nothing;
-#  - the sweep trains exactly 8 hidden layers (rows with trained_hidden = 1,
-#    hidden/*/model.h5) and makes 16 feature sets (8 W x 2 n), not 32 of each;
+#  - --plan counts 32 runs and 8 shared trainings and writes nothing;
+#  - the sweep trains exactly 8 hidden layers (the KH rule's shared stage:
+#    rows with trained_shared = 1, runs/*/model.h5) and loads each once, not
+#    32 of each (the features' reuse is tested in tests/unit/test_kh_rule.c);
 #  - a run of the sweep equals `plastic train` of its resolved configuration
 #    (--show ID): the same validation and test error;
 #  - a second invocation runs nothing;
@@ -21,18 +22,18 @@ config=tests/configs/sweep.ini
 dir=$out/sweep
 
 bin/plastic sweep "$config" --plan sweep.dir="$dir" > "$out/plan.log" || fail "--plan failed"
-grep -q "runs: 32; distinct unsupervised trainings: 8 " "$out/plan.log" \
+grep -q "runs: 32; distinct shared trainings: 8 " "$out/plan.log" \
     || { cat "$out/plan.log"; fail "--plan counts"; }
 [ ! -e "$dir" ] || fail "--plan wrote $dir"
 
 bin/plastic sweep "$config" sweep.dir="$dir" > "$out/run.log" 2>&1 \
     || { tail -n 20 "$out/run.log"; fail "sweep"; }
-grep -q "^sweep: 32 run(s) this session, 8 unsupervised training(s), 16 feature set(s)" \
-    "$out/run.log" || { tail -n 3 "$out/run.log"; fail "expected 8 trainings, 16 feature sets"; }
-n=$(find "$dir/hidden" -name model.h5 | wc -l)
+grep -q "^sweep: 32 run(s) this session, 8 shared training(s), 8 load(s)" \
+    "$out/run.log" || { tail -n 3 "$out/run.log"; fail "expected 8 trainings, 8 loads"; }
+n=$(find "$dir/runs" -name model.h5 | wc -l)
 [ "$n" = 8 ] || fail "$n hidden layers on disk, expected 8"
 trained=$(python3 -c "
-import csv; print(sum(r['trained_hidden'] == '1' for r in csv.DictReader(open('$dir/results.csv'))))")
+import csv; print(sum(r['trained_shared'] == '1' for r in csv.DictReader(open('$dir/results.csv'))))")
 [ "$trained" = 8 ] || fail "$trained rows say they trained their hidden layer, expected 8"
 
 # one run alone, through plastic train
@@ -52,12 +53,12 @@ print(f"run {sys.argv[2]}: test {row['test_error']} valid {row['valid_error']} i
 PY
 
 bin/plastic sweep "$config" sweep.dir="$dir" > "$out/again.log" 2>&1 || fail "second invocation"
-grep -q "^sweep: 0 run(s) this session, 0 unsupervised" "$out/again.log" \
+grep -q "^sweep: 0 run(s) this session, 0 shared" "$out/again.log" \
     || { cat "$out/again.log"; fail "the second invocation ran something"; }
 
 bin/plastic sweep "$config" sweep.dir="$dir" --report > "$out/report.log" 2>&1 \
     || { tail -n 20 "$out/report.log"; fail "--report"; }
-grep -q "^sweep: 8 run(s) this session, 8 unsupervised" "$out/report.log" \
+grep -q "^sweep: 8 run(s) this session, 8 shared" "$out/report.log" \
     || { tail -n 3 "$out/report.log"; fail "expected 8 final runs on 8 new hidden layers"; }
 grep -q '^| kh.p \\ kh.k | 2 | 3 |' "$dir/report.md" || { cat "$dir/report.md"; fail "report table"; }
 [ "$(grep -c '^| \*\*[23]\*\* | [0-9.]* ± [0-9.]*' "$dir/report.md")" = 2 ] \

@@ -15,6 +15,7 @@
 
 #include "plastic/common.h"
 #include "plastic/config.h"
+#include "plastic/rule.h"
 
 #include "support.h"
 
@@ -211,7 +212,7 @@ static void unknown_section_fails_at_its_line(void **state)
 {
     (void)state;
     expect_load_error("[run]\nseed = 3\n[xyz]\nseed = 4\n", 3,
-                      "unknown section [xyz] (known: run, data, kh, readout,");
+                      "unknown section [xyz] (known: run, model, data, kh, readout,");
     /* even with no keys in it, and however it is spaced */
     expect_load_error("[kh]\nk = 3\n\n  [ kh ]  ; comment\n", 4, "unknown section [ kh ]");
 }
@@ -431,17 +432,26 @@ static void finalize_keeps_explicit_values(void **state)
     assert_string_equal(c.run.dir, "/tmp/out");
 }
 
-static void finalize_checks_k_against_hidden(void **state)
+/* Constraints between a rule's keys are the rule's: finalize leaves them,
+ * pl_rule_check names them. */
+static void rule_checks_k_against_hidden(void **state)
 {
     (void)state;
     pl_config c;
     pl_config_defaults(&c);
     assert_int_equal(pl_config_override(&c, "kh.hidden=5"), 0);
     assert_int_equal(pl_config_override(&c, "kh.k=5"), 0);
-    assert_int_equal(pl_config_finalize(&c), 0); /* equal is fine */
+    assert_int_equal(pl_config_finalize(&c), 0);
+    assert_int_equal(pl_rule_check(&c, 1), 0); /* equal is fine */
     assert_int_equal(pl_config_override(&c, "kh.k=6"), 0);
-    assert_int_equal(CAPTURE_STDERR(pl_config_finalize(&c)), PL_EXIT_USAGE);
+    assert_int_equal(pl_config_finalize(&c), 0);
+    assert_int_equal(CAPTURE_STDERR(pl_rule_check(&c, 1)), PL_EXIT_USAGE);
     assert_contains(stderr_text(), "kh.k = 6 must be <= kh.hidden = 5");
+    assert_int_equal(pl_config_override(&c, "kh.k=5"), 0);
+    assert_int_equal(pl_config_override(&c, "kh.impl=naive"), 0);
+    assert_int_equal(pl_rule_check(&c, 1), 0);
+    assert_int_equal(CAPTURE_STDERR(pl_rule_check(&c, 2)), PL_EXIT_USAGE);
+    assert_contains(stderr_text(), "kh.impl = naive is the serial reference: run it on 1 rank");
 }
 
 /* Fields assigned in code get the checks input gets. */
@@ -467,7 +477,7 @@ static char *write_to_string(const pl_config *c)
     size_t size = 0;
     FILE *f = open_memstream(&text, &size);
     assert_non_null(f);
-    assert_int_equal(pl_config_write(c, f), 0);
+    assert_int_equal(pl_config_write(c, NULL, f), 0);
     fclose(f);
     return text;
 }
@@ -545,12 +555,15 @@ static void diff_names_the_first_run_defining_key(void **state)
     b.checkpoint.every = 99;
     b.checkpoint.keep = 5;
     b.log.progress = 0;
-    assert_int_equal(pl_config_diff(&a, &b, what, sizeof what), 0);
+    assert_int_equal(pl_config_diff(&a, &b, NULL, what, sizeof what), 0);
     b.readout.beta = 0.25;
-    assert_int_equal(pl_config_diff(&a, &b, what, sizeof what), 1);
+    assert_int_equal(pl_config_diff(&a, &b, NULL, what, sizeof what), 1);
     assert_string_equal(what, "readout.beta is 0.5 there but 0.25 here");
+    /* a section the run's rule does not read does not count */
+    const char *const skip[] = {"readout", NULL};
+    assert_int_equal(pl_config_diff(&a, &b, skip, what, sizeof what), 0);
     b.kh.hidden = 10;
-    assert_int_equal(pl_config_diff(&a, &b, what, sizeof what), 1);
+    assert_int_equal(pl_config_diff(&a, &b, NULL, what, sizeof what), 1);
     assert_string_equal(what, "kh.hidden is 2000 there but 10 here");
 }
 
@@ -634,7 +647,7 @@ int main(void)
         cmocka_unit_test(bad_strings_fail),
         cmocka_unit_test(finalize_derives_name_and_dir),
         cmocka_unit_test(finalize_keeps_explicit_values),
-        cmocka_unit_test(finalize_checks_k_against_hidden),
+        cmocka_unit_test(rule_checks_k_against_hidden),
         cmocka_unit_test(finalize_checks_assigned_fields),
         cmocka_unit_test(write_load_round_trip),
         cmocka_unit_test(write_is_grouped_ini_with_header),

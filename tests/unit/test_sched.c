@@ -1,4 +1,4 @@
-/* The sweep scheduler: every run handed out exactly once, no hidden layer
+/* The sweep scheduler: every run handed out exactly once, no shared stage
  * started by two groups at once, groups kept on the layer they hold, runs
  * already in the table skipped, and TPE proposing `trials` points. */
 #include <setjmp.h>
@@ -61,17 +61,17 @@ static void simulate(pl_sched *s, int ngroups, uint64_t seed, long *handed)
         if (how == PL_SCHED_WAIT)
             continue;
         handed[run]++;
-        /* nobody else may be running a run of this hidden layer unless the
+        /* nobody else may be running a run of this shared stage unless the
          * layer is ready (made by a finished run) */
         for (int o = 0; o < ngroups; o++)
-            if (o != g && running[o] >= 0 && s->hidden[running[o]] == s->hidden[run]) {
+            if (o != g && running[o] >= 0 && s->shared[running[o]] == s->shared[run]) {
                 long h = 0;
-                while (s->hkey[h] != s->hidden[run])
+                while (s->skey[h] != s->shared[run])
                     h++;
-                assert_true(s->hready[h]);
+                assert_true(s->sready[h]);
             }
         running[g] = run;
-        held[g] = s->hidden[run];
+        held[g] = s->shared[run];
     }
     assert_int_equal(done_groups, ngroups);
 }
@@ -100,7 +100,7 @@ static void test_every_run_once(void **state)
     pl_sweep_free(&sw);
 }
 
-/* One group takes runs in schedule order: all of a hidden layer's runs
+/* One group takes runs in schedule order: all of a shared stage's runs
  * before the next layer, so each layer is made once. */
 static void test_one_group_keeps_its_layer(void **state)
 {
@@ -115,8 +115,8 @@ static void test_one_group_keeps_its_layer(void **state)
     int switches = 0;
     long run;
     while (pl_sched_next(&s, 0, held, &run) == PL_SCHED_RUN) {
-        switches += s.hidden[run] != held;
-        held = s.hidden[run];
+        switches += s.shared[run] != held;
+        held = s.shared[run];
         pl_sched_finish(&s, run, 1.0);
     }
     assert_int_equal(switches, 12); /* 3 p x 2 k x 2 repeats */

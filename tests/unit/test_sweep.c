@@ -64,7 +64,7 @@ static void test_paper_grid(void **state)
     pl_sweep_run *runs;
     long n = pl_sweep_expand(&sw, &runs);
     assert_int_equal(n, 12600);
-    assert_int_equal(pl_sweep_count_hidden(&sw, runs, n), 105);
+    assert_int_equal(pl_sweep_count_shared(&sw, runs, n), 105);
     uint64_t *ids = run_ids(&sw, runs, n);
     for (long i = 1; i < n; i++)
         assert_true(ids[i] != ids[i - 1]); /* distinct */
@@ -130,13 +130,13 @@ static void test_schedule_groups_hidden_layers(void **state)
     pl_sweep_run *runs;
     long n = pl_sweep_expand(&sw, &runs);
     assert_int_equal(n, 2 * 3 * 2 * 2 * 2);
-    assert_int_equal(pl_sweep_count_hidden(&sw, runs, n), 3 * 2 * 2);
+    assert_int_equal(pl_sweep_count_shared(&sw, runs, n), 3 * 2 * 2);
     uint64_t *keys = pl_alloc((size_t)n * sizeof *keys);
     double *ns = pl_alloc((size_t)n * sizeof *ns);
     for (long i = 0; i < n; i++) {
         pl_config cfg;
         assert_int_equal(pl_sweep_config(&sw, &runs[i], &cfg), 0);
-        keys[i] = pl_sweep_hidden_key(&cfg);
+        keys[i] = pl_sweep_shared_key(&cfg);
         ns[i] = cfg.readout.n;
         assert_int_equal(cfg.run.seed, 1 + runs[i].repeat);
         char hex[17];
@@ -248,7 +248,10 @@ static void test_errors_name_the_line(void **state)
     expect_error("[sweep]\nrepeats = 2\n", "lists no axis");
     /* the configuration part keeps its own line numbers */
     expect_error("[sweep]\nkh.p = 2\n\n[kh]\nhiden = 3\n", "bad.ini:5: unknown key 'hiden'");
-    expect_error("[kh]\nhidden = 5\n[sweep]\nkh.k = 4..6\n", "kh.k = 6 > kh.hidden = 5");
+    expect_error("[kh]\nhidden = 5\n[sweep]\nkh.k = 4..6\n",
+                 "some runs would fail: kh.k = 6 must be <= kh.hidden = 5 (k ranks the hidden "
+                 "units) (at kh.k=6)");
+    expect_error("[sweep]\nmodel.rule = kh\n", "model.rule cannot be an axis");
 }
 
 /* ---- the results table ---- */
