@@ -6,8 +6,7 @@
 #include "plastic/common.h"
 #include "plastic/rng.h"
 #include "plastic/rule.h"
-#include "rules/kh/kh.h"
-#include "rules/kh/readout.h"
+#include "rules/kh/kh_model.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -16,20 +15,7 @@
 
 enum { STAGE_HIDDEN = 0, STAGE_READOUT = 1 };
 
-extern const pl_rule pl_rule_kh;
 
-typedef struct kh_model {
-    pl_model base;
-    pl_kh kh;
-    pl_readout ro;
-    int naive;             /* kh.impl = naive: the serial reference step */
-    float *xbuf;           /* one hidden-layer minibatch */
-    int *order;            /* an epoch's permutation of the training set */
-    int32_t *winners;      /* naive: first and k-th unit per example */
-    float *H[3];           /* features of train, valid, test (examples x local units) */
-    double features_n;     /* the n they were computed with; NaN: none */
-    pl_readout_batch buf;  /* readout minibatch */
-} kh_model;
 
 static kh_model *as_kh(pl_model *m) { return (kh_model *)m; }
 

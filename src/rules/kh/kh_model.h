@@ -1,0 +1,28 @@
+/* The KH rule's state behind the rule interface (kh_rule.c); a header of
+ * its own so the rule's unit test can look inside. */
+#ifndef PLASTIC_KH_MODEL_H
+#define PLASTIC_KH_MODEL_H
+
+#include <stdint.h>
+
+#include "plastic/rule.h"
+#include "rules/kh/kh.h"
+#include "rules/kh/readout.h"
+
+typedef struct kh_model {
+    /* the trainer's view; must come first */
+    pl_model base;
+    pl_kh kh;
+    pl_readout ro;
+    int naive;             /* kh.impl = naive: the serial reference step */
+    float *xbuf;           /* one hidden-layer minibatch */
+    int *order;            /* an epoch's permutation of the training set */
+    int32_t *winners;      /* naive: first and k-th unit per example */
+    float *H[3];           /* features of train, valid, test (examples x local units) */
+    double features_n;     /* the n they were computed with; NaN: none */
+    pl_readout_batch buf;  /* readout minibatch */
+} kh_model;
+
+extern const pl_rule pl_rule_kh;
+
+#endif

@@ -1,0 +1,219 @@
+/* The KH rule through the rule interface (rule.h), as the trainer and the
+ * sweep drive it: its state list, its hidden-layer epoch against the bare
+ * step, the readout's features reused across a sweep's restarts only while
+ * readout.n is unchanged, and both stages together learning a task. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <string.h>
+
+#include "plastic/common.h"
+#include "plastic/config.h"
+#include "plastic/rng.h"
+#include "plastic/rule.h"
+#include "rules/kh/kh_model.h"
+
+#include "support.h"
+
+enum { SIDE = 4, DIM = SIDE * SIDE, NCLASS = 3 };
+
+/* n examples of NCLASS classes: a fixed random prototype per class plus
+ * noise, so a readout on good features separates them. */
+static void make_data(pl_dataset *d, int n, uint64_t seed)
+{
+    memset(d, 0, sizeof *d);
+    d->n = n;
+    d->rows = d->cols = SIDE;
+    d->channels = 1;
+    d->dim = DIM;
+    d->nclass = NCLASS;
+    d->x = pl_alloc((size_t)n * DIM * sizeof *d->x);
+    d->y = pl_alloc((size_t)n);
+    float proto[NCLASS][DIM];
+    pl_rng rng;
+    pl_rng_init(&rng, 99, 0, 0);
+    for (int c = 0; c < NCLASS; c++)
+        for (int i = 0; i < DIM; i++)
+            proto[c][i] = (float)pl_rng_uniform(&rng);
+    pl_rng_init(&rng, seed, 1, 0);
+    for (int e = 0; e < n; e++) {
+        int c = e % NCLASS;
+        d->y[e] = (uint8_t)c;
+        for (int i = 0; i < DIM; i++)
+            d->x[(size_t)e * DIM + i] = proto[c][i] + 0.1f * (float)pl_rng_normal(&rng);
+    }
+}
+
+typedef struct fixture {
+    pl_config cfg;
+    pl_dataset train, valid, test;
+} fixture;
+
+static void setup_fixture(fixture *f)
+{
+    pl_config_defaults(&f->cfg);
+    f->cfg.kh.hidden = 37; /* odd, and not a multiple of any block */
+    f->cfg.kh.k = 3;
+    f->cfg.kh.batch = 20;
+    f->cfg.kh.epochs = 4;
+    f->cfg.readout.epochs = 30;
+    f->cfg.readout.batch = 20;
+    f->cfg.readout.lr = 0.01;
+    make_data(&f->train, 120, 1);
+    make_data(&f->valid, 30, 2);
+    make_data(&f->test, 60, 3);
+}
+
+static void free_fixture(fixture *f)
+{
+    pl_dataset_free(&f->train);
+    pl_dataset_free(&f->valid);
+    pl_dataset_free(&f->test);
+}
+
+static pl_model *create(fixture *f)
+{
+    const pl_rule *rule = pl_rule_of(&f->cfg);
+    assert_ptr_equal(rule, &pl_rule_kh);
+    return rule->create(&f->cfg, pl_comm_self(), &f->train, &f->valid, &f->test);
+}
+
+static const pl_array *find(const pl_state *s, const char *name)
+{
+    for (int i = 0; i < s->narrays; i++)
+        if (!strcmp(s->arrays[i].name, name))
+            return &s->arrays[i];
+    fail_msg("no array %s", name);
+    return NULL;
+}
+
+static void state_lists_the_arrays(void **state)
+{
+    (void)state;
+    fixture f;
+    setup_fixture(&f);
+    pl_model *m = create(&f);
+    pl_state *s = pl_calloc(1, sizeof *s);
+    pl_rule_kh.state(m, s);
+    assert_int_equal(s->narrays, 5);
+    const pl_array *w = find(s, "kh/W"), *S = find(s, "readout/S");
+    assert_int_equal(w->kind, PL_ARRAY_MODEL);
+    assert_int_equal(w->dims[0], 37);
+    assert_int_equal(w->dims[1], DIM);
+    assert_int_equal(w->count[0], 37); /* one rank holds every row */
+    assert_true(w->picture);
+    assert_int_equal(w->stage, 0);
+    assert_int_equal(S->dims[0], NCLASS);
+    assert_int_equal(S->dims[1], 37);
+    assert_int_equal(S->stage, 1);
+    assert_int_equal(find(s, "kh/wins")->dtype, PL_I64);
+    assert_int_equal(find(s, "readout/adam_m")->kind, PL_ARRAY_OPTIM);
+    assert_int_equal(s->nscalars, 1);
+    assert_string_equal(s->scalars[0].name, "adam_t");
+    pl_free(s);
+    pl_rule_kh.destroy(m);
+    free_fixture(&f);
+}
+
+/* One epoch of stage 0 is the step of kh.c over the epoch's permutation. */
+static void hidden_epoch_is_the_step(void **state)
+{
+    (void)state;
+    fixture f;
+    setup_fixture(&f);
+    pl_model *m = create(&f);
+    kh_model *k = (kh_model *)m;
+    pl_kh ref;
+    const pl_config *c = &f.cfg;
+    pl_kh_init(&ref, pl_comm_self(), c->kh.hidden, DIM, c->kh.p, c->kh.k, (float)c->kh.delta,
+               c->kh.batch, c->run.seed);
+    assert_memory_equal(ref.W, k->kh.W, sizeof(float) * 37 * DIM);
+    for (int epoch = 0; epoch < 2; epoch++) {
+        pl_epoch_pos pos = {0};
+        assert_int_equal(pl_rule_kh.epoch(m, 0, epoch, &pos, NULL, NULL), 0);
+        assert_int_equal(pos.batch, 6);
+        int order[120];
+        pl_rng rng;
+        pl_rng_init(&rng, c->run.seed, PL_STREAM_KH_ORDER, (uint64_t)epoch);
+        pl_rng_permutation(&rng, order, 120);
+        float X[20 * DIM];
+        float eps = (float)(c->kh.eps0 * (1.0 - (double)epoch / c->kh.epochs));
+        for (int b0 = 0; b0 < 120; b0 += 20) {
+            for (int b = 0; b < 20; b++)
+                memcpy(X + b * DIM, f.train.x + (size_t)order[b0 + b] * DIM, sizeof(float) * DIM);
+            assert_int_equal(pl_kh_step(&ref, X, 20, eps), 0);
+        }
+        assert_memory_equal(ref.W, k->kh.W, sizeof(float) * 37 * DIM);
+    }
+    pl_kh_free(&ref);
+    pl_rule_kh.destroy(m);
+    free_fixture(&f);
+}
+
+/* A sweep restarts the readout for each run on one hidden layer: the
+ * features stay while readout.n does, and are made anew when it changes. */
+static void restart_keeps_features_of_the_same_n(void **state)
+{
+    (void)state;
+    fixture f;
+    setup_fixture(&f);
+    pl_model *m = create(&f);
+    kh_model *k = (kh_model *)m;
+    assert_int_equal(pl_rule_kh.begin_stage(m, 1), 0);
+    const float *H = k->H[PL_SPLIT_TRAIN];
+    float first = H[5];
+    pl_config other = f.cfg;
+    other.readout.beta = 0.1; /* a readout key, not n */
+    pl_rule_kh.restart(m, &other, 1);
+    assert_ptr_equal(m->cfg, &other);
+    assert_true(k->ro.beta == 0.1);
+    assert_int_equal(pl_rule_kh.begin_stage(m, 1), 0);
+    assert_ptr_equal(k->H[PL_SPLIT_TRAIN], H);
+    pl_config third = other;
+    third.readout.n = 2.0;
+    pl_rule_kh.restart(m, &third, 1);
+    assert_int_equal(pl_rule_kh.begin_stage(m, 1), 0);
+    assert_true(k->features_n == 2.0);
+    assert_true(k->H[PL_SPLIT_TRAIN][5] != first || first == 0.0f);
+    pl_rule_kh.destroy(m);
+    free_fixture(&f);
+}
+
+/* Both stages through the interface learn the prototypes task: the test
+ * error ends far below chance (2/3). */
+static void both_stages_learn(void **state)
+{
+    (void)state;
+    fixture f;
+    setup_fixture(&f);
+    pl_model *m = create(&f);
+    for (int stage = 0; stage < 2; stage++) {
+        assert_int_equal(pl_rule_kh.begin_stage(m, stage), 0);
+        int epochs = pl_rule_kh.epochs(&f.cfg, stage);
+        for (int e = 0; e < epochs; e++) {
+            pl_epoch_pos pos = {0};
+            assert_int_equal(pl_rule_kh.epoch(m, stage, e, &pos, NULL, NULL), 0);
+            if (stage == 1)
+                assert_true(isfinite(pos.loss_sum));
+        }
+    }
+    long wrong = pl_rule_kh.errors(m, PL_SPLIT_TEST);
+    assert_true(wrong < 60 / 6);
+    pl_rule_kh.destroy(m);
+    free_fixture(&f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(state_lists_the_arrays),
+        cmocka_unit_test(hidden_epoch_is_the_step),
+        cmocka_unit_test(restart_keeps_features_of_the_same_n),
+        cmocka_unit_test(both_stages_learn),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
