@@ -9,6 +9,11 @@
 
 #include "plastic/common.h"
 
+/* Chunks whose gradients are held at once before they are added: the
+ * exact accumulator is then streamed once per group rather than per chunk,
+ * for a scratch of MAX_GROUP times the largest layer's parameters. */
+enum { MAX_GROUP = 8 };
+
 void pl_dp_init(pl_dp *dp, const pl_net *net, const pl_comm *comm, int chunk, int exact,
                 int max_batch)
 {
@@ -28,7 +33,10 @@ void pl_dp_init(pl_dp *dp, const pl_net *net, const pl_comm *comm, int chunk, in
             largest = counts[t - 1] + counts[t];
     }
     pl_exact_init(&dp->sum, net->ntensors, counts, 2 * dp->max_chunks);
-    dp->scratch = pl_alloc((size_t)(largest > 0 ? largest : 1) * sizeof *dp->scratch);
+    dp->group = dp->max_chunks < MAX_GROUP ? dp->max_chunks : MAX_GROUP;
+    dp->stride = largest;
+    dp->scratch = pl_alloc((size_t)(largest > 0 ? largest : 1) * (size_t)(dp->group > 0 ? dp->group : 1) *
+                           sizeof *dp->scratch);
     pl_free(counts);
 }
 
@@ -145,13 +153,17 @@ static void sum_exact(pl_dp *dp, pl_net *net, const pl_dp_plan *plan, pl_dp_stat
         int t = net->layers[l].param;
         if (t < 0)
             continue;
-        float *dW = dp->scratch, *db = dp->scratch + net->tensors[t].count;
-        for (int i = 0; i < plan->nchunks; i++) {
-            int row0, rows;
-            pl_dp_chunk(dp, plan, i, &row0, &rows);
-            pl_net_layer_grads(net, l, row0, rows, dW, db, 0.0f);
-            pl_exact_add(s, t, dW);
-            pl_exact_add(s, t + 1, db);
+        const long nW = net->tensors[t].count;
+        for (int i0 = 0; i0 < plan->nchunks; i0 += dp->group) {
+            int n = plan->nchunks - i0 < dp->group ? plan->nchunks - i0 : dp->group;
+            for (int k = 0; k < n; k++) { /* chunk i0 + k's W, b at scratch + k stride */
+                int row0, rows;
+                float *dW = dp->scratch + k * dp->stride;
+                pl_dp_chunk(dp, plan, i0 + k, &row0, &rows);
+                pl_net_layer_grads(net, l, row0, rows, dW, dW + nW, 0.0f);
+            }
+            pl_exact_add(s, t, dp->scratch, n, dp->stride);
+            pl_exact_add(s, t + 1, dp->scratch + nW, n, dp->stride);
         }
     }
     pl_exact_finish(s, dp->comm, net->grads);

@@ -66,7 +66,7 @@ static void add_part(pl_exact *s, const float *x, int p)
 {
     long at = p * total();
     for (int t = 0; t < T; t++) {
-        pl_exact_add(s, t, x + at);
+        pl_exact_add(s, t, x + at, 1, 0);
         at += counts[t];
     }
 }
@@ -99,6 +99,34 @@ static void sum_grouped(const float *x, const int *order, const int *groups, int
     assert_true(pl_exact_side(&s[0])[0] == side);
     for (int g = 0; g < ngroups; g++)
         pl_exact_free(&s[g]);
+}
+
+/* Several parts in one call sum as they do one at a time; a tensor no
+ * part was added to sums to 0 (a rank without chunks). */
+static void parts_at_once(void **state)
+{
+    (void)state;
+    float *x = make_parts();
+    long n = total();
+    float *a = pl_alloc(sizeof(float) * n), *b = pl_alloc(sizeof(float) * n);
+    const int order[PARTS] = {0, 1, 2, 3, 4, 5, 6}, one[1] = {PARTS};
+    sum_grouped(x, order, one, 1, a);
+    pl_exact s;
+    pl_exact_init(&s, T, counts, 1);
+    pl_exact_begin(&s, PARTS);
+    bound_parts(&s, x);
+    pl_exact_agree(&s, pl_comm_self());
+    long at = 0;
+    for (int t = 0; t < T - 1; t++) { /* parts 0-2, then 3-6, each tensor at a time */
+        pl_exact_add(&s, t, x + at, 3, n);
+        pl_exact_add(&s, t, x + 3 * n + at, PARTS - 3, n);
+        at += counts[t];
+    }
+    s.acc[n - 1] = 12345; /* left over from an earlier sum: must not count */
+    pl_exact_finish(&s, pl_comm_self(), b);
+    assert_memory_equal(a, b, sizeof(float) * n);
+    pl_exact_free(&s);
+    pl_free(x), pl_free(a), pl_free(b);
 }
 
 static void order_and_grouping_do_not_matter(void **state)
@@ -156,9 +184,9 @@ static void nonfinite_bound_gives_nan(void **state)
     pl_exact_bound(&s, 1, 4.0);
     pl_exact_agree(&s, pl_comm_self());
     float x[5] = {1, 2, 3, 4, -4}, out[5];
-    pl_exact_add(&s, 0, x);
-    pl_exact_add(&s, 1, x + 3);
-    pl_exact_add(&s, 1, x + 3);
+    pl_exact_add(&s, 0, x, 1, 0);
+    pl_exact_add(&s, 1, x + 3, 1, 0);
+    pl_exact_add(&s, 1, x + 3, 1, 0);
     pl_exact_finish(&s, pl_comm_self(), out);
     for (int i = 0; i < 3; i++)
         assert_true(isnan(out[i]));
@@ -186,6 +214,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(order_and_grouping_do_not_matter),
+        cmocka_unit_test(parts_at_once),
         cmocka_unit_test(close_to_the_true_sum),
         cmocka_unit_test(nonfinite_bound_gives_nan),
         cmocka_unit_test(grid_bits),

@@ -40,7 +40,10 @@ typedef struct pl_dp {
     int max_batch;   /* largest minibatch */
     int max_chunks;  /* its chunks */
     pl_exact sum;    /* exact: the gradient tensors; side: per-chunk loss, errors */
-    float *scratch;  /* exact: one layer's chunk gradient (W, then b) */
+    float *scratch;  /* exact: a layer's gradients (W, then b) of up to `group`
+                        chunks, stride floats apart */
+    long stride;
+    int group;
     double fast_stats[2]; /* fast: loss and errors of this rank */
     int blas_threads;     /* saved by pl_dp_blas_single, 0 if not saved */
 } pl_dp;

@@ -13,7 +13,9 @@
  * bits of the largest values.
  *
  * Protocol, per sum: begin; bound every part's tensors (or one bound per
- * tensor covering all parts); agree; add every part; finish. */
+ * tensor covering all parts); agree; add every part (several at once is
+ * faster: the accumulator is then read and written once for them all);
+ * finish. */
 #ifndef PLASTIC_NN_EXACT_H
 #define PLASTIC_NN_EXACT_H
 
@@ -27,6 +29,7 @@ typedef struct pl_exact {
     double *acc;   /* n integers on the grids, then the nside side values */
     double *bound; /* per tensor: this rank's, then (after agree) the global bound */
     double *scale; /* per tensor: 2^(b - e) */
+    char *touched; /* per tensor: parts added since begin (else its sum is 0) */
     int bits;      /* b */
 } pl_exact;
 
@@ -34,16 +37,17 @@ typedef struct pl_exact {
 void pl_exact_init(pl_exact *s, int ntensors, const long *counts, int nside);
 void pl_exact_free(pl_exact *s);
 
-/* Starts a sum of at most parts parts over all ranks: zeroes the
- * accumulators, bounds and side values. */
+/* Starts a sum of at most parts parts over all ranks: zeroes the bounds
+ * and side values (each tensor's accumulator is set by its first add). */
 void pl_exact_begin(pl_exact *s, long parts);
 /* Every value of tensor t in every part this rank adds is at most bound
  * in magnitude (a non-finite bound makes the tensor's result NaN). */
 void pl_exact_bound(pl_exact *s, int t, double bound);
 /* The bounds' maximum over ranks, and the grids: collective. */
 void pl_exact_agree(pl_exact *s, const pl_comm *c);
-/* Adds one part's values of tensor t (counts[t] floats). */
-void pl_exact_add(pl_exact *s, int t, const float *x);
+/* Adds nparts parts of tensor t: counts[t] floats each, part p at
+ * x + p stride. */
+void pl_exact_add(pl_exact *s, int t, const float *x, int nparts, long stride);
 /* The side values: nside doubles that the finish sums over ranks too.
  * Plain double sums, exact when each is set on one rank only (0 elsewhere),
  * e.g. one slot per part. */
