@@ -73,7 +73,7 @@ typedef struct pl_config {
         int epochs;
         int batch;       /* minibatch size */
         int chunk;       /* examples per chunk of the data-parallel path (nn/dp.h) */
-        char sum[8];     /* exact | fast: how gradients are summed over ranks */
+        char sum[8];     /* fast | exact: how gradients are summed over ranks */
     } optim;
 
     struct {

@@ -150,9 +150,9 @@ static const struct key keys[] = {
     INT("optim", "batch", optim.batch, "100", AT_LEAST(1), "minibatch size"),
     INT("optim", "chunk", optim.chunk, "25", AT_LEAST(1),
         "examples per chunk of the data-parallel path (ranks take whole chunks)"),
-    CHOICE("optim", "sum", optim.sum, "exact", "exact|fast",
-           "gradients over ranks: exact (bitwise the same on any rank count) or fast (float "
-           "all-reduce)"),
+    CHOICE("optim", "sum", optim.sum, "fast", "fast|exact",
+           "gradients over ranks: fast (float all-reduce) or exact (bitwise the same on any "
+           "rank count, 20-35% slower for MLPs)"),
 
     INT("checkpoint", "every", checkpoint.every, "10", AT_LEAST(0),
         "write a checkpoint every N epochs (and at the end of each phase); 0: never"),

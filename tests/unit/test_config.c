@@ -160,7 +160,7 @@ static void defaults_are_the_table_values(void **state)
     assert_int_equal(c.optim.epochs, 20);
     assert_int_equal(c.optim.batch, 100);
     assert_int_equal(c.optim.chunk, 25);
-    assert_string_equal(c.optim.sum, "exact");
+    assert_string_equal(c.optim.sum, "fast");
 }
 
 static void load_sets_fields(void **state)
@@ -565,7 +565,7 @@ static void layers_errors_name_the_entry(void **state)
                           "net.layers entry 1 'conv 32 5x5 rleu': unknown activation 'rleu'");
     expect_override_error("net.layers=", "net.layers: no layers");
     expect_override_error("optim.beta2=1", "optim.beta2: must be < 1, got 1");
-    expect_override_error("optim.sum=approx", "optim.sum: expected one of exact|fast");
+    expect_override_error("optim.sum=approx", "optim.sum: expected one of fast|exact");
 }
 
 /* A description longer than an INI line is written over several lines,

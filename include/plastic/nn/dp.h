@@ -1,16 +1,21 @@
 /* Data parallelism: every rank takes a slice of each minibatch, and the
  * parameter gradients are summed over ranks.
  *
- * exact (optim.sum = exact, the default): the minibatch is cut into fixed
- * chunks of optim.chunk examples, numbered globally; ranks take contiguous
- * runs of whole chunks. Every chunk's forward, backward and gradient
- * products are SGEMMs of the same shapes whatever the layout, computed on
- * one BLAS thread, and the chunk gradients are added with pl_exact
- * (exact.h): the summed gradient, the loss and the error count are bitwise
- * the same on any number of ranks.
- * fast (optim.sum = fast): each rank takes an even slice, computes it in
- * one piece, and the gradients are summed by a float all-reduce: results
- * differ with the rank count by float rounding.
+ * fast (optim.sum = fast, the default): each rank takes an even slice,
+ * computes it in one piece, and the gradients are summed by a float
+ * all-reduce: results differ with the rank count by float rounding
+ * (tests/mpi/test_nn_dp.c: every parameter within 1e-6 + 1e-5 |w| of one
+ * rank's after 12 steps; observed 5% of that).
+ * exact (optim.sum = exact): the minibatch is cut into fixed chunks of
+ * optim.chunk examples, numbered globally; ranks take contiguous runs of
+ * whole chunks. Every chunk's forward, backward and gradient products are
+ * SGEMMs of the same shapes whatever the layout, computed on one BLAS
+ * thread, and the chunk gradients are added with pl_exact (exact.h): the
+ * summed gradient, the loss and the error count are bitwise the same on
+ * any number of ranks. It costs 20-35% more per minibatch on dense MLPs
+ * (the GEMMs of 25-row chunks, and the bound, add and convert passes) and
+ * about 4% on a small conv net (make bench-nn; docs/design.md), hence not
+ * the default.
  *
  * A backprop step is pl_dp_gradient then an optimiser step. A rule with its
  * own learning signal drives the chunks itself:
