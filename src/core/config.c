@@ -118,8 +118,7 @@ static const struct key keys[] = {
         "standard deviation of the initial readout weights"),
 
     LINES("net", "layers", net.layers, "dense 256 tanh, dense 10 softmax", pl_netspec_canonical,
-          "layers of a layered rule, e.g. conv 32 5x5 relu, pool 2, res( dense 256 tanh ) x3, "
-          "dense 10 softmax (docs/design.md; may continue on indented lines)"),
+          "layers of a layered rule (grammar: docs/design.md 5.5); indented lines continue it"),
     CHOICE("net", "init", net.init, "xavier", "xavier|he|normal",
            "initial weights: xavier U(+-sqrt(6/(in+out))), he N(0,2/in), normal N(0,init_std^2); "
            "biases 0"),
@@ -961,7 +960,7 @@ void pl_config_print_keys(FILE *out)
         type_w = w > type_w ? w : type_w;
         default_text(&keys[i], text, sizeof text);
         w = (int)strlen(text);
-        def_w = w > def_w ? w : def_w;
+        def_w = w > def_w && w <= 16 ? w : def_w; /* longer ones (net.layers) overflow */
     }
     fprintf(out, "Configuration keys (INI file sections, or override with section.key=value):\n");
     for (size_t i = 0; i < KEY_COUNT; i++) {

@@ -23,6 +23,12 @@ void pl_dp_init(pl_dp *dp, const pl_net *net, const pl_comm *comm, int chunk, in
     dp->exact = exact;
     dp->max_batch = max_batch;
     dp->max_chunks = (max_batch + dp->chunk - 1) / dp->chunk;
+    int need = pl_dp_capacity(max_batch, dp->chunk, exact, pl_comm_size(comm));
+    if (net->capacity < need) {
+        pl_error_all("pl_dp_init: the net holds %d rows, a minibatch of %d needs %d here "
+                     "(pl_dp_capacity)", net->capacity, max_batch, need);
+        pl_comm_abort(comm, PL_EXIT_USAGE);
+    }
     if (!exact)
         return;
     long *counts = pl_alloc((size_t)(net->ntensors + 1) * sizeof *counts);

@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "plastic/common.h"
@@ -240,6 +241,11 @@ void pl_net_forward(pl_net *net, const float *x, int row0, int rows, const pl_pa
     net->x = x;
     if (rows <= 0)
         return;
+    if (row0 < 0 || row0 + rows > net->capacity) { /* every later pass trusts this check */
+        pl_error_all("pl_net_forward: rows %d to %d do not fit the net's %d", row0,
+                     row0 + rows - 1, net->capacity);
+        abort();
+    }
     for (int l = 0; l < net->nlayers; l++) {
         pl_layer *L = &net->layers[l];
         const pl_layer_spec *s = &L->spec;

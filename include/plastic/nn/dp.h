@@ -65,7 +65,8 @@ typedef struct pl_dp_stats {
     long errors;
 } pl_dp_stats;
 
-/* For net's parameters on comm, minibatches of at most max_batch. */
+/* For net's parameters on comm, minibatches of at most max_batch; the
+ * net must hold pl_dp_capacity(max_batch, chunk, exact, ranks) rows. */
 void pl_dp_init(pl_dp *dp, const pl_net *net, const pl_comm *comm, int chunk, int exact,
                 int max_batch);
 /* From optim.chunk, optim.sum and optim.batch. */
