@@ -1,7 +1,7 @@
 /* The data-parallel path (the scheme is in dp.h). In exact mode the work
- * of a minibatch is grouped by chunk for the forward and backward and by
- * layer for the gradients, so each layer's exact accumulator stays in cache
- * while its chunks are added. */
+ * of a minibatch is grouped by chunk for the forward and backward, and by
+ * layer for the gradients: a layer's gradients of up to MAX_GROUP chunks
+ * are computed side by side and added in one pass over its accumulator. */
 #include "plastic/nn/dp.h"
 
 #include <cblas.h>
