@@ -38,7 +38,7 @@ ASAN_SUPPORT_OBJ := build/asan/tests/unit/support.o
 MPIT_SRC := $(wildcard tests/mpi/test_*.c)
 MPIT_BIN := $(MPIT_SRC:tests/mpi/%.c=build/tests/mpi_%)
 
-.PHONY: all help setup data demo test unit asan bench bench-ckpt clean
+.PHONY: all help setup data demo test unit asan bench bench-ckpt bench-nn clean
 all: bin/plastic
 
 help:
@@ -50,10 +50,13 @@ help:
 	@echo "make bench      KH epoch time vs raw SGEMM time, 1x2 threads and 2x1 ranks"
 	@echo "make bench-ckpt checkpoint write/read time vs plain write/read, K=2000 and"
 	@echo "                K=100000 on 1, 2 and 4 ranks (tools/ckpt-bench.sh)"
+	@echo "make bench-nn   a backprop minibatch with exact vs float-all-reduce gradient sums,"
+	@echo "                on 1 and 2 ranks (tools/nn_dp_bench.c)"
 	@echo "make setup      install packages and fetch datasets (tools/setup.sh)"
 
 # The hot loops (KH step, padded SGEMM, readout, checksums) vectorise only at -O3.
-HOT := build/src/rules/kh/kh.o build/src/nn/gemm.o build/src/rules/kh/readout.o build/mpi/h5io.o
+HOT := build/src/rules/kh/kh.o build/src/nn/gemm.o build/src/rules/kh/readout.o build/mpi/h5io.o \
+       build/src/nn/exact.o build/src/nn/act.o build/src/nn/conv.o
 $(HOT): OPT = -O3
 
 bin/plastic: $(APP_SRC:%.c=build/%.o) $(OBJ) $(MPI_OBJ)
@@ -123,6 +126,14 @@ test: setup
 bench: setup
 	$(MAKE) bin/plastic
 	tools/bench.sh
+
+# The data-parallel step's timing driver: it times, so it is no test.
+build/nn_dp_bench: tools/nn_dp_bench.c $(OBJ) $(MPI_OBJ)
+	@mkdir -p $(dir $@)
+	$(MPICC) $(CPPFLAGS) $(HDF5_CFLAGS) $(CFLAGS) -o $@ $(filter %.c %.o,$^) $(HDF5_LIBS) $(LIBS)
+
+bench-nn: build/nn_dp_bench
+	. tests/lib.sh && for np in 1 2; do plastic_mpirun $$np build/nn_dp_bench; done
 
 bench-ckpt: setup
 	$(MAKE) bin/plastic

@@ -62,6 +62,17 @@ void pl_allreduce_max_float(const pl_comm *c, float *buf, int n)
     MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_FLOAT, MPI_MAX, c->comm);
 }
 
+void pl_allreduce_sum_float(const pl_comm *c, float *buf, long n)
+{
+    count_bytes(c, n * (long)sizeof *buf);
+    while (n > 0) { /* MPI counts are int */
+        int piece = n > (1L << 30) ? (1 << 30) : (int)n;
+        MPI_Allreduce(MPI_IN_PLACE, buf, piece, MPI_FLOAT, MPI_SUM, c->comm);
+        buf += piece;
+        n -= piece;
+    }
+}
+
 void pl_allreduce_sum_double(const pl_comm *c, double *buf, int n)
 {
     count_bytes(c, (long)n * (long)sizeof *buf);

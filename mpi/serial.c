@@ -30,6 +30,7 @@ int pl_comm_size(const pl_comm *c) { (void)c; return 1; }
 void pl_comm_abort(const pl_comm *c, int code) { (void)c; exit(code); }
 void pl_barrier(const pl_comm *c) { (void)c; }
 void pl_allreduce_max_float(const pl_comm *c, float *buf, int n) { (void)c; (void)buf; (void)n; }
+void pl_allreduce_sum_float(const pl_comm *c, float *buf, long n) { (void)c; (void)buf; (void)n; }
 void pl_allreduce_sum_double(const pl_comm *c, double *buf, int n) { (void)c; (void)buf; (void)n; }
 void pl_allreduce_max_double(const pl_comm *c, double *buf, int n) { (void)c; (void)buf; (void)n; }
 void pl_allreduce_sum_long(const pl_comm *c, long *buf, int n) { (void)c; (void)buf; (void)n; }

@@ -9,6 +9,7 @@
 
 #define PL_PATH_MAX 1024
 #define PL_NAME_MAX 128
+#define PL_LAYERS_MAX 4096 /* net.layers: may span several INI lines */
 
 typedef struct pl_config {
     char source[PL_PATH_MAX]; /* the INI file this came from ("" if none) */
@@ -54,6 +55,30 @@ typedef struct pl_config {
         double lr;       /* Adam learning rate of the first phase of the schedule */
         double init_std; /* initial S ~ N(0, init_std^2) */
     } readout;
+
+    struct {
+        char layers[PL_LAYERS_MAX]; /* the layers, in the grammar of nn/netspec.h */
+        char init[16];   /* xavier | he | normal */
+        double init_std; /* normal: standard deviation of the initial weights */
+        char loss[16];   /* xent | hinge */
+        double hinge_mu; /* hinge: weight of the non-target terms */
+    } net;
+
+    struct {
+        char method[16]; /* sgd | momentum | adam */
+        double lr;       /* base learning rate */
+        double momentum;
+        double beta1, beta2, eps; /* adam */
+        char schedule[16]; /* const | step | linear | poly (nn/schedule.h) */
+        double gamma;    /* step: factor */
+        int step_every;  /* step: epochs between factors */
+        double power;    /* poly: exponent */
+        double warmup;   /* epochs of linear warm-up */
+        int epochs;
+        int batch;       /* minibatch size */
+        int chunk;       /* examples per chunk of the data-parallel path (nn/dp.h) */
+        char sum[8];     /* fast | exact: how gradients are summed over ranks */
+    } optim;
 
     struct {
         int every;       /* epochs between checkpoints; 0 = never */

@@ -29,6 +29,7 @@ void pl_comm_abort(const pl_comm *c, int code);
 void pl_barrier(const pl_comm *c);
 
 void pl_allreduce_max_float(const pl_comm *c, float *buf, int n);
+void pl_allreduce_sum_float(const pl_comm *c, float *buf, long n); /* any n: sent in pieces */
 void pl_allreduce_sum_double(const pl_comm *c, double *buf, int n);
 void pl_allreduce_max_double(const pl_comm *c, double *buf, int n);
 void pl_allreduce_sum_long(const pl_comm *c, long *buf, int n);

@@ -16,6 +16,8 @@ enum pl_stream {
     PL_STREAM_READOUT_ORDER = 5, /* substream: epoch */
     PL_STREAM_SWEEP_SAMPLE = 6,  /* substream: trial (random search) */
     PL_STREAM_SWEEP_TPE = 7,     /* substream: proposal number (TPE) */
+    PL_STREAM_NET_INIT = 8,      /* substream: layer of a network (nn/net.h) */
+    PL_STREAM_DROPOUT = 9,       /* counters of its own: nn/dropout.c */
     PL_STREAM_TEST = 99          /* unit tests */
 };
 

@@ -4,6 +4,7 @@
  * it, so a new key is a new pl_config field plus one row. */
 #include "plastic/config.h"
 #include "plastic/common.h"
+#include "plastic/nn/netspec.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -24,10 +25,12 @@ static const char *const kind_names[] = {
     [KIND_STRING] = "string", [KIND_CHOICE] = "choice", [KIND_BOOL] = "bool",
 };
 
-/* Bounds of an int or double key; open_lo makes the lower bound strict. */
+/* Bounds of an int or double key; open_lo (open_hi) makes the lower
+ * (upper) bound strict. */
 struct range {
     bool has_lo, open_lo, has_hi;
     double lo, hi;
+    bool open_hi;
 };
 
 struct key {
@@ -40,6 +43,11 @@ struct key {
     struct range range;
     const char *choices; /* KIND_CHOICE: "a|b|c" */
     const char *help;
+    /* A string that may span several INI lines (indented continuation
+     * lines), stored in the canonical spelling canon gives it (canon also
+     * checks it: 0, or -1 with the reason in err); written back wrapped. */
+    bool lines;
+    int (*canon)(const char *text, char *out, size_t size, char *err, size_t errsize);
 };
 
 /* Offset and size of field f. _Generic has no match, and so does not
@@ -48,16 +56,24 @@ struct key {
     _Generic(((pl_config *)0)->f, T: offsetof(pl_config, f)), sizeof(((pl_config *)0)->f)
 #define TEXT(f) SCALAR(char *, f) /* a char array converts to char * */
 
-#define ANY {false, false, false, 0, 0}
-#define AT_LEAST(x) {true, false, false, (x), 0}
-#define ABOVE(x) {true, true, false, (x), 0}
+#define ANY {false, false, false, 0, 0, false}
+#define AT_LEAST(x) {true, false, false, (x), 0, false}
+#define ABOVE(x) {true, true, false, (x), 0, false}
+#define FROM_BELOW(lo, hi) {true, false, true, (lo), (hi), true} /* [lo, hi) */
 
-#define INT(s, n, f, def, rng, help) {s, n, KIND_INT, def, SCALAR(int, f), rng, NULL, help}
-#define U64(s, n, f, def, help) {s, n, KIND_U64, def, SCALAR(uint64_t, f), ANY, NULL, help}
-#define DBL(s, n, f, def, rng, help) {s, n, KIND_DOUBLE, def, SCALAR(double, f), rng, NULL, help}
-#define STR(s, n, f, def, help) {s, n, KIND_STRING, def, TEXT(f), ANY, NULL, help}
-#define CHOICE(s, n, f, def, choices, help) {s, n, KIND_CHOICE, def, TEXT(f), ANY, choices, help}
-#define BOOL(s, n, f, def, help) {s, n, KIND_BOOL, def, SCALAR(int, f), ANY, NULL, help}
+#define ONE_LINE false, NULL /* lines, canon */
+#define INT(s, n, f, def, rng, help)                                                     \
+    {s, n, KIND_INT, def, SCALAR(int, f), rng, NULL, help, ONE_LINE}
+#define U64(s, n, f, def, help)                                                          \
+    {s, n, KIND_U64, def, SCALAR(uint64_t, f), ANY, NULL, help, ONE_LINE}
+#define DBL(s, n, f, def, rng, help)                                                     \
+    {s, n, KIND_DOUBLE, def, SCALAR(double, f), rng, NULL, help, ONE_LINE}
+#define STR(s, n, f, def, help) {s, n, KIND_STRING, def, TEXT(f), ANY, NULL, help, ONE_LINE}
+#define CHOICE(s, n, f, def, choices, help)                                              \
+    {s, n, KIND_CHOICE, def, TEXT(f), ANY, choices, help, ONE_LINE}
+#define BOOL(s, n, f, def, help) {s, n, KIND_BOOL, def, SCALAR(int, f), ANY, NULL, help, ONE_LINE}
+#define LINES(s, n, f, def, canon, help)                                                  \
+    {s, n, KIND_STRING, def, TEXT(f), ANY, NULL, help, true, canon}
 
 /* Rows of one section must be adjacent: pl_config_write groups by them. */
 static const struct key keys[] = {
@@ -104,6 +120,42 @@ static const struct key keys[] = {
     DBL("readout", "init_std", readout.init_std, "0.01", AT_LEAST(0),
         "standard deviation of the initial readout weights"),
 
+    LINES("net", "layers", net.layers, "dense 256 tanh, dense 10 softmax", pl_netspec_canonical,
+          "layers of a layered rule (grammar: docs/design.md 5.5); indented lines continue it"),
+    CHOICE("net", "init", net.init, "xavier", "xavier|he|normal",
+           "initial weights: xavier U(+-sqrt(6/(in+out))), he N(0,2/in), normal N(0,init_std^2); "
+           "biases 0"),
+    DBL("net", "init_std", net.init_std, "0.01", AT_LEAST(0),
+        "standard deviation of the initial weights for init = normal"),
+    CHOICE("net", "loss", net.loss, "xent", "xent|hinge",
+           "xent: softmax cross-entropy; hinge: target above +1, others below -1"),
+    DBL("net", "hinge_mu", net.hinge_mu, "1", AT_LEAST(0),
+        "weight of the non-target terms of the hinge loss"),
+
+    CHOICE("optim", "method", optim.method, "adam", "sgd|momentum|adam", "optimiser"),
+    DBL("optim", "lr", optim.lr, "0.001", ABOVE(0), "base learning rate"),
+    DBL("optim", "momentum", optim.momentum, "0.9", FROM_BELOW(0, 1),
+        "momentum: v = momentum v + g, w -= lr v"),
+    DBL("optim", "beta1", optim.beta1, "0.9", FROM_BELOW(0, 1), "adam: first-moment decay"),
+    DBL("optim", "beta2", optim.beta2, "0.999", FROM_BELOW(0, 1), "adam: second-moment decay"),
+    DBL("optim", "eps", optim.eps, "1e-08", ABOVE(0), "adam: added to sqrt(v)"),
+    CHOICE("optim", "schedule", optim.schedule, "const", "const|step|linear|poly",
+           "learning rate: const; step (x gamma every step_every epochs); linear or "
+           "poly ((1-u)^power) decay to 0"),
+    DBL("optim", "gamma", optim.gamma, "0.1", ABOVE(0), "step schedule: factor"),
+    INT("optim", "step_every", optim.step_every, "30", AT_LEAST(1),
+        "step schedule: epochs between factors"),
+    DBL("optim", "power", optim.power, "1", ABOVE(0), "poly schedule: exponent"),
+    DBL("optim", "warmup", optim.warmup, "0", AT_LEAST(0),
+        "epochs of linear warm-up before the schedule"),
+    INT("optim", "epochs", optim.epochs, "20", AT_LEAST(0), "training epochs"),
+    INT("optim", "batch", optim.batch, "100", AT_LEAST(1), "minibatch size"),
+    INT("optim", "chunk", optim.chunk, "25", AT_LEAST(1),
+        "examples per chunk of the data-parallel path (ranks take whole chunks)"),
+    CHOICE("optim", "sum", optim.sum, "fast", "fast|exact",
+           "gradients over ranks: fast (float all-reduce) or exact (bitwise the same on any "
+           "rank count, 20-35% slower for MLPs)"),
+
     INT("checkpoint", "every", checkpoint.every, "10", AT_LEAST(0),
         "write a checkpoint every N epochs (and at the end of each phase); 0: never"),
     DBL("checkpoint", "minutes", checkpoint.minutes, "0", AT_LEAST(0),
@@ -118,7 +170,7 @@ enum { KEY_COUNT = sizeof keys / sizeof keys[0] };
 _Static_assert(ULLONG_MAX == UINT64_MAX, "set_u64 parses with strtoull");
 
 #define ERR_MAX 1024
-#define VALUE_MAX (PL_PATH_MAX + 1) /* holds any field's formatted value */
+#define VALUE_MAX (PL_LAYERS_MAX + 1) /* holds any field's formatted value */
 /* inih reads a line with fgets into INI_MAX_LINE bytes: the text, '\n'
  * and the terminator. It cuts longer lines silently. */
 #define INI_LINE_CHARS (INI_MAX_LINE - 2)
@@ -155,8 +207,9 @@ static int check_range(const struct key *k, double v, const char *text, char *er
     if (r->has_lo && (r->open_lo ? !(v > r->lo) : !(v >= r->lo)))
         return fail(err, "%s.%s: must be %s %g, got %s", k->section, k->name,
                     r->open_lo ? ">" : ">=", r->lo, text);
-    if (r->has_hi && !(v <= r->hi))
-        return fail(err, "%s.%s: must be <= %g, got %s", k->section, k->name, r->hi, text);
+    if (r->has_hi && (r->open_hi ? !(v < r->hi) : !(v <= r->hi)))
+        return fail(err, "%s.%s: must be %s %g, got %s", k->section, k->name,
+                    r->open_hi ? "<" : "<=", r->hi, text);
     return 0;
 }
 
@@ -216,6 +269,8 @@ static int set_bool(void *field, const struct key *k, const char *text, char *er
  * line inih can read back: pl_config_write must round-trip every value. */
 static size_t string_limit(const struct key *k)
 {
+    if (k->lines) /* written wrapped over as many lines as it needs */
+        return k->size - 1;
     size_t line = INI_LINE_CHARS - strlen(k->name) - strlen(" = ");
     return k->size - 1 < line ? k->size - 1 : line;
 }
@@ -239,6 +294,14 @@ static bool ini_safe(const char *text)
 
 static int set_string(void *field, const struct key *k, const char *text, char *err)
 {
+    char canonical[VALUE_MAX];
+    if (k->canon) {
+        char why[ERR_MAX];
+        if (k->canon(text, canonical, k->size, why, sizeof why)) /* "net.layers entry 3 ..." */
+            return fail(err, "%s.%s%s%s", k->section, k->name,
+                        strncmp(why, "entry ", 6) == 0 ? " " : ": ", why);
+        text = canonical;
+    }
     size_t len = strlen(text), limit = string_limit(k);
     if (len > limit)
         return fail(err, "%s.%s: value is %zu characters long, the limit is %zu", k->section,
@@ -416,6 +479,9 @@ struct loader {
     int err_line;      /* line of the first error found here; 0: none */
     char err[ERR_MAX];
     bool seen[KEY_COUNT];
+    bool indented;     /* the line being parsed starts with white space */
+    char *gathered[KEY_COUNT]; /* multi-line keys: their text so far */
+    int gathered_line[KEY_COUNT]; /* and the line it began on */
 };
 
 __attribute__((format(printf, 2, 3))) static int loader_fail(struct loader *ld, const char *fmt,
@@ -478,8 +544,10 @@ static char *read_line(char *buf, int size, void *stream)
             ld->read_errno = errno ? errno : EIO;
         return NULL;
     }
-    if (!ld->mid_line)
+    if (!ld->mid_line) {
         ld->line++;
+        ld->indented = buf[0] == ' ' || buf[0] == '\t';
+    }
     size_t len = strlen(buf);
     ld->mid_line = len == (size_t)size - 1 && buf[len - 1] != '\n' && !at_eof(ld->file);
     if (ld->mid_line)
@@ -487,6 +555,54 @@ static char *read_line(char *buf, int size, void *stream)
     else
         check_section_line(ld, buf);
     return buf;
+}
+
+/* A multi-line key's line: its first, or an indented continuation line,
+ * which inih hands over as another value of the same key. inih strips
+ * " ; comments" from first lines only, so they are cut here from the
+ * others. The whole text is checked once the file is read (load_stream). */
+static int gather(struct loader *ld, const struct key *k, const char *value)
+{
+    size_t i = (size_t)(k - keys), cap = 2 * k->size;
+    if (!ld->seen[i]) {
+        ld->seen[i] = true;
+        ld->gathered_line[i] = ld->line;
+        ld->gathered[i] = pl_calloc(cap, 1);
+    } else if (!ld->indented) {
+        return loader_fail(ld, "%s.%s is set twice", k->section, k->name);
+    }
+    char *text = ld->gathered[i];
+    size_t used = strlen(text), len = strlen(value);
+    for (size_t c = 1; c < len; c++)
+        if (value[c] == ';' && isspace((unsigned char)value[c - 1])) {
+            len = c;
+            break;
+        }
+    while (len > 0 && isspace((unsigned char)value[len - 1]))
+        len--;
+    if (used + 1 + len >= cap)
+        return loader_fail(ld, "%s.%s is longer than %zu characters", k->section, k->name,
+                           k->size - 1);
+    if (used > 0)
+        text[used++] = ' ';
+    memcpy(text + used, value, len);
+    text[used + len] = '\0';
+    return 1;
+}
+
+/* Sets the multi-line keys from their gathered text; an error is reported
+ * at the key's first line. */
+static void set_gathered(struct loader *ld)
+{
+    char err[ERR_MAX];
+    for (size_t i = 0; i < KEY_COUNT; i++) {
+        if (!ld->gathered[i] || ld->err_line != 0)
+            continue;
+        if (set_value(&ld->work, &keys[i], ld->gathered[i], err)) {
+            ld->line = ld->gathered_line[i];
+            loader_fail(ld, "%s", err);
+        }
+    }
 }
 
 static int on_pair(void *user, const char *section, const char *name, const char *value)
@@ -498,6 +614,8 @@ static int on_pair(void *user, const char *section, const char *name, const char
     const struct key *k = find_key(section, name, err);
     if (!k)
         return loader_fail(ld, "%s", err);
+    if (k->lines)
+        return gather(ld, k, value);
     /* inih also hands over an indented line as a second value of the key
      * above it; either way, silently keeping the last one would hide it */
     if (ld->seen[k - keys])
@@ -531,6 +649,10 @@ static int load_stream(pl_config *cfg, FILE *file, const char *name)
     ld->work = *cfg;
     ld->file = file;
     int ini_failed = ini_parse_stream(read_line, ld, on_pair, ld);
+    if (ini_failed == 0 && ld->read_errno == 0)
+        set_gathered(ld);
+    for (size_t i = 0; i < KEY_COUNT; i++)
+        pl_free(ld->gathered[i]);
     int rc = 0;
     if (ini_failed != 0 || ld->err_line != 0 || ld->read_errno != 0) {
         report_load_error(ld, name, ini_failed);
@@ -757,6 +879,35 @@ int pl_config_finalize(pl_config *cfg)
     return 0;
 }
 
+/* A multi-line key's "name = value" in lines of at most WRAP_COLUMNS
+ * characters, continued on lines indented by 4, broken after a comma where
+ * possible, else at a space. The value has single spaces only (its canon
+ * function made it so), and loading joins the lines with one space, so it
+ * reads back unchanged. */
+enum { WRAP_COLUMNS = 100, WRAP_INDENT = 4 };
+static void write_wrapped(FILE *out, const char *name, const char *value)
+{
+    fprintf(out, "%s =%s", name, value[0] ? " " : "");
+    size_t room = WRAP_COLUMNS - strlen(name) - strlen(" = ");
+    const char *rest = value;
+    for (size_t len = strlen(rest); len > room; len = strlen(rest)) {
+        size_t cut = 0;
+        for (size_t i = 1; i <= room; i++)
+            if (rest[i] == ' ' && (rest[i - 1] == ',' || cut == 0 || rest[cut - 1] != ','))
+                cut = i;
+        if (cut == 0) { /* one word longer than a line: break at its end */
+            const char *space = strchr(rest + room, ' ');
+            if (!space)
+                break;
+            cut = (size_t)(space - rest);
+        }
+        fprintf(out, "%.*s\n%*s", (int)cut, rest, WRAP_INDENT, "");
+        rest += cut + 1;
+        room = WRAP_COLUMNS - WRAP_INDENT;
+    }
+    fprintf(out, "%s\n", rest);
+}
+
 int pl_config_write(const pl_config *cfg, const char *const *skip, FILE *out)
 {
     fprintf(out, "; plastic %s: every key with its resolved value\n", PLASTIC_VERSION);
@@ -768,7 +919,10 @@ int pl_config_write(const pl_config *cfg, const char *const *skip, FILE *out)
         if (i == 0 || strcmp(k->section, keys[i - 1].section) != 0)
             fprintf(out, "\n[%s]\n", k->section);
         format_value(cfg, k, value, sizeof value);
-        fprintf(out, "%s =%s%s\n", k->name, value[0] ? " " : "", value);
+        if (k->lines)
+            write_wrapped(out, k->name, value);
+        else
+            fprintf(out, "%s =%s%s\n", k->name, value[0] ? " " : "", value);
     }
     if (fflush(out) != 0 || ferror(out)) {
         pl_error("cannot write the configuration: %s", strerror(errno));
@@ -823,7 +977,7 @@ void pl_config_print_keys(FILE *out)
         type_w = w > type_w ? w : type_w;
         default_text(&keys[i], text, sizeof text);
         w = (int)strlen(text);
-        def_w = w > def_w ? w : def_w;
+        def_w = w > def_w && w <= 16 ? w : def_w; /* longer ones (net.layers) overflow */
     }
     fprintf(out, "Configuration keys (INI file sections, or override with section.key=value):\n");
     for (size_t i = 0; i < KEY_COUNT; i++) {

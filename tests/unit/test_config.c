@@ -24,7 +24,11 @@ static const char *const all_keys[] = {
     "data.dir",     "data.valid",      "data.train_limit", "data.test_limit", "kh.hidden",
     "kh.p",         "kh.k",            "kh.delta",        "kh.batch",      "kh.epochs",
     "kh.eps0",      "kh.impl",         "readout.n",       "readout.m",     "readout.beta",
-    "readout.epochs", "readout.batch", "readout.lr",      "log.progress",
+    "readout.epochs", "readout.batch", "readout.lr",      "log.progress",  "net.layers",
+    "net.init",     "net.init_std",    "net.loss",        "net.hinge_mu",  "optim.method",
+    "optim.lr",     "optim.momentum",  "optim.beta1",     "optim.beta2",   "optim.eps",
+    "optim.schedule", "optim.gamma",   "optim.step_every", "optim.power",  "optim.warmup",
+    "optim.epochs", "optim.batch",     "optim.chunk",     "optim.sum",
 };
 enum { ALL_KEYS = sizeof all_keys / sizeof all_keys[0] };
 
@@ -83,6 +87,26 @@ static void assert_config_equal(const pl_config *a, const pl_config *b)
     assert_int_equal(a->readout.batch, b->readout.batch);
     assert_same_double(a->readout.lr, b->readout.lr);
     assert_int_equal(a->log.progress, b->log.progress);
+    assert_string_equal(a->net.layers, b->net.layers);
+    assert_string_equal(a->net.init, b->net.init);
+    assert_same_double(a->net.init_std, b->net.init_std);
+    assert_string_equal(a->net.loss, b->net.loss);
+    assert_same_double(a->net.hinge_mu, b->net.hinge_mu);
+    assert_string_equal(a->optim.method, b->optim.method);
+    assert_same_double(a->optim.lr, b->optim.lr);
+    assert_same_double(a->optim.momentum, b->optim.momentum);
+    assert_same_double(a->optim.beta1, b->optim.beta1);
+    assert_same_double(a->optim.beta2, b->optim.beta2);
+    assert_same_double(a->optim.eps, b->optim.eps);
+    assert_string_equal(a->optim.schedule, b->optim.schedule);
+    assert_same_double(a->optim.gamma, b->optim.gamma);
+    assert_int_equal(a->optim.step_every, b->optim.step_every);
+    assert_same_double(a->optim.power, b->optim.power);
+    assert_same_double(a->optim.warmup, b->optim.warmup);
+    assert_int_equal(a->optim.epochs, b->optim.epochs);
+    assert_int_equal(a->optim.batch, b->optim.batch);
+    assert_int_equal(a->optim.chunk, b->optim.chunk);
+    assert_string_equal(a->optim.sum, b->optim.sum);
 }
 
 /* ---- defaults and good input ---- */
@@ -118,6 +142,26 @@ static void defaults_are_the_table_values(void **state)
     assert_int_equal(c.readout.batch, 100);
     assert_true(c.readout.lr == 0.001);
     assert_int_equal(c.log.progress, 1);
+    assert_string_equal(c.net.layers, "dense 256 tanh, dense 10 softmax");
+    assert_string_equal(c.net.init, "xavier");
+    assert_true(c.net.init_std == 0.01);
+    assert_string_equal(c.net.loss, "xent");
+    assert_true(c.net.hinge_mu == 1.0);
+    assert_string_equal(c.optim.method, "adam");
+    assert_true(c.optim.lr == 0.001);
+    assert_true(c.optim.momentum == 0.9);
+    assert_true(c.optim.beta1 == 0.9);
+    assert_true(c.optim.beta2 == 0.999);
+    assert_true(c.optim.eps == 1e-8);
+    assert_string_equal(c.optim.schedule, "const");
+    assert_true(c.optim.gamma == 0.1);
+    assert_int_equal(c.optim.step_every, 30);
+    assert_true(c.optim.power == 1.0);
+    assert_true(c.optim.warmup == 0.0);
+    assert_int_equal(c.optim.epochs, 20);
+    assert_int_equal(c.optim.batch, 100);
+    assert_int_equal(c.optim.chunk, 25);
+    assert_string_equal(c.optim.sum, "fast");
 }
 
 static void load_sets_fields(void **state)
@@ -482,6 +526,92 @@ static char *write_to_string(const pl_config *c)
     return text;
 }
 
+/* ---- net.layers: a value over several lines ---- */
+
+/* Indented lines continue net.layers (comments and blank lines may come
+ * between them, and a "; comment" ends any of them); the value is stored in
+ * its canonical spelling. */
+static void layers_continue_on_indented_lines(void **state)
+{
+    (void)state;
+    const char *path = write_file("layers.ini",
+                                  "[net]\n"
+                                  "layers = conv 32 5x5 relu, pool 2 s2,  ; the first block\n"
+                                  "    conv 64 3x3 s1 relu,pool 2,\n"
+                                  "\n"
+                                  "    ; a comment line between them\n"
+                                  "\tres(dense 128 tanh,dense 128 tanh)x2, ; tabs indent too\n"
+                                  "    dense 10 softmax\n"
+                                  "loss = xent\n"
+                                  "[optim]\n"
+                                  "lr = 0.01\n");
+    pl_config c;
+    pl_config_defaults(&c);
+    assert_int_equal(CAPTURE_STDERR(pl_config_load(&c, path)), 0);
+    assert_string_equal(stderr_text(), "");
+    assert_string_equal(c.net.layers, "conv 32 5x5 relu, pool 2 s2, conv 64 3x3 s1 relu, pool 2, "
+                                      "res( dense 128 tanh, dense 128 tanh ) x2, dense 10 softmax");
+    assert_true(c.optim.lr == 0.01);
+}
+
+/* A bad description is reported at the key's first line, naming the entry;
+ * an unindented second layers line, or an indented line under another key,
+ * is a key set twice. */
+static void layers_errors_name_the_entry(void **state)
+{
+    (void)state;
+    expect_load_error("[net]\nloss = xent\nlayers = dense 256 tanh,\n  conv 32 5x5 rleu,\n"
+                      "  dense 10 softmax\n",
+                      3,
+                      "net.layers entry 2 'conv 32 5x5 rleu': unknown activation 'rleu' "
+                      "(tanh|relu|elu|sign|logistic|clip|linear|softmax)");
+    expect_load_error("[net]\nlayers = dense 10 softmax\nlayers = dense 10\n", 3,
+                      "net.layers is set twice");
+    expect_load_error("[net]\nlayers = dense 10 softmax\ninit = he\n  normal\n", 4,
+                      "net.init is set twice");
+    expect_load_error("[net]\nlayers = res( dense 10\n", 2,
+                      "net.layers: a res block after entry 1 lacks its ')'");
+    expect_override_error("net.layers=conv 32 5x5 rleu",
+                          "net.layers entry 1 'conv 32 5x5 rleu': unknown activation 'rleu'");
+    expect_override_error("net.layers=", "net.layers: no layers");
+    expect_override_error("optim.beta2=1", "optim.beta2: must be < 1, got 1");
+    expect_override_error("optim.sum=approx", "optim.sum: expected one of fast|exact");
+}
+
+/* A description longer than an INI line is written over several lines,
+ * each well within inih's limit, and reads back the same, from a file and
+ * from text. */
+static void long_layers_round_trip(void **state)
+{
+    (void)state;
+    pl_config a, b;
+    pl_config_defaults(&a);
+    char layers[PL_LAYERS_MAX] = "conv 16 3x3 relu";
+    for (int i = 0; i < 60; i++)
+        strcat(layers, i % 3 ? ", dense 64 tanh" : ", res( dense 64 clip, dropout 0.25 ) x2");
+    strcat(layers, ", dense 10 softmax");
+    assert_true(strlen(layers) > 1000);
+    assert_int_equal(pl_config_set(&a, "net.layers", layers, (char[256]){0}, 256), 0);
+    assert_string_equal(a.net.layers, layers);
+    assert_int_equal(pl_config_finalize(&a), 0);
+    char *text = write_to_string(&a);
+    int lines = 0;
+    for (const char *line = strstr(text, "\nlayers = "); *line && line[1] != '\n' && line[1] != 'i';
+         lines++) { /* the layers line and its continuations, up to "init =" */
+        const char *end = strchr(line + 1, '\n');
+        assert_true(end - line - 1 <= 100);
+        line = end;
+    }
+    assert_true(lines > 10);
+    pl_config_defaults(&b);
+    assert_int_equal(CAPTURE_STDERR(pl_config_load(&b, write_file("long.ini", text))), 0);
+    assert_config_equal(&a, &b);
+    pl_config_defaults(&b);
+    assert_int_equal(CAPTURE_STDERR(pl_config_load_text(&b, text, "ckpt.h5")), 0);
+    assert_config_equal(&a, &b);
+    free(text);
+}
+
 static void write_load_round_trip(void **state)
 {
     (void)state;
@@ -641,6 +771,9 @@ int main(void)
         cmocka_unit_test(repeated_key_fails),
         cmocka_unit_test(overlong_line_fails),
         cmocka_unit_test(unreadable_file_fails),
+        cmocka_unit_test(layers_continue_on_indented_lines),
+        cmocka_unit_test(layers_errors_name_the_entry),
+        cmocka_unit_test(long_layers_round_trip),
         cmocka_unit_test(overrides_set_values),
         cmocka_unit_test(malformed_overrides_fail),
         cmocka_unit_test(bad_values_fail_with_reason),

@@ -1,0 +1,268 @@
+/* The data-parallel path (the scheme is in dp.h). In exact mode the work
+ * of a minibatch is grouped by chunk for the forward and backward, and by
+ * layer for the gradients: a layer's gradients of up to MAX_GROUP chunks
+ * are computed side by side and added in one pass over its accumulator. */
+#include "plastic/nn/dp.h"
+
+#include <cblas.h>
+#include <string.h>
+
+#include "plastic/common.h"
+
+/* Chunks whose gradients are held at once before they are added: the
+ * exact accumulator is then streamed once per group rather than per chunk,
+ * for a scratch of MAX_GROUP times the largest layer's parameters. */
+enum { MAX_GROUP = 8 };
+
+void pl_dp_init(pl_dp *dp, const pl_net *net, const pl_comm *comm, int chunk, int exact,
+                int max_batch)
+{
+    memset(dp, 0, sizeof *dp);
+    dp->comm = comm;
+    dp->chunk = chunk > 0 ? chunk : 1;
+    dp->exact = exact;
+    dp->max_batch = max_batch;
+    dp->max_chunks = (max_batch + dp->chunk - 1) / dp->chunk;
+    int need = pl_dp_capacity(max_batch, dp->chunk, exact, pl_comm_size(comm));
+    if (net->capacity < need) {
+        pl_error_all("pl_dp_init: the net holds %d rows, a minibatch of %d needs %d here "
+                     "(pl_dp_capacity)", net->capacity, max_batch, need);
+        pl_comm_abort(comm, PL_EXIT_USAGE);
+    }
+    if (!exact)
+        return;
+    long *counts = pl_alloc((size_t)(net->ntensors + 1) * sizeof *counts);
+    long largest = 0;
+    for (int t = 0; t < net->ntensors; t++) {
+        counts[t] = net->tensors[t].count;
+        if (t % 2 == 1 && counts[t - 1] + counts[t] > largest) /* W and b of a layer */
+            largest = counts[t - 1] + counts[t];
+    }
+    pl_exact_init(&dp->sum, net->ntensors, counts, 2 * dp->max_chunks);
+    dp->group = dp->max_chunks < MAX_GROUP ? dp->max_chunks : MAX_GROUP;
+    dp->stride = largest;
+    dp->scratch = pl_alloc((size_t)(largest > 0 ? largest : 1) * (size_t)(dp->group > 0 ? dp->group : 1) *
+                           sizeof *dp->scratch);
+    pl_free(counts);
+}
+
+void pl_dp_init_config(pl_dp *dp, const pl_net *net, const pl_comm *comm, const pl_config *cfg)
+{
+    pl_dp_init(dp, net, comm, cfg->optim.chunk, strcmp(cfg->optim.sum, "exact") == 0,
+               cfg->optim.batch);
+}
+
+void pl_dp_free(pl_dp *dp)
+{
+    if (dp->exact)
+        pl_exact_free(&dp->sum);
+    pl_free(dp->scratch);
+    memset(dp, 0, sizeof *dp);
+}
+
+int pl_dp_capacity(int B, int chunk, int exact, int nranks)
+{
+    if (!exact)
+        return (B + nranks - 1) / nranks;
+    int chunks = (B + chunk - 1) / chunk;
+    int most = (chunks + nranks - 1) / nranks;
+    return most * chunk < B ? most * chunk : B;
+}
+
+void pl_dp_blas_single(pl_dp *dp)
+{
+    if (!dp->exact)
+        return;
+    dp->blas_threads = openblas_get_num_threads();
+    if (dp->blas_threads != 1)
+        openblas_set_num_threads(1);
+}
+
+void pl_dp_blas_restore(pl_dp *dp)
+{
+    if (dp->exact && dp->blas_threads > 1)
+        openblas_set_num_threads(dp->blas_threads);
+    dp->blas_threads = 0;
+}
+
+void pl_dp_begin(pl_dp *dp, int B, pl_dp_plan *plan)
+{
+    if (B > dp->max_batch) {
+        pl_error_all("pl_dp_begin: a minibatch of %d is larger than the %d it was set up for", B,
+                     dp->max_batch);
+        pl_comm_abort(dp->comm, PL_EXIT_USAGE);
+    }
+    const int size = pl_comm_size(dp->comm), rank = pl_comm_rank(dp->comm);
+    long lo, hi;
+    plan->batch = B;
+    if (dp->exact) {
+        plan->total_chunks = (B + dp->chunk - 1) / dp->chunk;
+        pl_block_range(plan->total_chunks, size, rank, &lo, &hi);
+        plan->chunk0 = (int)lo;
+        plan->nchunks = (int)(hi - lo);
+        plan->row0 = (int)lo * dp->chunk;
+        int end = (int)hi * dp->chunk < B ? (int)hi * dp->chunk : B;
+        plan->rows = end > plan->row0 ? end - plan->row0 : 0;
+        pl_exact_begin(&dp->sum, plan->total_chunks);
+    } else {
+        pl_block_range(B, size, rank, &lo, &hi);
+        plan->row0 = (int)lo;
+        plan->rows = (int)(hi - lo);
+        plan->total_chunks = size;
+        plan->chunk0 = rank;
+        plan->nchunks = plan->rows > 0;
+        dp->fast_stats[0] = dp->fast_stats[1] = 0.0;
+    }
+}
+
+void pl_dp_chunk(const pl_dp *dp, const pl_dp_plan *plan, int i, int *row0, int *rows)
+{
+    if (!dp->exact) {
+        *row0 = 0;
+        *rows = plan->rows;
+        return;
+    }
+    int start = (plan->chunk0 + i) * dp->chunk;
+    int end = start + dp->chunk < plan->batch ? start + dp->chunk : plan->batch;
+    *row0 = start - plan->row0;
+    *rows = end - start;
+}
+
+void pl_dp_chunk_stats(pl_dp *dp, const pl_dp_plan *plan, int i, double loss, long errors)
+{
+    if (!dp->exact) {
+        dp->fast_stats[0] += loss;
+        dp->fast_stats[1] += (double)errors;
+        return;
+    }
+    double *side = pl_exact_side(&dp->sum);
+    side[plan->chunk0 + i] = loss;
+    side[dp->max_chunks + plan->chunk0 + i] = (double)errors;
+}
+
+static void sum_exact(pl_dp *dp, pl_net *net, const pl_dp_plan *plan, pl_dp_stats *stats)
+{
+    pl_exact *s = &dp->sum;
+    for (int l = 0; l < net->nlayers; l++) {
+        int t = net->layers[l].param;
+        for (int i = 0; t >= 0 && i < plan->nchunks; i++) {
+            int row0, rows;
+            double bW, bb;
+            pl_dp_chunk(dp, plan, i, &row0, &rows);
+            pl_net_layer_grad_bound(net, l, row0, rows, &bW, &bb);
+            pl_exact_bound(s, t, bW);
+            pl_exact_bound(s, t + 1, bb);
+        }
+    }
+    pl_exact_agree(s, dp->comm);
+    for (int l = 0; l < net->nlayers; l++) {
+        int t = net->layers[l].param;
+        if (t < 0)
+            continue;
+        const long nW = net->tensors[t].count;
+        for (int i0 = 0; i0 < plan->nchunks; i0 += dp->group) {
+            int n = plan->nchunks - i0 < dp->group ? plan->nchunks - i0 : dp->group;
+            for (int k = 0; k < n; k++) { /* chunk i0 + k's W, b at scratch + k stride */
+                int row0, rows;
+                float *dW = dp->scratch + k * dp->stride;
+                pl_dp_chunk(dp, plan, i0 + k, &row0, &rows);
+                pl_net_layer_grads(net, l, row0, rows, dW, dW + nW, 0.0f);
+            }
+            pl_exact_add(s, t, dp->scratch, n, dp->stride);
+            pl_exact_add(s, t + 1, dp->scratch + nW, n, dp->stride);
+        }
+    }
+    pl_exact_finish(s, dp->comm, net->grads);
+    if (stats) { /* every chunk's values, added in chunk order */
+        const double *side = pl_exact_side(s);
+        stats->loss = 0.0;
+        stats->errors = 0;
+        for (int c = 0; c < plan->total_chunks; c++) {
+            stats->loss += side[c];
+            stats->errors += (long)side[dp->max_chunks + c];
+        }
+    }
+}
+
+static void sum_fast(pl_dp *dp, pl_net *net, const pl_dp_plan *plan, pl_dp_stats *stats)
+{
+    if (plan->rows > 0)
+        pl_net_grads(net, 0, plan->rows, net->grads, 0.0f);
+    else
+        memset(net->grads, 0, (size_t)net->nparams * sizeof *net->grads);
+    pl_allreduce_sum_float(dp->comm, net->grads, net->nparams);
+    pl_allreduce_sum_double(dp->comm, dp->fast_stats, 2);
+    if (stats) {
+        stats->loss = dp->fast_stats[0];
+        stats->errors = (long)dp->fast_stats[1];
+    }
+}
+
+void pl_dp_sum(pl_dp *dp, pl_net *net, const pl_dp_plan *plan, pl_dp_stats *stats)
+{
+    if (dp->exact)
+        sum_exact(dp, net, plan, stats);
+    else
+        sum_fast(dp, net, plan, stats);
+}
+
+void pl_dp_gradient(pl_dp *dp, pl_net *net, const float *X, const uint8_t *y, int B,
+                    uint64_t seed, uint64_t step, pl_dp_stats *stats)
+{
+    pl_dp_plan plan;
+    pl_dp_blas_single(dp);
+    pl_dp_begin(dp, B, &plan);
+    const float *x = X + (size_t)plan.row0 * pl_shape_size(net->input);
+    const pl_pass pass = {.train = 1, .seed = seed, .step = step, .example0 = (uint64_t)plan.row0};
+    const float scale = 1.0f / (float)B;
+    for (int i = 0; i < plan.nchunks; i++) {
+        int row0, rows;
+        long errors = 0;
+        pl_dp_chunk(dp, &plan, i, &row0, &rows);
+        pl_net_forward(net, x, row0, rows, &pass);
+        double loss = pl_net_loss(net, y + plan.row0, row0, rows, scale, &errors);
+        pl_net_backward(net, row0, rows);
+        pl_dp_chunk_stats(dp, &plan, i, loss, errors);
+    }
+    pl_dp_sum(dp, net, &plan, stats);
+    pl_dp_blas_restore(dp);
+}
+
+void pl_dp_evaluate(pl_dp *dp, pl_net *net, const float *X, const uint8_t *y, long n,
+                    pl_dp_stats *stats)
+{
+    const int size = pl_comm_size(dp->comm), rank = pl_comm_rank(dp->comm);
+    const long in_size = pl_shape_size(net->input);
+    long lo, hi;
+    stats->loss = 0.0;
+    stats->errors = 0;
+    if (!dp->exact) { /* an even share, in pieces as large as the buffers */
+        pl_block_range(n, size, rank, &lo, &hi);
+        pl_net_evaluate(net, X + lo * in_size, y + lo, hi - lo, net->capacity, &stats->loss,
+                        &stats->errors);
+        pl_allreduce_sum_double(dp->comm, &stats->loss, 1);
+        pl_allreduce_sum_long(dp->comm, &stats->errors, 1);
+        return;
+    }
+    /* whole chunks, each chunk's loss in its own slot, added in order */
+    pl_dp_blas_single(dp);
+    const long chunk = dp->chunk < net->capacity ? dp->chunk : net->capacity;
+    const long chunks = (n + chunk - 1) / chunk;
+    double *loss = pl_calloc((size_t)(chunks > 0 ? chunks : 1), sizeof *loss);
+    pl_block_range(chunks, size, rank, &lo, &hi);
+    for (long c = lo; c < hi; c++) {
+        long start = c * chunk, rows = n - start < chunk ? n - start : chunk;
+        pl_net_forward(net, X + start * in_size, 0, (int)rows, NULL);
+        loss[c] = pl_net_loss(net, y + start, 0, (int)rows, 1.0f, &stats->errors);
+    }
+    for (long done = 0; done < chunks;) { /* MPI counts are int */
+        int piece = chunks - done > (1L << 30) ? (1 << 30) : (int)(chunks - done);
+        pl_allreduce_sum_double(dp->comm, loss + done, piece);
+        done += piece;
+    }
+    for (long c = 0; c < chunks; c++)
+        stats->loss += loss[c];
+    pl_allreduce_sum_long(dp->comm, &stats->errors, 1);
+    pl_free(loss);
+    pl_dp_blas_restore(dp);
+}

@@ -1,0 +1,227 @@
+/* Naive references (nn_ref.h): the definitions, looped over directly. */
+#include "plastic/nn/nn_ref.h"
+
+#include <math.h>
+#include <string.h>
+
+double pl_ref_act(pl_act a, double h)
+{
+    switch (a) {
+    case PL_ACT_TANH: return tanh(h);
+    case PL_ACT_RELU: return h > 0 ? h : 0;
+    case PL_ACT_ELU: return h > 0 ? h : exp(h) - 1;
+    case PL_ACT_SIGN: return h > 0 ? 1 : h < 0 ? -1 : 0;
+    case PL_ACT_LOGISTIC: return 1 / (1 + exp(-h));
+    case PL_ACT_CLIP: return h < -1 ? -1 : h > 1 ? 1 : h;
+    default: return h;
+    }
+}
+
+double pl_ref_act_deriv(pl_act a, double h)
+{
+    switch (a) {
+    case PL_ACT_TANH: return 1 - tanh(h) * tanh(h);
+    case PL_ACT_RELU: return h > 0;
+    case PL_ACT_ELU: return h > 0 ? 1 : exp(h);
+    case PL_ACT_SIGN: return 0;
+    case PL_ACT_LOGISTIC: return exp(-h) / ((1 + exp(-h)) * (1 + exp(-h)));
+    case PL_ACT_CLIP: return h > -1 && h < 1;
+    default: return 1;
+    }
+}
+
+void pl_ref_dense_forward(float *y, const float *x, const float *W, const float *b, int B,
+                          int in, int out)
+{
+    for (int r = 0; r < B; r++)
+        for (int o = 0; o < out; o++) {
+            double s = b[o];
+            for (int i = 0; i < in; i++)
+                s += (double)W[o * in + i] * x[r * in + i];
+            y[r * out + o] = (float)s;
+        }
+}
+
+void pl_ref_dense_backward_weights(float *dW, float *db, const float *delta, const float *x,
+                                   int B, int in, int out)
+{
+    for (int o = 0; o < out; o++) {
+        for (int i = 0; i < in; i++) {
+            double s = 0;
+            for (int r = 0; r < B; r++)
+                s += (double)delta[r * out + o] * x[r * in + i];
+            dW[o * in + i] = (float)s;
+        }
+        double s = 0;
+        for (int r = 0; r < B; r++)
+            s += delta[r * out + o];
+        db[o] = (float)s;
+    }
+}
+
+void pl_ref_dense_backward_input(float *dx, const float *delta, const float *M, int B, int in,
+                                 int out)
+{
+    for (int r = 0; r < B; r++)
+        for (int i = 0; i < in; i++) {
+            double s = 0;
+            for (int o = 0; o < out; o++)
+                s += (double)delta[r * out + o] * M[o * in + i];
+            dx[r * in + i] = (float)s;
+        }
+}
+
+/* x[c][y][x] of one example, 0 in the padding. */
+static double pixel(const pl_conv_geom *g, const float *x, int c, int y, int xx)
+{
+    if (y < 0 || y >= g->in_h || xx < 0 || xx >= g->in_w)
+        return 0;
+    return x[(c * g->in_h + y) * g->in_w + xx];
+}
+
+static long w_at(const pl_conv_geom *g, int o, int c, int i, int j)
+{
+    return ((long)(o * g->in_c + c) * g->k_h + i) * g->k_w + j;
+}
+
+void pl_ref_conv_forward(const pl_conv_geom *g, float *y, const float *x, const float *W,
+                         const float *b, int B)
+{
+    long in_size = pl_conv_in_size(g), out_size = pl_conv_out_size(g);
+    for (int e = 0; e < B; e++)
+        for (int o = 0; o < g->out_c; o++)
+            for (int oy = 0; oy < g->out_h; oy++)
+                for (int ox = 0; ox < g->out_w; ox++) {
+                    double s = b[o];
+                    for (int c = 0; c < g->in_c; c++)
+                        for (int i = 0; i < g->k_h; i++)
+                            for (int j = 0; j < g->k_w; j++)
+                                s += W[w_at(g, o, c, i, j)] *
+                                     pixel(g, x + e * in_size, c, oy * g->stride + i - g->pad_top,
+                                           ox * g->stride + j - g->pad_left);
+                    y[e * out_size + (o * g->out_h + oy) * g->out_w + ox] = (float)s;
+                }
+}
+
+void pl_ref_conv_backward_weights(const pl_conv_geom *g, float *dW, float *db,
+                                  const float *delta, const float *x, int B)
+{
+    long in_size = pl_conv_in_size(g), out_size = pl_conv_out_size(g);
+    for (int o = 0; o < g->out_c; o++) {
+        double sb = 0;
+        for (int e = 0; e < B; e++)
+            for (int p = 0; p < g->out_h * g->out_w; p++)
+                sb += delta[e * out_size + o * g->out_h * g->out_w + p];
+        db[o] = (float)sb;
+        for (int c = 0; c < g->in_c; c++)
+            for (int i = 0; i < g->k_h; i++)
+                for (int j = 0; j < g->k_w; j++) {
+                    double s = 0;
+                    for (int e = 0; e < B; e++)
+                        for (int oy = 0; oy < g->out_h; oy++)
+                            for (int ox = 0; ox < g->out_w; ox++)
+                                s += delta[e * out_size + (o * g->out_h + oy) * g->out_w + ox] *
+                                     pixel(g, x + e * in_size, c, oy * g->stride + i - g->pad_top,
+                                           ox * g->stride + j - g->pad_left);
+                    dW[w_at(g, o, c, i, j)] = (float)s;
+                }
+    }
+}
+
+void pl_ref_conv_backward_input(const pl_conv_geom *g, float *dx, const float *delta,
+                                const float *M, int B)
+{
+    long in_size = pl_conv_in_size(g), out_size = pl_conv_out_size(g);
+    for (int e = 0; e < B; e++)
+        for (int c = 0; c < g->in_c; c++)
+            for (int y = 0; y < g->in_h; y++)
+                for (int xx = 0; xx < g->in_w; xx++) {
+                    /* every output that read x[c][y][xx], through which tap */
+                    double s = 0;
+                    for (int o = 0; o < g->out_c; o++)
+                        for (int oy = 0; oy < g->out_h; oy++)
+                            for (int ox = 0; ox < g->out_w; ox++) {
+                                int i = y - oy * g->stride + g->pad_top;
+                                int j = xx - ox * g->stride + g->pad_left;
+                                if (i < 0 || i >= g->k_h || j < 0 || j >= g->k_w)
+                                    continue;
+                                s += M[w_at(g, o, c, i, j)] *
+                                     delta[e * out_size + (o * g->out_h + oy) * g->out_w + ox];
+                            }
+                    dx[e * in_size + (c * g->in_h + y) * g->in_w + xx] = (float)s;
+                }
+}
+
+/* The input index of the maximum of one window (the first of equal ones,
+ * scanning rows then columns), or -1 for a window with no input. */
+static long window_max(const pl_pool_geom *g, const float *x, int c, int oy, int ox)
+{
+    long best = -1;
+    for (int i = 0; i < g->k_h; i++)
+        for (int j = 0; j < g->k_w; j++) {
+            int y = oy * g->stride + i - g->pad_top, xx = ox * g->stride + j - g->pad_left;
+            if (y < 0 || y >= g->in_h || xx < 0 || xx >= g->in_w)
+                continue;
+            long at = ((long)c * g->in_h + y) * g->in_w + xx;
+            if (best < 0 || x[at] > x[best])
+                best = at;
+        }
+    return best;
+}
+
+void pl_ref_maxpool_forward(const pl_pool_geom *g, float *y, const float *x, int B)
+{
+    long in_size = pl_pool_in_size(g), out_size = pl_pool_out_size(g);
+    for (int e = 0; e < B; e++)
+        for (int c = 0; c < g->c; c++)
+            for (int oy = 0; oy < g->out_h; oy++)
+                for (int ox = 0; ox < g->out_w; ox++)
+                    y[e * out_size + (c * g->out_h + oy) * g->out_w + ox] =
+                        x[e * in_size + window_max(g, x + e * in_size, c, oy, ox)];
+}
+
+void pl_ref_maxpool_backward(const pl_pool_geom *g, float *dx, const float *dy, const float *x,
+                             int B)
+{
+    long in_size = pl_pool_in_size(g), out_size = pl_pool_out_size(g);
+    memset(dx, 0, (size_t)(B * in_size) * sizeof *dx);
+    for (int e = 0; e < B; e++)
+        for (int c = 0; c < g->c; c++)
+            for (int oy = 0; oy < g->out_h; oy++)
+                for (int ox = 0; ox < g->out_w; ox++)
+                    dx[e * in_size + window_max(g, x + e * in_size, c, oy, ox)] +=
+                        dy[e * out_size + (c * g->out_h + oy) * g->out_w + ox];
+}
+
+double pl_ref_xent(const float *logits, const uint8_t *labels, int B, int C, double scale,
+                   double *grad)
+{
+    double loss = 0;
+    for (int r = 0; r < B; r++) {
+        const float *h = logits + r * C;
+        double m = h[0], s = 0;
+        for (int c = 1; c < C; c++)
+            m = h[c] > m ? h[c] : m;
+        for (int c = 0; c < C; c++)
+            s += exp(h[c] - m);
+        loss += log(s) + m - h[labels[r]];
+        for (int c = 0; c < C; c++)
+            grad[r * C + c] = scale * (exp(h[c] - m) / s - (c == labels[r]));
+    }
+    return loss;
+}
+
+double pl_ref_hinge(const float *z, const uint8_t *labels, int B, int C, double mu,
+                    double scale, double *grad)
+{
+    double loss = 0;
+    for (int r = 0; r < B; r++)
+        for (int c = 0; c < C; c++) {
+            double v = z[r * C + c];
+            int target = c == labels[r];
+            double margin = target ? 1 - v : 1 + v, weight = target ? 1 : mu;
+            loss += margin > 0 ? weight * margin : 0;
+            grad[r * C + c] = margin > 0 ? scale * weight * (target ? -1 : 1) : 0;
+        }
+    return loss;
+}
