@@ -155,7 +155,9 @@ struct pl_rule {
      * Returns 0, or -1 with the reason (naming the keys) in err. */
     int (*check)(const pl_config *cfg, int nranks, char *err, size_t size);
     /* Allocates and initialises the model for cfg on comm (the same values
-     * for any rank count). The datasets outlive the model. */
+     * for any rank count). The datasets outlive the model. NULL after an
+     * error printed with pl_error (e.g. a network that does not fit the
+     * data's shape), the same on every rank. */
     pl_model *(*create)(const pl_config *cfg, const pl_comm *comm, const pl_dataset *train,
                         const pl_dataset *valid, const pl_dataset *test);
     void (*destroy)(pl_model *m);

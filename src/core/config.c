@@ -86,8 +86,8 @@ static const struct key keys[] = {
         "empty: start fresh; auto: continue from run.dir's LATEST checkpoint if any; "
         "or a checkpoint file"),
 
-    CHOICE("model", "rule", model.rule, "kh", "kh",
-        "the learning rule: kh (competing hidden units + readout)"),
+    CHOICE("model", "rule", model.rule, "kh", "kh|bp",
+        "the learning rule: kh (competing hidden units + readout), bp (backprop on net.layers)"),
 
     CHOICE("data", "set", data.set, "mnist", "mnist|fashion|cifar10|cifar100", "dataset"),
     STR("data", "dir", data.dir, "", "dataset directory; empty: $PLASTIC_DATA/<set> or data/<set>"),

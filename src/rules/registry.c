@@ -8,9 +8,11 @@
 #include <string.h>
 
 extern const pl_rule pl_rule_kh;
+extern const pl_rule pl_rule_bp;
 
 static const pl_rule *const registered[] = {
     &pl_rule_kh,
+    &pl_rule_bp,
     NULL,
 };
 
@@ -111,11 +113,8 @@ static void build_list(int r, int first)
             for (int s = 0; s < registered[i]->nstages; s++)
                 add_words(registered[i]->stages[s].sections, theirs, &m);
             for (int j = 0; j < m; j++)
-                if (!uses_section(rule, theirs[j])) {
-                    char one[PL_NAME_MAX + 1];
-                    snprintf(one, sizeof one, "%s", theirs[j]);
-                    add_words(one, l->names, &n);
-                }
+                if (!uses_section(rule, theirs[j]))
+                    add_words(theirs[j], l->names, &n); /* one word */
         }
         for (int s = first; s < rule->nstages; s++)
             add_words(rule->stages[s].sections, l->names, &n);

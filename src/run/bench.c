@@ -40,6 +40,12 @@ int pl_bench(const pl_config *cfg, const pl_comm *comm)
     if (rc)
         return rc;
     pl_model *m = rule->create(cfg, comm, &train, &valid, &test);
+    if (!m) {
+        pl_dataset_free(&train);
+        pl_dataset_free(&valid);
+        pl_dataset_free(&test);
+        return PL_EXIT_USAGE;
+    }
     const int stage = 0, epochs = rule->epochs(cfg, stage);
     double *epoch_s = pl_alloc((size_t)(epochs > 0 ? epochs : 1) * sizeof(double));
     double *bare_s = pl_alloc((size_t)(epochs > 0 ? epochs : 1) * sizeof(double));

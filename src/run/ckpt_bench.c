@@ -214,6 +214,8 @@ int pl_ckpt_bench(const pl_config *cfg, const pl_comm *comm)
     pl_dataset none = {.rows = SIDE, .cols = SIDE, .channels = 1, .dim = SIDE * SIDE,
                        .nclass = NCLASS};
     pl_model *model = rule->create(cfg, comm, &none, &none, &none);
+    if (!model)
+        return PL_EXIT_USAGE;
     pl_state *st = pl_calloc(1, sizeof *st);
     rule->state(model, st);
     char *config_text = pl_run_config_text(cfg);

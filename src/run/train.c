@@ -237,6 +237,10 @@ int pl_train(const pl_config *cfg, const pl_comm *comm, const pl_train_opts *opt
         return rc;
     r.config_text = pl_run_config_text(cfg);
     r.model = r.rule->create(cfg, comm, &r.train, &r.valid, &r.test);
+    if (!r.model) {
+        free_run(&r);
+        return PL_EXIT_USAGE;
+    }
     r.state = pl_calloc(1, sizeof *r.state);
     r.rule->state(r.model, r.state);
     r.ckpt = (pl_ckpt_ctx){comm, r.rule, cfg, r.config_text, r.state, r.nstages};

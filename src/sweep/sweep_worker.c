@@ -176,6 +176,8 @@ static int ensure_shared(pl_worker *w, const pl_config *cfg, uint64_t key, pl_ru
     }
     w->cfg = *cfg;
     w->model = rule->create(&w->cfg, w->comm, &w->train, &w->valid, &w->test);
+    if (!w->model)
+        return PL_EXIT_USAGE;
     pl_state *st = pl_calloc(1, sizeof *st);
     rule->state(w->model, st);
     int rc = 0;
