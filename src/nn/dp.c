@@ -190,8 +190,10 @@ static void sum_fast(pl_dp *dp, pl_net *net, const pl_dp_plan *plan, pl_dp_stats
         pl_net_grads(net, 0, plan->rows, net->grads, 0.0f);
     else
         memset(net->grads, 0, (size_t)net->nparams * sizeof *net->grads);
-    pl_allreduce_sum_float(dp->comm, net->grads, net->nparams);
-    pl_allreduce_sum_double(dp->comm, dp->fast_stats, 2);
+    if (pl_comm_size(dp->comm) > 1) { /* one rank holds the sum already */
+        pl_allreduce_sum_float(dp->comm, net->grads, net->nparams);
+        pl_allreduce_sum_double(dp->comm, dp->fast_stats, 2);
+    }
     if (stats) {
         stats->loss = dp->fast_stats[0];
         stats->errors = (long)dp->fast_stats[1];
