@@ -3,7 +3,8 @@
 # trainer: it learns (test error far below chance on a small MNIST slice);
 # with optim.sum = exact, 1, 2 and 3 ranks give bitwise the same weights;
 # a run stopped by a signal on 2 ranks and resumed on 3 ends bitwise equal
-# to an uninterrupted one, every epoch recorded once; a net.layers that
+# to an uninterrupted one, every epoch recorded once; its checkpoint is
+# refused by another rule with model.rule named; a net.layers that
 # does not fit the data is refused before anything is written; the default
 # fast sum stays within a tolerance of one rank.
 set -u
@@ -52,6 +53,12 @@ code=$?
 train 3 "$out/sig" run.resume=auto > "$out/sig2.log" 2>&1 || { cat "$out/sig2.log"; fail "resume"; }
 same_net "$out/r1" "$out/sig" "signal on 2 ranks, resumed on 3"
 [ "$(grep -c '"event":"epoch"' "$out/sig/metrics.jsonl")" = 6 ] || fail "epochs not recorded once each"
+
+# a checkpoint of one rule is refused by another, with the key named
+train 1 "$out/r1" model.rule=kh run.resume=auto > "$out/other.log" 2>&1
+code=$?
+[ "$code" = 1 ] || { cat "$out/other.log"; fail "a bp checkpoint resumed as kh exited $code, expected 1"; }
+grep -q "model.rule is bp there but kh here" "$out/other.log" || { cat "$out/other.log"; fail "the error does not name model.rule"; }
 
 # a network that does not fit: refused, nothing written
 mkdir -p "$out/bad" && echo keep > "$out/bad/marker"
