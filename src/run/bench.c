@@ -36,7 +36,7 @@ static double time_sgemm(const pl_kh *kh, const pl_dataset *train, int B, int mi
         int first = i * B + B <= train->n ? i * B : 0;
         const float *X = train->x + (size_t)first * kh->dim;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, (int)kh->nrows, kh->dim, 1.0f, X,
-                    kh->dim, kh->Wp, kh->dim, 0.0f, currents, (int)kh->nrows);
+                    kh->dim, kh->Wp, kh->ldp, 0.0f, currents, (int)kh->nrows);
     }
     double t = pl_now() - t0;
     pl_allreduce_max_double(kh->comm, &t, 1);
@@ -58,7 +58,7 @@ int pl_bench(const pl_config *cfg, const pl_comm *comm)
     const int minibatches = (train.n + B - 1) / B;
     pl_kh kh;
     pl_kh_init(&kh, comm, cfg->kh.hidden, train.dim, cfg->kh.p, cfg->kh.k, (float)cfg->kh.delta, B,
-               cfg->run.seed);
+               cfg->run.seed, cfg->kh.tile);
     /* as in train: KH threads = BLAS threads (run.threads or OpenBLAS's own) */
     const int threads = openblas_get_num_threads();
     pl_kh_set_threads(&kh, threads);

@@ -207,7 +207,7 @@ int pl_ckpt_bench(const pl_config *cfg, const pl_comm *comm)
     pl_kh kh;
     pl_readout ro;
     pl_kh_init(&kh, comm, cfg->kh.hidden, DIM, cfg->kh.p, cfg->kh.k, (float)cfg->kh.delta,
-               cfg->kh.batch, cfg->run.seed);
+               cfg->kh.batch, cfg->run.seed, cfg->kh.tile);
     pl_readout_init(&ro, comm, NCLASS, kh.hidden, kh.row0, kh.nrows, cfg->readout.n,
                     cfg->readout.m, cfg->readout.beta, cfg->run.seed,
                     (float)cfg->readout.init_std);

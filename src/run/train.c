@@ -231,7 +231,8 @@ float *pl_features(const pl_kh *kh, const pl_dataset *d, double n)
 {
     float *H = pl_alloc((size_t)d->n * (size_t)(kh->nrows ? kh->nrows : 1) * sizeof *H);
     if (d->n && kh->nrows)
-        pl_readout_features(kh->W, kh->nrows, kh->dim, d->x, d->n, n, H);
+        pl_readout_features(kh->W, kh->nrows, kh->dim, d->x, d->n, n, kh->tile,
+                            openblas_get_num_threads(), H);
     return H;
 }
 
@@ -294,7 +295,7 @@ static void init_model(pl_run *r)
 {
     const pl_config *cfg = r->cfg;
     pl_kh_init(&r->kh, r->comm, cfg->kh.hidden, r->train.dim, cfg->kh.p, cfg->kh.k,
-               (float)cfg->kh.delta, cfg->kh.batch, cfg->run.seed);
+               (float)cfg->kh.delta, cfg->kh.batch, cfg->run.seed, cfg->kh.tile);
     /* as many KH threads as BLAS threads (run.threads, else OpenBLAS's own
      * setting, e.g. OPENBLAS_NUM_THREADS) */
     pl_kh_set_threads(&r->kh, openblas_get_num_threads());

@@ -158,7 +158,7 @@ static int ensure_hidden(pl_worker *w, const pl_config *cfg, uint64_t key, pl_ru
         res->trained_hidden = 1;
     }
     pl_kh_init(&w->kh, w->comm, cfg->kh.hidden, w->train.dim, cfg->kh.p, cfg->kh.k,
-               (float)cfg->kh.delta, cfg->kh.batch, cfg->run.seed);
+               (float)cfg->kh.delta, cfg->kh.batch, cfg->run.seed, cfg->kh.tile);
     int rc = pl_model_read_W(model, w->comm, &w->kh);
     if (rc) {
         pl_kh_free(&w->kh);
