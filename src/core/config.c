@@ -90,7 +90,7 @@ static const struct key keys[] = {
         "naive: the literal reference, serial only"),
     STR("kh", "init", kh.init, "",
         "model.h5 whose /kh/W starts the hidden layer; empty: N(0,1) rows"),
-    INT("kh", "tile", kh.tile, "64", AT_LEAST(1),
+    INT("kh", "tile", kh.tile, "128", AT_LEAST(1),
         "hidden units per SGEMM tile of the currents and features; ranks and threads hold whole "
         "tiles, so results do not depend on them (but do on the tile)"),
 

@@ -111,7 +111,7 @@ static void defaults_are_the_table_values(void **state)
     assert_int_equal(c.kh.epochs, 1000);
     assert_true(c.kh.eps0 == 0.04);
     assert_string_equal(c.kh.impl, "fast");
-    assert_int_equal(c.kh.tile, 64);
+    assert_int_equal(c.kh.tile, 128);
     assert_true(c.readout.n == 4.5);
     assert_true(c.readout.m == 6.0);
     assert_true(c.readout.beta == 0.5);
