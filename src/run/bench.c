@@ -2,8 +2,8 @@
  * the SGEMM of its currents. Epochs and bare SGEMM blocks (the same
  * nrows x N by N x B product, once per minibatch) alternate, so both see the
  * same machine load; ratios are taken pairwise. A rank's T threads run the
- * epoch as T shards (kh.h); the bare SGEMM is the rank's whole product with
- * OpenBLAS on the same T threads. */
+ * epoch as T shards of tiles (kh.h); the bare SGEMM is the rank's whole,
+ * untiled product with OpenBLAS on the same T threads. */
 #include "plastic/train.h"
 #include "plastic/common.h"
 
@@ -70,10 +70,10 @@ int pl_bench(const pl_config *cfg, const pl_comm *comm)
     long bytes_per_minibatch = 0;
 
     pl_info("bench: %d rank(s) x %d thread(s): the KH step on %d shard(s) of rows per rank, "
-            "the bare SGEMM on %d BLAS thread(s); K=%ld N=%d B=%d p=%g k=%d; %d minibatches "
-            "per epoch",
+            "the bare SGEMM on %d BLAS thread(s); K=%ld N=%d B=%d p=%g k=%d tile=%d; %d "
+            "minibatches per epoch",
             pl_comm_size(comm), threads, kh.threads, threads, kh.hidden, kh.dim, B, kh.p, kh.k,
-            minibatches);
+            kh.tile, minibatches);
     for (int e = 0; e < epochs && rc == 0; e++) {
         sgemm_s[e] = time_sgemm(&kh, &train, B, minibatches, threads, currents);
         long sent0 = pl_comm_bytes_sent(comm);
