@@ -52,7 +52,7 @@ help:
 	@echo "                K=100000 on 1, 2 and 4 ranks (tools/ckpt-bench.sh)"
 	@echo "make setup      install packages and fetch datasets (tools/setup.sh)"
 
-# The hot loops (KH step, padded SGEMM, readout, checksums) vectorise only at -O3.
+# The hot loops (KH step, SGEMM tiles, readout, checksums) vectorise only at -O3.
 HOT := build/src/rules/kh/kh.o build/src/nn/gemm.o build/src/rules/kh/readout.o build/mpi/h5io.o
 $(HOT): OPT = -O3
 
