@@ -233,7 +233,8 @@ static void threads_equal_one_thread(int threads, int K, int tile, double p, int
     pl_kh_init(&many, pl_comm_world(), K, N, p, k, delta, B, 5, tile);
     assert_int_equal(one.threads, 1);
     assert_int_equal(pl_kh_set_threads(&many, threads), threads);
-    const size_t wsize = sizeof(float) * (size_t)K * N, wpsize = sizeof(float) * (size_t)K * one.ldp;
+    const size_t wsize = sizeof(float) * (size_t)K * N;
+    const size_t wpsize = sizeof(float) * (size_t)K * (size_t)one.ldp;
     float *ref = pl_alloc(wsize), *before = pl_alloc(wsize);
     memcpy(ref, one.W, wsize);
     int32_t winners[2 * B];

@@ -252,7 +252,8 @@ static void features_member(void *p, int id)
     long lo, hi;
     pl_tile_range(c->nunits, T, c->threads, id, &lo, &hi);
     for (long j = lo; j < hi; j++)
-        memcpy(c->wpad + (size_t)j * c->ld, c->W + (size_t)j * c->dim, (size_t)c->dim * sizeof(float));
+        memcpy(c->wpad + (size_t)j * c->ld, c->W + (size_t)j * c->dim,
+               (size_t)c->dim * sizeof(float));
     float *ctile = c->ctile + (size_t)id * FEATURE_CHUNK * (size_t)c->span;
     for (long i0 = 0; i0 < c->nexamples; i0 += FEATURE_CHUNK) {
         const long rows = c->nexamples - i0 < FEATURE_CHUNK ? c->nexamples - i0 : FEATURE_CHUNK;
