@@ -54,7 +54,7 @@ help:
 	@echo "                on 1 and 2 ranks (tools/nn_dp_bench.c)"
 	@echo "make setup      install packages and fetch datasets (tools/setup.sh)"
 
-# The hot loops (KH step, padded SGEMM, readout, checksums) vectorise only at -O3.
+# The hot loops (KH step, SGEMM tiles, readout, checksums, nn kernels) vectorise only at -O3.
 HOT := build/src/rules/kh/kh.o build/src/nn/gemm.o build/src/rules/kh/readout.o build/mpi/h5io.o \
        build/src/nn/exact.o build/src/nn/act.o build/src/nn/conv.o
 $(HOT): OPT = -O3

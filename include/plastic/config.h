@@ -44,6 +44,7 @@ typedef struct pl_config {
         double eps0;     /* initial learning rate, decays linearly to 0 */
         char impl[16];   /* fast | naive (naive: reference, serial only) */
         char init[PL_PATH_MAX]; /* model.h5 to start W from; "" = random */
+        int tile;        /* hidden units per SGEMM tile (gemm.h) */
     } kh;
 
     struct {

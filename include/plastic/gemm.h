@@ -1,23 +1,36 @@
-/* C = A B^T in float, with results that do not depend on how many rows B
- * has. The currents and hidden features are computed per rank on that
- * rank's block of units; for results independent of the rank count, every
- * element must be summed the same way whatever the block size. */
+/* C = A B^T in float for the products whose bits must not depend on how the
+ * hidden units are split over ranks and threads: the KH currents and the
+ * readout's features.
+ *
+ * The rule. Such a product is computed in fixed tiles of `tile` global rows
+ * of B (the hidden units; the last tile of K may be shorter), one
+ * pl_sgemm_tile call per tile, and every argument of that call follows from
+ * the global tile alone: the same m, rows and k, row strides pl_gemm_ld(k)
+ * for A and B and rows for C, and 64-byte aligned pointers. Rank blocks
+ * and thread shards hold whole tiles (pl_tile_range, par.h). A BLAS on one
+ * thread is deterministic for given arguments, so every element gets the
+ * same bits in every layout, whatever order its kernel sums in: nothing
+ * rests on a property of one OpenBLAS kernel. (Kernels do sum differently
+ * for different shapes: Haswell, Zen and Prescott give a row of B other
+ * bits in a block of another size; SkylakeX does, too, below its
+ * small-matrix limit.) */
 #ifndef PLASTIC_GEMM_H
 #define PLASTIC_GEMM_H
 
-typedef struct pl_gemm_scratch {
-    float *a, *c;
-    long a_cap, c_cap; /* floats */
-} pl_gemm_scratch;
+/* Row stride, in floats, of an operand with k columns: k rounded up to 16
+ * floats (64 bytes), so every row of a 64-byte aligned matrix is aligned. */
+static inline int pl_gemm_ld(int k) { return (k + 15) & ~15; }
 
-/* C (m x n, leading dimension ldc) = A (m x k) * B^T, B being n x k.
- * Row-major. scratch may be reused across calls; free with
- * pl_gemm_scratch_free. */
-void pl_sgemm_abt(int m, int n, int k, const float *A, const float *B, float *C, int ldc,
-                  pl_gemm_scratch *scratch);
-void pl_gemm_scratch_free(pl_gemm_scratch *scratch);
+/* C (m x rows, contiguous) = A (m x k) * B^T, B being rows x k; A and B
+ * have row stride pl_gemm_ld(k). A, B and C must be 64-byte aligned and
+ * OpenBLAS must be on one thread (openblas_set_num_threads(1)); the call
+ * aborts otherwise, as either would break the rule above. */
+void pl_sgemm_tile(int m, int rows, int k, const float *A, const float *B, float *C);
 
-/* Products at or below this many multiply-adds are padded up past it. */
-#define PL_GEMM_SMALL_LIMIT 1000000.0
+/* The naive reference: C (m x n, stride ldc) = A (m x k, stride lda) *
+ * B^T (B n x k, stride ldb), each element summed in double in index order,
+ * then rounded to float. For tests. */
+void pl_sgemm_abt_ref(int m, int n, int k, const float *A, int lda, const float *B, int ldb,
+                      float *C, int ldc);
 
 #endif

@@ -58,6 +58,19 @@ static inline void pl_block_range(long n, int size, int rank, long *lo, long *hi
     *hi = *lo + base + (rank < extra ? 1 : 0);
 }
 
+/* The same in whole tiles: the ceil(n / tile) tiles of `tile` items (the
+ * last one possibly shorter) are spread by pl_block_range, so every block
+ * starts on a multiple of tile and ends on one or at n. A rank may get no
+ * tile (*lo == *hi). Per-tile work then has the same shape in every layout
+ * (gemm.h). tile = 1 is pl_block_range. */
+static inline void pl_tile_range(long n, long tile, int size, int rank, long *lo, long *hi)
+{
+    long t0, t1;
+    pl_block_range((n + tile - 1) / tile, size, rank, &t0, &t1);
+    *lo = t0 * tile < n ? t0 * tile : n;
+    *hi = t1 * tile < n ? t1 * tile : n;
+}
+
 /* Inserts (value, index) into a best-first list of length k holding *len
  * entries; keeps the k best. The ordering is the one pl_topk_allreduce uses. */
 static inline int pl_rank_better(pl_rank_entry a, pl_rank_entry b)

@@ -109,6 +109,9 @@ static const struct key keys[] = {
         "naive: the literal reference, serial only"),
     STR("kh", "init", kh.init, "",
         "model.h5 whose /kh/W starts the hidden layer; empty: N(0,1) rows"),
+    INT("kh", "tile", kh.tile, "128", AT_LEAST(1),
+        "hidden units per SGEMM tile of the currents and features; ranks and threads hold whole "
+        "tiles, so results do not depend on them (but do on the tile)"),
 
     DBL("readout", "n", readout.n, "4.5", ABOVE(0), "power of the rectified hidden activity"),
     DBL("readout", "m", readout.m, "6", AT_LEAST(1), "loss exponent"),

@@ -36,7 +36,7 @@ expect 1 "cannot open config file" bin/plastic train "$out/none.ini"
 expect 1 "unknown verb 'frobnicate'" bin/plastic frobnicate
 expect 2 "fetch-data.sh" bin/plastic train tests/configs/slice.ini run.dir="$out/run" data.dir="$out/empty"
 printf 'not an idx file at all' > "$out/train-images-idx3-ubyte"
-for f in train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do cp "data/mnist/$f" "$out/$f"; done
+for f in train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do cp "${PLASTIC_DATA:-data}/mnist/$f" "$out/$f"; done
 expect 2 "train-images-idx3-ubyte" bin/plastic train tests/configs/slice.ini run.dir="$out/run" data.dir="$out"
 expect 2 "cannot open '$out/nothere.h5'" bin/plastic train tests/configs/slice.ini run.dir="$out/run" kh.init="$out/nothere.h5"
 

@@ -6,7 +6,9 @@
  *   sharded W (1 and 2 threads per rank) == single-rank W, bitwise
  *   (rank-count and thread-count independence)
  *   sharded winners == reference winners, W within atol + rtol |ref|.
- * K is chosen so it does not divide evenly over 2, 3 or 4 ranks. */
+ * K = 53 is odd; tiles of 5 (11 tiles, the last of 3 units: uneven over 2-4
+ * ranks and their threads), of 16 (4 tiles), and of 64 (one tile: every rank
+ * but rank 0 holds no unit). */
 #include "plastic/common.h"
 #include "rules/kh/kh.h"
 #include "plastic/par.h"
@@ -26,21 +28,21 @@ static void inputs(float *X, int step)
         X[i] = (float)pl_rng_uniform(&r);
 }
 
-int main(int argc, char **argv)
+/* The comparisons for one tile size; returns this rank's failures. */
+static int parity(int tile)
 {
-    pl_par_init(&argc, &argv);
     const pl_comm *world = pl_comm_world();
     int rank = pl_comm_rank(world), size = pl_comm_size(world);
     const double p = 3.0;
     const float delta = 0.4f;
 
     pl_kh sharded, threaded, single;
-    pl_kh_init(&sharded, world, K, N, p, KTH, delta, B, 17);
-    pl_kh_init(&threaded, world, K, N, p, KTH, delta, B, 17);
+    pl_kh_init(&sharded, world, K, N, p, KTH, delta, B, 17, tile);
+    pl_kh_init(&threaded, world, K, N, p, KTH, delta, B, 17, tile);
     pl_kh_set_threads(&threaded, 2);
     float *ref = NULL, *gathered = NULL, *gathered_threaded = NULL;
     if (rank == 0) {
-        pl_kh_init(&single, pl_comm_self(), K, N, p, KTH, delta, B, 17);
+        pl_kh_init(&single, pl_comm_self(), K, N, p, KTH, delta, B, 17, tile);
         ref = pl_alloc(sizeof(float) * K * N);
         gathered = pl_alloc(sizeof(float) * K * N);
         gathered_threaded = pl_alloc(sizeof(float) * K * N);
@@ -69,42 +71,40 @@ int main(int argc, char **argv)
         pl_kh_step(&single, X, B, eps);
         pl_kh_reference_step(ref, K, N, p, KTH, delta, X, B, eps, winners);
         if (memcmp(gathered, single.W, sizeof(float) * K * N) != 0) {
-            fprintf(stderr, "step %d: W on %d ranks differs from W on 1 rank\n", step, size);
+            fprintf(stderr, "tile %d step %d: W on %d ranks differs from W on 1 rank\n", tile,
+                    step, size);
             failures++;
         }
         if (memcmp(gathered_threaded, single.W, sizeof(float) * K * N) != 0) {
-            fprintf(stderr, "step %d: W on %d ranks x 2 threads differs from W on 1 rank\n", step,
-                    size);
+            fprintf(stderr, "tile %d step %d: W on %d ranks x 2 threads differs from W on 1 rank\n",
+                    tile, step, size);
             failures++;
         }
         for (int b = 0; b < B; b++)
             if (sharded.top[b * KTH].index != winners[2 * b] ||
                 sharded.top[b * KTH + KTH - 1].index != winners[2 * b + 1]) {
-                fprintf(stderr, "step %d example %d: winners differ from the reference\n", step, b);
+                fprintf(stderr, "tile %d step %d example %d: winners differ from the reference\n",
+                        tile, step, b);
                 failures++;
             }
         for (int i = 0; i < K * N; i++)
             if (fabsf(gathered[i] - ref[i]) > 1e-5f + 1e-4f * fabsf(ref[i])) {
-                fprintf(stderr, "step %d: W[%d] %.9g, reference %.9g\n", step, i, gathered[i],
-                        ref[i]);
+                fprintf(stderr, "tile %d step %d: W[%d] %.9g, reference %.9g\n", tile, step, i,
+                        gathered[i], ref[i]);
                 failures++;
                 break;
             }
     }
     /* Communication per step is the B x k merge plus one scalar, whatever K
-     * and however many threads. */
+     * and however many threads or units a rank holds. */
     long expected = size > 1 ? (long)B * KTH * (long)sizeof(pl_rank_entry) + 4 : 4;
     for (int t = 0; t < 2; t++)
         if (sent[t] != expected * STEPS) {
-            fprintf(stderr, "rank %d sent %ld bytes per step with %d thread(s), expected %ld\n",
-                    rank, sent[t] / STEPS, t + 1, expected);
+            fprintf(stderr, "tile %d: rank %d sent %ld bytes per step with %d thread(s), "
+                    "expected %ld\n", tile, rank, sent[t] / STEPS, t + 1, expected);
             failures++;
         }
-    int any = pl_allreduce_or(world, failures > 0);
     if (rank == 0) {
-        printf(any ? "KH parity FAILED on %d ranks\n" : "KH parity ok on %d ranks: bitwise equal "
-                                                         "to 1 rank, reference within tolerance\n",
-               size);
         pl_kh_free(&single);
         pl_free(ref);
         pl_free(gathered);
@@ -112,6 +112,24 @@ int main(int argc, char **argv)
     }
     pl_kh_free(&sharded);
     pl_kh_free(&threaded);
+    return failures;
+}
+
+int main(int argc, char **argv)
+{
+    pl_par_init(&argc, &argv);
+    const pl_comm *world = pl_comm_world();
+    int rank = pl_comm_rank(world), size = pl_comm_size(world);
+    const int tiles[] = {5, 16, 64};
+    int failures = 0;
+    for (size_t t = 0; t < sizeof tiles / sizeof *tiles; t++)
+        failures += parity(tiles[t]);
+    int any = pl_allreduce_or(world, failures > 0);
+    if (rank == 0)
+        printf(any ? "KH parity FAILED on %d ranks\n"
+                   : "KH parity ok on %d ranks (tiles of 5, 16, 64; 1 and 2 threads): bitwise "
+                     "equal to 1 rank, reference within tolerance\n",
+               size);
     pl_par_finalize();
     return any;
 }

@@ -23,7 +23,7 @@ static const char *const all_keys[] = {
     "run.name",     "run.dir",         "run.seed",        "run.threads",   "data.set",
     "data.dir",     "data.valid",      "data.train_limit", "data.test_limit", "kh.hidden",
     "kh.p",         "kh.k",            "kh.delta",        "kh.batch",      "kh.epochs",
-    "kh.eps0",      "kh.impl",         "readout.n",       "readout.m",     "readout.beta",
+    "kh.eps0",      "kh.impl",         "kh.tile",         "readout.n",       "readout.m",     "readout.beta",
     "readout.epochs", "readout.batch", "readout.lr",      "log.progress",  "net.layers",
     "net.init",     "net.init_std",    "net.loss",        "net.hinge_mu",  "optim.method",
     "optim.lr",     "optim.momentum",  "optim.beta1",     "optim.beta2",   "optim.eps",
@@ -80,6 +80,7 @@ static void assert_config_equal(const pl_config *a, const pl_config *b)
     assert_int_equal(a->kh.epochs, b->kh.epochs);
     assert_same_double(a->kh.eps0, b->kh.eps0);
     assert_string_equal(a->kh.impl, b->kh.impl);
+    assert_int_equal(a->kh.tile, b->kh.tile);
     assert_same_double(a->readout.n, b->readout.n);
     assert_same_double(a->readout.m, b->readout.m);
     assert_same_double(a->readout.beta, b->readout.beta);
@@ -135,6 +136,7 @@ static void defaults_are_the_table_values(void **state)
     assert_int_equal(c.kh.epochs, 1000);
     assert_true(c.kh.eps0 == 0.04);
     assert_string_equal(c.kh.impl, "fast");
+    assert_int_equal(c.kh.tile, 128);
     assert_true(c.readout.n == 4.5);
     assert_true(c.readout.m == 6.0);
     assert_true(c.readout.beta == 0.5);

@@ -69,7 +69,7 @@ static void fast_equals_reference(double p, int k, float delta)
 {
     enum { K = 48, N = 30, B = 10, STEPS = 12 };
     pl_kh kh;
-    pl_kh_init(&kh, pl_comm_world(), K, N, p, k, delta, B, 5);
+    pl_kh_init(&kh, pl_comm_world(), K, N, p, k, delta, B, 5, 16);
     float *ref = pl_alloc(sizeof(float) * K * N);
     memcpy(ref, kh.W, sizeof(float) * K * N);
     int32_t winners[2 * B];
@@ -105,7 +105,7 @@ static void active_rows_reach_the_p_sphere(void **state)
     enum { K = 12, N = 16, B = 20, EPOCHS = 600, BATCHES = 5 };
     const double p = 3.0;
     pl_kh kh;
-    pl_kh_init(&kh, pl_comm_world(), K, N, p, 2, 0.4f, B, 9);
+    pl_kh_init(&kh, pl_comm_world(), K, N, p, 2, 0.4f, B, 9, 5);
     double mean0, max0;
     pl_kh_sphere(&kh, &mean0, &max0);
     long updates[K] = {0}; /* times ranked first or k-th */
@@ -143,7 +143,7 @@ static void ties_go_to_the_lower_index(void **state)
     (void)state;
     enum { K = 6, N = 4, B = 1 };
     pl_kh kh;
-    pl_kh_init(&kh, pl_comm_world(), K, N, 2.0, 3, 0.4f, B, 1);
+    pl_kh_init(&kh, pl_comm_world(), K, N, 2.0, 3, 0.4f, B, 1, 2);
     const float rows[K][N] = {
         {0.1f, 0.1f, 0.1f, 0.1f}, {0.5f, 0.5f, 0.5f, 0.5f}, {0.2f, 0.2f, 0.2f, 0.2f},
         {0.5f, 0.5f, 0.5f, 0.5f}, {0.2f, 0.2f, 0.2f, 0.2f}, {0.0f, 0.0f, 0.0f, 0.0f},
@@ -164,7 +164,7 @@ static void only_ranked_rows_change(void **state)
     (void)state;
     enum { K = 40, N = 10, B = 4 };
     pl_kh kh;
-    pl_kh_init(&kh, pl_comm_world(), K, N, 3.0, 4, 0.4f, B, 2);
+    pl_kh_init(&kh, pl_comm_world(), K, N, 3.0, 4, 0.4f, B, 2, 64);
     float *before = pl_alloc(sizeof(float) * K * N);
     memcpy(before, kh.W, sizeof(float) * K * N);
     float *X = random_inputs(B, N, 77);
@@ -188,7 +188,7 @@ static void nan_input_is_diverged_and_leaves_W(void **state)
     (void)state;
     enum { K = 8, N = 5, B = 2 };
     pl_kh kh;
-    pl_kh_init(&kh, pl_comm_world(), K, N, 3.0, 2, 0.4f, B, 4);
+    pl_kh_init(&kh, pl_comm_world(), K, N, 3.0, 2, 0.4f, B, 4, 3);
     float *before = pl_alloc(sizeof(float) * K * N);
     memcpy(before, kh.W, sizeof(float) * K * N);
     float X[B * N] = {0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.1f, 0.2f, NAN, 0.4f, 0.5f};
@@ -203,7 +203,7 @@ static void never_won_counts_and_resets(void **state)
     (void)state;
     enum { K = 30, N = 6, B = 3 };
     pl_kh kh;
-    pl_kh_init(&kh, pl_comm_world(), K, N, 3.0, 2, 0.4f, B, 8);
+    pl_kh_init(&kh, pl_comm_world(), K, N, 3.0, 2, 0.4f, B, 8, 7);
     float *X = random_inputs(B, N, 5);
     assert_int_equal(pl_kh_step(&kh, X, B, 0.01f), 0);
     int distinct = 0, seen[K] = {0};
@@ -216,22 +216,27 @@ static void never_won_counts_and_resets(void **state)
     pl_kh_free(&kh);
 }
 
-/* The step on T threads (T shards of rows) against T = 1: W, Wp, the merged
- * rankings and the win counters bitwise equal after every step, including a
- * diverged step in the middle (NaN input: both refuse it, W untouched, and
- * both go on equal); winners equal to the reference's, W within tolerance.
- * K does not divide evenly by T. OpenBLAS's thread count is restored. */
-static void threads_equal_one_thread(int threads, double p, int k)
+/* The step on T threads (T shards of whole tiles) against T = 1: W, Wp, the
+ * merged rankings and the win counters bitwise equal after every step,
+ * including a diverged step in the middle (NaN input: both refuse it, W
+ * untouched, and both go on equal); winners equal to the reference's, W
+ * within tolerance. K is odd and the tiles small, so the tiles do not divide
+ * evenly over the threads and the last tile is short. OpenBLAS is on 2
+ * threads around the steps, which must run their SGEMMs on one and restore
+ * the count. */
+static void threads_equal_one_thread(int threads, int K, int tile, double p, int k)
 {
-    enum { K = 53, N = 30, B = 10, STEPS = 12, NAN_STEP = 5 };
+    enum { N = 30, B = 10, STEPS = 12, NAN_STEP = 5 };
     const float delta = 0.4f;
     pl_kh one, many;
-    pl_kh_init(&one, pl_comm_world(), K, N, p, k, delta, B, 5);
-    pl_kh_init(&many, pl_comm_world(), K, N, p, k, delta, B, 5);
+    pl_kh_init(&one, pl_comm_world(), K, N, p, k, delta, B, 5, tile);
+    pl_kh_init(&many, pl_comm_world(), K, N, p, k, delta, B, 5, tile);
     assert_int_equal(one.threads, 1);
     assert_int_equal(pl_kh_set_threads(&many, threads), threads);
-    float *ref = pl_alloc(sizeof(float) * K * N), *before = pl_alloc(sizeof(float) * K * N);
-    memcpy(ref, one.W, sizeof(float) * K * N);
+    const size_t wsize = sizeof(float) * (size_t)K * N;
+    const size_t wpsize = sizeof(float) * (size_t)K * (size_t)one.ldp;
+    float *ref = pl_alloc(wsize), *before = pl_alloc(wsize);
+    memcpy(ref, one.W, wsize);
     int32_t winners[2 * B];
     const int blas_threads = openblas_get_num_threads();
     openblas_set_num_threads(2);
@@ -241,10 +246,10 @@ static void threads_equal_one_thread(int threads, double p, int k)
         float eps = 0.05f * (1.0f - (float)step / STEPS);
         if (step == NAN_STEP) {
             X[3 * N + 7] = NAN;
-            memcpy(before, many.W, sizeof(float) * K * N);
+            memcpy(before, many.W, wsize);
             assert_int_equal(pl_kh_step(&one, X, B, eps), PL_EXIT_DIVERGED);
             assert_int_equal(pl_kh_step(&many, X, B, eps), PL_EXIT_DIVERGED);
-            assert_memory_equal(many.W, before, sizeof(float) * K * N);
+            assert_memory_equal(many.W, before, wsize);
         } else {
             assert_int_equal(pl_kh_step(&one, X, B, eps), 0);
             assert_int_equal(pl_kh_step(&many, X, B, eps), 0);
@@ -259,9 +264,10 @@ static void threads_equal_one_thread(int threads, double p, int k)
                              many.W[i], ref[i]);
         }
         assert_int_equal(openblas_get_num_threads(), 2);
-        if (memcmp(many.W, one.W, sizeof(float) * K * N) != 0)
-            fail_msg("T %d step %d: W differs from one thread", threads, step);
-        assert_memory_equal(many.Wp, one.Wp, sizeof(float) * K * N);
+        if (memcmp(many.W, one.W, wsize) != 0)
+            fail_msg("K %d tile %d, %d threads, step %d: W differs from one thread", K, tile,
+                     threads, step);
+        assert_memory_equal(many.Wp, one.Wp, wpsize);
         assert_memory_equal(many.top, one.top, sizeof(pl_rank_entry) * B * k);
         assert_memory_equal(many.wins, one.wins, sizeof(long) * K);
         pl_free(X);
@@ -273,30 +279,35 @@ static void threads_equal_one_thread(int threads, double p, int k)
     pl_kh_free(&many);
 }
 
-static void two_threads_equal_one(void **state) { (void)state; threads_equal_one_thread(2, 3.0, 3); }
-static void three_threads_equal_one(void **state) { (void)state; threads_equal_one_thread(3, 3.0, 3); }
-static void three_threads_equal_one_p4_5(void **state) { (void)state; threads_equal_one_thread(3, 4.5, 5); }
+static void two_threads_equal_one(void **state) { (void)state; threads_equal_one_thread(2, 53, 5, 3.0, 3); }
+static void three_threads_equal_one(void **state) { (void)state; threads_equal_one_thread(3, 53, 5, 3.0, 3); }
+static void three_threads_equal_one_p4_5(void **state) { (void)state; threads_equal_one_thread(3, 37, 3, 4.5, 5); }
+static void two_threads_tiles_of_one(void **state) { (void)state; threads_equal_one_thread(2, 37, 1, 3.0, 4); }
+static void three_threads_tiles_of_16(void **state) { (void)state; threads_equal_one_thread(3, 37, 16, 3.0, 3); }
 
-/* More threads than rows: one row per thread; back to one thread works. */
-static void threads_clamped_to_rows(void **state)
+/* More threads than tiles: one tile per thread; back to one thread works. */
+static void threads_clamped_to_tiles(void **state)
 {
     (void)state;
-    enum { K = 4, N = 6, B = 3 };
-    pl_kh a, b;
-    pl_kh_init(&a, pl_comm_world(), K, N, 3.0, 2, 0.4f, B, 3);
-    pl_kh_init(&b, pl_comm_world(), K, N, 3.0, 2, 0.4f, B, 3);
-    assert_int_equal(pl_kh_set_threads(&b, 16), K);
-    float *X = random_inputs(B, N, 9);
-    for (int step = 0; step < 3; step++) {
-        if (step == 2)
-            assert_int_equal(pl_kh_set_threads(&b, 0), 1);
-        assert_int_equal(pl_kh_step(&a, X, B, 0.02f), 0);
-        assert_int_equal(pl_kh_step(&b, X, B, 0.02f), 0);
-        assert_memory_equal(a.W, b.W, sizeof(float) * K * N);
+    enum { K = 7, N = 6, B = 3 };
+    const int tiles[] = {1, 3, 7, 64};
+    for (size_t t = 0; t < sizeof tiles / sizeof *tiles; t++) {
+        pl_kh a, b;
+        pl_kh_init(&a, pl_comm_world(), K, N, 3.0, 2, 0.4f, B, 3, tiles[t]);
+        pl_kh_init(&b, pl_comm_world(), K, N, 3.0, 2, 0.4f, B, 3, tiles[t]);
+        assert_int_equal(pl_kh_set_threads(&b, 16), (K + tiles[t] - 1) / tiles[t]);
+        float *X = random_inputs(B, N, 9);
+        for (int step = 0; step < 3; step++) {
+            if (step == 2)
+                assert_int_equal(pl_kh_set_threads(&b, 0), 1);
+            assert_int_equal(pl_kh_step(&a, X, B, 0.02f), 0);
+            assert_int_equal(pl_kh_step(&b, X, B, 0.02f), 0);
+            assert_memory_equal(a.W, b.W, sizeof(float) * K * N);
+        }
+        pl_free(X);
+        pl_kh_free(&a);
+        pl_kh_free(&b);
     }
-    pl_free(X);
-    pl_kh_free(&a);
-    pl_kh_free(&b);
 }
 
 int main(void)
@@ -314,7 +325,9 @@ int main(void)
         cmocka_unit_test(two_threads_equal_one),
         cmocka_unit_test(three_threads_equal_one),
         cmocka_unit_test(three_threads_equal_one_p4_5),
-        cmocka_unit_test(threads_clamped_to_rows),
+        cmocka_unit_test(two_threads_tiles_of_one),
+        cmocka_unit_test(three_threads_tiles_of_16),
+        cmocka_unit_test(threads_clamped_to_tiles),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -130,7 +130,7 @@ static void hidden_epoch_is_the_step(void **state)
     pl_kh ref;
     const pl_config *c = &f.cfg;
     pl_kh_init(&ref, pl_comm_self(), c->kh.hidden, DIM, c->kh.p, c->kh.k, (float)c->kh.delta,
-               c->kh.batch, c->run.seed);
+               c->kh.batch, c->run.seed, c->kh.tile);
     assert_memory_equal(ref.W, k->kh.W, sizeof(float) * 37 * DIM);
     for (int epoch = 0; epoch < 2; epoch++) {
         pl_epoch_pos pos = {0};

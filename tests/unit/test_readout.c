@@ -6,6 +6,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,7 +103,7 @@ static void test_features_match_naive(void **state)
     const double powers[] = {1.0, 2.0, 4.5, 3.3};
     for (size_t p = 0; p < sizeof powers / sizeof *powers; p++) {
         double n = powers[p];
-        pl_readout_features(W, K, dim, x, N, n, H);
+        pl_readout_features(W, K, dim, x, N, n, 4, 1 + (int)p % 3, H);
         long positive = 0;
         for (long i = 0; i < N; i++) {
             double ss = 0.0;
@@ -127,26 +128,44 @@ static void test_features_match_naive(void **state)
     pl_free(H);
 }
 
-/* The features of a rank's units are the matching columns of the features
- * of all units, bitwise. */
+/* The features of any block of whole tiles of units (a rank's) on any
+ * number of threads are the matching columns of the features of all units
+ * on one thread, bitwise; with more examples than one SGEMM chunk, and
+ * last tiles of one unit. OpenBLAS is left on 2 threads, which the features
+ * must not use (it would sum in another order) and must restore. */
 static void test_features_subset_of_units(void **state)
 {
     (void)state;
     const int dim = 50;
-    const long K = 10, N = 300;
+    const long K = 10, N = 1100;
     float *W = normal_array(K * dim, 1.0 / sqrt(dim), 3);
     float *x = alloc_uniform(N * dim, SEED, 4, 0.0, 1.0);
     float *Hall = pl_alloc((size_t)(N * K) * sizeof *Hall);
     float *Hsub = pl_alloc((size_t)(N * K) * sizeof *Hsub);
-    pl_readout_features(W, K, dim, x, N, 4.5, Hall);
-    /* Every block of units, including single units (which BLAS may treat as
-     * a matrix-vector product). */
-    for (long u0 = 0; u0 < K; u0++)
-        for (long nu = 1; u0 + nu <= K; nu++) {
-            pl_readout_features(W + u0 * dim, nu, dim, x, N, 4.5, Hsub);
-            for (long i = 0; i < N; i++)
-                assert_memory_equal(Hsub + i * nu, Hall + i * K + u0, nu * sizeof *Hsub);
-        }
+    const int tiles[] = {1, 3, 4, 16};
+    const int blas_threads = openblas_get_num_threads();
+    openblas_set_num_threads(2);
+    for (size_t t = 0; t < sizeof tiles / sizeof *tiles; t++) {
+        const long T = tiles[t];
+        pl_readout_features(W, K, dim, x, N, 4.5, (int)T, 1, Hall);
+        for (long u0 = 0; u0 < K; u0 += T)
+            for (long u1 = u0 + T < K ? u0 + T : K;; u1 = u1 + T < K ? u1 + T : K) {
+                const long nu = u1 - u0;
+                for (int threads = 1; threads <= 3; threads++) {
+                    memset(Hsub, 0xff, (size_t)(N * nu) * sizeof *Hsub);
+                    pl_readout_features(W + u0 * dim, nu, dim, x, N, 4.5, (int)T, threads, Hsub);
+                    assert_int_equal(openblas_get_num_threads(), 2);
+                    for (long i = 0; i < N; i++)
+                        if (memcmp(Hsub + i * nu, Hall + i * K + u0, nu * sizeof *Hsub) != 0)
+                            fail_msg("tile %ld, units [%ld, %ld) on %d threads: example %ld "
+                                     "differs from all units",
+                                     T, u0, u1, threads, i);
+                }
+                if (u1 == K)
+                    break;
+            }
+    }
+    openblas_set_num_threads(blas_threads);
     pl_free(W);
     pl_free(x);
     pl_free(Hall);
@@ -162,7 +181,7 @@ static void test_features_nan_propagates(void **state)
     float *x = alloc_uniform(N * dim, SEED, 6, 0.1, 1.0);
     W[1 * dim + 2] = NAN;
     float H[12];
-    pl_readout_features(W, K, dim, x, N, 3.0, H);
+    pl_readout_features(W, K, dim, x, N, 3.0, 2, 2, H);
     for (long i = 0; i < N; i++) {
         assert_true(isnan(H[i * K + 1]));
         assert_false(isnan(H[i * K + 0]));

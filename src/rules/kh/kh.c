@@ -1,11 +1,13 @@
-/* Competing hidden units, fast form: one sgemm for the currents, local top-k,
- * a global merge, and sparse row updates. See kh.h for the equations.
+/* Competing hidden units, fast form: the currents one tile of units at a
+ * time (an sgemm each, ranked while the tile is in cache), local top-k, a
+ * global merge, and sparse row updates. See kh.h for the equations.
  *
  * Threads within a rank work like sub-ranks: each owns a contiguous shard of
- * the rank's rows, with its own currents, ranking lists, pending updates and
- * SGEMM scratch, and calls BLAS single-threaded on it. Per minibatch they
- * meet at four barriers (around the merge of the shard lists and around the
- * max), and only the calling thread talks MPI. Every row's arithmetic is the
+ * the rank's tiles, with its own currents tile, ranking lists and pending
+ * updates, and calls BLAS single-threaded on it. Per minibatch they meet at
+ * four barriers (around the merge of the shard lists and around the max),
+ * and only the calling thread talks MPI. Each tile's SGEMM gets the same
+ * arguments in every layout (gemm.h) and every row's other arithmetic is the
  * same as with one thread, so W is bitwise the same for any thread and rank
  * count. The threads are a persistent pl_team (team.h). */
 #include "rules/kh/kh.h"
@@ -17,12 +19,12 @@
 #include <math.h>
 #include <string.h>
 
-/* One thread's rows [lo, lo + nrows) of the rank's block and its work space.
- * Aligned so no two threads write the same cache line. With one thread the
- * single shard's top is the pl_kh's merged list itself. */
+/* One thread's rows [lo, lo + nrows) of the rank's block, whole tiles, and
+ * its work space. Aligned so no two threads write the same cache line. With
+ * one thread the single shard's top is the pl_kh's merged list itself. */
 struct pl_kh_shard {
     _Alignas(64) long lo, nrows;
-    float *currents;      /* bmax x nrows, example-major */
+    float *currents;      /* bmax x (rows of a tile): the currents of one tile */
     pl_rank_entry *top;   /* bmax x k, this shard's rankings */
     float *dW;            /* 2*bmax x dim: rows of the units that change */
     float *coef;          /* 2*bmax: sum_b g I for each changing row */
@@ -30,7 +32,6 @@ struct pl_kh_shard {
     int32_t *slot;        /* nrows: position in changed[] or -1 */
     int nchanged;
     uint32_t max_bits;    /* max |dW| over the changed rows, as float bits */
-    pl_gemm_scratch gemm; /* padding for small products (gemm.h) */
 };
 
 /* p as a small integer exponent, or 0 when pow() is needed. */
@@ -72,7 +73,7 @@ void pl_kh_power_row(const float *w, float *out, int n, double p)
 }
 
 int pl_kh_init(pl_kh *kh, const pl_comm *comm, long hidden, int dim, double p, int k,
-               float delta, int bmax, uint64_t seed)
+               float delta, int bmax, uint64_t seed, int tile)
 {
     memset(kh, 0, sizeof *kh);
     kh->comm = comm;
@@ -82,13 +83,17 @@ int pl_kh_init(pl_kh *kh, const pl_comm *comm, long hidden, int dim, double p, i
     kh->k = k;
     kh->delta = delta;
     kh->bmax = bmax;
+    kh->tile = tile < 1 ? 1 : tile;
     long end;
-    pl_block_range(hidden, pl_comm_size(comm), pl_comm_rank(comm), &kh->row0, &end);
+    pl_tile_range(hidden, kh->tile, pl_comm_size(comm), pl_comm_rank(comm), &kh->row0, &end);
     kh->nrows = end - kh->row0;
 
     size_t rows = (size_t)kh->nrows, n = (size_t)dim;
+    kh->ldp = pl_gemm_ld(dim);
     kh->W = pl_alloc(rows * n * sizeof(float));
-    kh->Wp = pl_alloc(rows * n * sizeof(float));
+    /* zeroed, so the padding past dim holds no garbage */
+    kh->Wp = pl_calloc(rows * (size_t)kh->ldp, sizeof(float));
+    kh->xbuf = pl_calloc((size_t)bmax * (size_t)kh->ldp, sizeof(float));
     kh->top = pl_alloc((size_t)bmax * (size_t)k * sizeof(pl_rank_entry));
     kh->wins = pl_calloc(rows, sizeof(long));
     pl_kh_set_threads(kh, 1);
@@ -115,7 +120,6 @@ static void free_shards(pl_kh *kh)
         pl_free(s->coef);
         pl_free(s->changed);
         pl_free(s->slot);
-        pl_gemm_scratch_free(&s->gemm);
     }
     pl_free(kh->shards);
     pl_team_destroy(kh->team);
@@ -126,8 +130,11 @@ static void free_shards(pl_kh *kh)
 
 int pl_kh_set_threads(pl_kh *kh, int threads)
 {
-    if (threads > kh->nrows)
-        threads = (int)kh->nrows;
+    /* row0 is a multiple of the tile, so the rank's tiles start at local
+     * multiples of it and shards of whole tiles are pl_tile_range's */
+    const long tiles = (kh->nrows + kh->tile - 1) / kh->tile;
+    if (threads > tiles)
+        threads = (int)tiles;
     if (threads < 1)
         threads = 1;
     free_shards(kh);
@@ -137,10 +144,11 @@ int pl_kh_set_threads(pl_kh *kh, int threads)
         pl_kh_shard *s = &kh->shards[t];
         memset(s, 0, sizeof *s);
         long hi;
-        pl_block_range(kh->nrows, threads, t, &s->lo, &hi);
+        pl_tile_range(kh->nrows, kh->tile, threads, t, &s->lo, &hi);
         s->nrows = hi - s->lo;
         const size_t rows = (size_t)s->nrows;
-        s->currents = pl_alloc(bmax * rows * sizeof(float));
+        s->currents = pl_alloc(bmax * (size_t)(rows < (size_t)kh->tile ? rows : (size_t)kh->tile) *
+                               sizeof(float));
         s->top = threads == 1 ? kh->top : pl_alloc(bmax * k * sizeof(pl_rank_entry));
         s->dW = pl_alloc(2 * bmax * n * sizeof(float));
         s->coef = pl_alloc(2 * bmax * sizeof(float));
@@ -160,6 +168,7 @@ void pl_kh_free(pl_kh *kh)
     free_shards(kh);
     pl_free(kh->W);
     pl_free(kh->Wp);
+    pl_free(kh->xbuf);
     pl_free(kh->top);
     pl_free(kh->wins);
     memset(kh, 0, sizeof *kh);
@@ -168,18 +177,25 @@ void pl_kh_free(pl_kh *kh)
 void pl_kh_refresh(pl_kh *kh)
 {
     for (long j = 0; j < kh->nrows; j++)
-        pl_kh_power_row(kh->W + (size_t)j * kh->dim, kh->Wp + (size_t)j * kh->dim, kh->dim,
+        pl_kh_power_row(kh->W + (size_t)j * kh->dim, kh->Wp + (size_t)j * kh->ldp, kh->dim,
                         kh->p);
 }
 
-/* Best-first top-k of one example's local currents. Entries past the local
- * unit count stay as sentinels that lose to every real current. One float
- * comparison against the k-th value rejects almost every unit. */
-static void rank_local(const float *cur, long nrows, long row0, int k, pl_rank_entry *list)
+/* Empty best-first lists: sentinels that lose to every real current, and
+ * stay when there are fewer than k units. */
+static void clear_lists(pl_rank_entry *lists, int B, int k)
 {
-    for (int i = 0; i < k; i++)
-        list[i] = (pl_rank_entry){-INFINITY, INT32_MAX};
-    float kth = -INFINITY;
+    for (int i = 0; i < B * k; i++)
+        lists[i] = (pl_rank_entry){-INFINITY, INT32_MAX};
+}
+
+/* Inserts one example's currents of nrows units (global indices from row0)
+ * into its best-first top-k list. The order is total, so the list does not
+ * depend on the order the tiles come in. One float comparison against the
+ * k-th value rejects almost every unit. */
+static void rank_tile(const float *cur, long nrows, long row0, int k, pl_rank_entry *list)
+{
+    float kth = list[k - 1].value;
     for (long j = 0; j < nrows; j++) {
         if (cur[j] < kth)
             continue; /* ties, NaN and -inf take the exact comparison below */
@@ -238,19 +254,26 @@ static float bits_float(uint32_t b)
     return f;
 }
 
-/* The currents of a shard's rows and their best-first top-k per example. */
-static void shard_rank(const pl_kh *kh, pl_kh_shard *sh, const float *X, int B)
+/* The currents of a shard's rows, one global tile at a time (every call's
+ * arguments depend only on the tile: gemm.h), and their best-first top-k
+ * per example. */
+static void shard_rank(const pl_kh *kh, pl_kh_shard *sh, int B)
 {
-    const int n = kh->dim, k = kh->k;
-    const long nrows = sh->nrows, first_unit = kh->row0 + sh->lo;
-    pl_sgemm_abt(B, (int)nrows, n, X, kh->Wp + (size_t)sh->lo * n, sh->currents, (int)nrows,
-                 &sh->gemm);
-    for (int b = 0; b < B; b++)
-        rank_local(sh->currents + (size_t)b * nrows, nrows, first_unit, k, sh->top + (size_t)b * k);
+    const int k = kh->k, T = kh->tile;
+    clear_lists(sh->top, B, k);
+    for (long t0 = 0; t0 < sh->nrows; t0 += T) {
+        const int rows = (int)(sh->nrows - t0 < T ? sh->nrows - t0 : T);
+        const long first_unit = kh->row0 + sh->lo + t0;
+        pl_sgemm_tile(B, rows, kh->dim, kh->xbuf, kh->Wp + (size_t)(sh->lo + t0) * kh->ldp,
+                      sh->currents);
+        for (int b = 0; b < B; b++)
+            rank_tile(sh->currents + (size_t)b * rows, rows, first_unit, k,
+                      sh->top + (size_t)b * k);
+    }
 }
 
 /* kh->top = the best k of the shards' lists, per example: the list ranking
- * the whole block would give, as the order is total (see rank_local). */
+ * the whole block would give, as the order is total (see rank_tile). */
 static void merge_shards(pl_kh *kh, int B)
 {
     const int k = kh->k;
@@ -330,9 +353,9 @@ static void shard_apply(pl_kh *kh, pl_kh_shard *sh, float nc, float eps)
         nc = 1e-30f;
     const float scale = eps / nc;
     for (int s = 0; s < sh->nchanged; s++) {
-        size_t off = (size_t)(sh->lo + sh->changed[s]) * n;
-        cblas_saxpy(n, scale, sh->dW + (size_t)s * n, 1, kh->W + off, 1);
-        pl_kh_power_row(kh->W + off, kh->Wp + off, n, kh->p);
+        size_t row = (size_t)(sh->lo + sh->changed[s]);
+        cblas_saxpy(n, scale, sh->dW + (size_t)s * n, 1, kh->W + row * n, 1);
+        pl_kh_power_row(kh->W + row * n, kh->Wp + row * kh->ldp, n, kh->p);
     }
 }
 
@@ -351,7 +374,7 @@ static void step_thread(void *p, int id)
     step_ctx *c = p;
     pl_kh *kh = c->kh;
     pl_kh_shard *sh = &kh->shards[id];
-    shard_rank(kh, sh, c->X, c->B);
+    shard_rank(kh, sh, c->B);
     pl_team_barrier(kh->team);
     if (id == 0) {
         merge_shards(kh, c->B);
@@ -366,27 +389,40 @@ static void step_thread(void *p, int id)
     shard_apply(kh, sh, c->nc, c->eps);
 }
 
+/* The minibatch into xbuf: the same aligned rows and stride for every call
+ * of every layout, wherever the caller's X lives. */
+static void copy_minibatch(pl_kh *kh, const float *X, int B)
+{
+    for (int b = 0; b < B; b++)
+        memcpy(kh->xbuf + (size_t)b * kh->ldp, X + (size_t)b * kh->dim,
+               (size_t)kh->dim * sizeof *X);
+}
+
 int pl_kh_step(pl_kh *kh, const float *X, int B, float eps)
 {
+    /* One BLAS thread per tile call: OpenBLAS on several threads splits a
+     * product and sums in another order; and with a team each thread calls
+     * BLAS itself, so BLAS must not start threads of its own meanwhile. */
+    const int blas_threads = openblas_get_num_threads();
+    if (blas_threads != 1)
+        openblas_set_num_threads(1);
+    copy_minibatch(kh, X, B);
     float nc;
     if (kh->threads == 1) {
         pl_kh_shard *sh = &kh->shards[0]; /* its top is kh->top */
-        shard_rank(kh, sh, X, B);
+        shard_rank(kh, sh, B);
         pl_topk_allreduce(kh->comm, kh->top, B, kh->k);
         shard_update(kh, sh, X, B);
         nc = global_max(kh, B);
         shard_apply(kh, sh, nc, eps);
-        return isfinite(nc) ? 0 : PL_EXIT_DIVERGED;
+    } else {
+        step_ctx c = {kh, X, B, eps, 0.0f};
+        pl_team_run(kh->team, step_thread, &c);
+        nc = c.nc;
     }
-
-    /* Each thread calls BLAS on its own shard, so BLAS itself must not
-     * start threads of its own meanwhile. */
-    const int blas_threads = openblas_get_num_threads();
-    openblas_set_num_threads(1);
-    step_ctx c = {kh, X, B, eps, 0.0f};
-    pl_team_run(kh->team, step_thread, &c);
-    openblas_set_num_threads(blas_threads);
-    return isfinite(c.nc) ? 0 : PL_EXIT_DIVERGED;
+    if (blas_threads != 1)
+        openblas_set_num_threads(blas_threads);
+    return isfinite(nc) ? 0 : PL_EXIT_DIVERGED;
 }
 
 void pl_kh_sphere(const pl_kh *kh, double *mean_dev, double *max_dev)
@@ -394,7 +430,7 @@ void pl_kh_sphere(const pl_kh *kh, double *mean_dev, double *max_dev)
     /* |W|^p = W * Wp elementwise, so no pow() is needed here either. */
     double sum_dev = 0.0, worst = 0.0;
     for (long j = 0; j < kh->nrows; j++) {
-        const float *w = kh->W + (size_t)j * kh->dim, *wp = kh->Wp + (size_t)j * kh->dim;
+        const float *w = kh->W + (size_t)j * kh->dim, *wp = kh->Wp + (size_t)j * kh->ldp;
         double norm = 0.0;
         for (int i = 0; i < kh->dim; i++)
             norm += (double)w[i] * (double)wp[i];

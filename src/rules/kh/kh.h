@@ -1,8 +1,10 @@
 /* Competing hidden units (Krotov & Hopfield, PNAS 2019), fast ranking form.
  *
- * Each rank owns a contiguous block of hidden units (rows of W). Per
- * minibatch X (B examples x N inputs):
- *   currents   I = Wp X^T, Wp = sign(W)|W|^(p-1) cached   (one sgemm)
+ * Each rank owns a contiguous block of hidden units (rows of W) made of
+ * whole tiles of `tile` units (pl_tile_range). Per minibatch X (B examples
+ * x N inputs):
+ *   currents   I = Wp X^T, Wp = sign(W)|W|^(p-1) cached   (one sgemm per
+ *              tile of units, gemm.h)
  *   ranking    per example the globally largest current gets g = 1 and the
  *              k-th largest g = -delta (ties: lower unit index first)
  *   update     dW_mu = sum_b g_mub x_b - (sum_b g_mub I_mub) W_mu
@@ -12,8 +14,10 @@
  * merge of B*k pairs and one scalar max.
  *
  * Within a rank, pl_kh_step can run on T threads (pl_kh_set_threads): the
- * rank's rows are split into T contiguous shards that the threads treat like
- * sub-ranks. The result is bitwise the same for any T and rank count. */
+ * rank's tiles are split into T contiguous shards that the threads treat
+ * like sub-ranks. Every tile's SGEMM has the same arguments in every layout,
+ * so the result is bitwise the same for any T and rank count, whatever the
+ * BLAS kernel. */
 #ifndef PLASTIC_KH_H
 #define PLASTIC_KH_H
 
@@ -27,16 +31,19 @@ typedef struct pl_kh {
     const pl_comm *comm;
     long hidden;          /* K, global */
     int dim;              /* N */
-    long row0, nrows;     /* this rank's units [row0, row0 + nrows) */
+    int tile;             /* units per SGEMM tile; row0 is a multiple of it */
+    long row0, nrows;     /* this rank's units [row0, row0 + nrows), maybe none */
     double p;
     int k;
     float delta;
     int bmax;             /* largest minibatch the work space holds */
 
     float *W;             /* nrows x dim */
-    float *Wp;            /* nrows x dim, sign(W)|W|^(p-1) */
+    int ldp;              /* row stride of Wp and xbuf: pl_gemm_ld(dim) */
+    float *Wp;            /* nrows x ldp, sign(W)|W|^(p-1) */
 
     /* work space for one step (each shard has its own currents) */
+    float *xbuf;          /* bmax x ldp: the minibatch, copied to aligned rows */
     pl_rank_entry *top;   /* bmax x k, the merged global rankings */
 
     long *wins;           /* nrows: times each unit won since the last reset */
@@ -47,14 +54,15 @@ typedef struct pl_kh {
 } pl_kh;
 
 /* W rows drawn from N(0,1), row mu keyed by (seed, mu): the same matrix for
- * any rank count. Returns 0. */
+ * any rank count. The rank's block is pl_tile_range(hidden, tile, ...): it
+ * holds whole tiles, possibly none. Returns 0. */
 int pl_kh_init(pl_kh *kh, const pl_comm *comm, long hidden, int dim, double p, int k,
-               float delta, int bmax, uint64_t seed);
+               float delta, int bmax, uint64_t seed, int tile);
 void pl_kh_free(pl_kh *kh);
 
-/* Runs pl_kh_step on `threads` threads (a pl_team), clamped to [1, nrows];
- * the default after pl_kh_init is 1, the plain serial step. With more than
- * one, each step sets OpenBLAS to one thread and restores its setting on
+/* Runs pl_kh_step on `threads` threads (a pl_team), clamped to [1, the
+ * rank's tile count]; the default after pl_kh_init is 1, the plain serial
+ * step. Each step sets OpenBLAS to one thread and restores its setting on
  * return; MPI is called only from the calling thread (MPI_THREAD_FUNNELED).
  * Call it, and pl_kh_step, from one thread. Returns the count in use. */
 int pl_kh_set_threads(pl_kh *kh, int threads);

@@ -55,7 +55,7 @@ static pl_model *kh_create(const pl_config *cfg, const pl_comm *comm, const pl_d
     kh_model *k = pl_calloc(1, sizeof *k);
     k->base = (pl_model){&pl_rule_kh, cfg, comm, train, valid, test};
     pl_kh_init(&k->kh, comm, cfg->kh.hidden, train->dim, cfg->kh.p, cfg->kh.k,
-               (float)cfg->kh.delta, cfg->kh.batch, cfg->run.seed);
+               (float)cfg->kh.delta, cfg->kh.batch, cfg->run.seed, cfg->kh.tile);
     /* as many KH threads as BLAS threads (run.threads, else OpenBLAS's own
      * setting, e.g. OPENBLAS_NUM_THREADS) */
     pl_kh_set_threads(&k->kh, openblas_get_num_threads());
@@ -190,7 +190,8 @@ static float *features(const pl_kh *kh, const pl_dataset *d, double n)
     float *H = pl_alloc((size_t)(d->n ? d->n : 1) * (size_t)(kh->nrows ? kh->nrows : 1) *
                         sizeof *H);
     if (d->n && kh->nrows)
-        pl_readout_features(kh->W, kh->nrows, kh->dim, d->x, d->n, n, H);
+        pl_readout_features(kh->W, kh->nrows, kh->dim, d->x, d->n, n, kh->tile,
+                            openblas_get_num_threads(), H);
     return H;
 }
 
@@ -285,8 +286,9 @@ static void kh_restart(pl_model *m, const pl_config *cfg, int from)
 /* ---- bench ---- */
 
 /* The bare currents SGEMM of every minibatch of an epoch, over the same
- * examples (consecutive blocks instead of the shuffled order), one call per
- * minibatch with OpenBLAS on the rank's threads; slowest rank. */
+ * examples (consecutive blocks instead of the shuffled order), one untiled
+ * call per minibatch with OpenBLAS on the rank's threads (the yardstick of
+ * the tiled step); slowest rank. */
 static double kh_bench_bare(pl_model *m, int stage)
 {
     kh_model *k = as_kh(m);
@@ -301,7 +303,7 @@ static double kh_bench_bare(pl_model *m, int stage)
         int first = i * B + B <= train->n ? i * B : 0;
         const float *X = train->x + (size_t)first * kh->dim;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, (int)kh->nrows, kh->dim, 1.0f, X,
-                    kh->dim, kh->Wp, kh->dim, 0.0f, currents, (int)kh->nrows);
+                    kh->dim, kh->Wp, kh->ldp, 0.0f, currents, (int)kh->nrows);
     }
     double t = pl_now() - t0;
     pl_allreduce_max_double(m->comm, &t, 1);
@@ -314,10 +316,10 @@ static void kh_bench_describe(pl_model *m, int stage, char *line, size_t size)
     kh_model *k = as_kh(m);
     (void)stage;
     snprintf(line, size,
-             "the KH step on %d shard(s) of rows per rank, the bare SGEMM of its currents on %d "
-             "BLAS thread(s); K=%ld N=%d B=%d p=%g k=%d",
+             "the KH step on %d shard(s) of tiles per rank, the bare SGEMM of its currents on %d "
+             "BLAS thread(s); K=%ld N=%d B=%d p=%g k=%d tile=%d",
              k->kh.threads, openblas_get_num_threads(), k->kh.hidden, k->kh.dim, m->cfg->kh.batch,
-             k->kh.p, k->kh.k);
+             k->kh.p, k->kh.k, k->kh.tile);
 }
 
 const pl_rule pl_rule_kh = {

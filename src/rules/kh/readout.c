@@ -12,8 +12,9 @@
  * maximum, far finer than the float data. Plain double sums would not do:
  * their rounding depends on how the units are grouped.
  *
- * The features come from pl_sgemm_abt, whose per-unit results do not depend
- * on the rank's unit count (gemm.h).
+ * The features come from one SGEMM per tile of global units and chunk of
+ * examples, with the same arguments in every layout (gemm.h), so they do not
+ * depend on the rank's units or thread count.
  *
  * The gradient dS = delta^T H involves only this rank's columns and is summed
  * over the minibatch in a fixed order, so it does not depend on the
@@ -28,9 +29,10 @@
 #include "plastic/common.h"
 #include "plastic/gemm.h"
 #include "plastic/rng.h"
+#include "plastic/team.h"
 
 enum {
-    FEATURE_CHUNK = 1024, /* examples per SGEMM in pl_readout_features */
+    FEATURE_CHUNK = 1024, /* examples per SGEMM in pl_readout_features, from example 0 */
     SLICE_ROWS = 128,     /* examples sliced at once in the forward pass */
     ERROR_CHUNK = 1000    /* examples per forward pass in pl_readout_errors */
 };
@@ -183,9 +185,9 @@ static double absmax(const float *x, long n)
 
 /* ---- features ------------------------------------------------------------- */
 
-/* relu, then the power, in place. `u <= 0` rather than `!(u > 0)` so that NaN
- * passes through to the power and is not hidden as 0. */
-static void relu_power(float *h, size_t count, double n)
+/* out = relu(in)^n. `u <= 0` rather than `!(u > 0)` so that NaN passes
+ * through to the power and is not hidden as 0. */
+static void relu_power(const float *in, float *out, size_t count, double n)
 {
     int k;
     enum pow_kind kind = pow_classify(n, &k);
@@ -193,54 +195,114 @@ static void relu_power(float *h, size_t count, double n)
     switch (kind) {
     case POW_INT:
         for (size_t i = 0; i < count; i++) {
-            float u = h[i];
-            h[i] = u <= 0.0f ? 0.0f : ipowf(u, k);
+            float u = in[i];
+            out[i] = u <= 0.0f ? 0.0f : ipowf(u, k);
         }
         break;
     case POW_HALF:
         for (size_t i = 0; i < count; i++) {
-            float u = h[i];
-            h[i] = u <= 0.0f ? 0.0f : ipowf(u, k) * sqrtf(u);
+            float u = in[i];
+            out[i] = u <= 0.0f ? 0.0f : ipowf(u, k) * sqrtf(u);
         }
         break;
     default:
         for (size_t i = 0; i < count; i++) {
-            float u = h[i];
-            h[i] = u <= 0.0f ? 0.0f : powf(u, nf);
+            float u = in[i];
+            out[i] = u <= 0.0f ? 0.0f : powf(u, nf);
         }
         break;
     }
 }
 
-/* The dot products <W_j, v_i/|v_i|> come from pl_sgemm_abt, whose sums for
- * a unit do not depend on how many units the rank holds (gemm.h), so H is
- * the same for every rank count without any communication. */
+/* What the members of the features' team share. */
+typedef struct features_ctx {
+    const float *W, *x;
+    long nunits, nexamples;
+    int dim, ld, tile, threads;
+    double n;
+    float *wpad;          /* nunits x ld: W's rows at the aligned stride */
+    float *xhat;          /* FEATURE_CHUNK x ld: a chunk of examples, unit length */
+    float *ctile;         /* threads x FEATURE_CHUNK x span: each member's products */
+    long span;            /* min(tile, nunits) */
+    float *H;
+    pl_team *team;
+} features_ctx;
+
+/* Rows [lo, hi) of x as unit vectors into xhat (from its row 0). */
+static void normalise_rows(const features_ctx *c, long lo, long hi)
+{
+    for (long i = lo; i < hi; i++) {
+        const float *v = c->x + (size_t)i * (size_t)c->dim;
+        float *out = c->xhat + (size_t)(i % FEATURE_CHUNK) * (size_t)c->ld;
+        double ss = 0.0;
+        for (int d = 0; d < c->dim; d++)
+            ss += (double)v[d] * (double)v[d];
+        double inv = ss == 0.0 ? 0.0 : 1.0 / sqrt(ss);
+        for (int d = 0; d < c->dim; d++)
+            out[d] = (float)((double)v[d] * inv);
+    }
+}
+
+/* One member's share: its tiles of units (like the KH step's shards) for
+ * every chunk of examples; the chunk's normalisation is shared out too. */
+static void features_member(void *p, int id)
+{
+    const features_ctx *c = p;
+    const int T = c->tile;
+    long lo, hi;
+    pl_tile_range(c->nunits, T, c->threads, id, &lo, &hi);
+    for (long j = lo; j < hi; j++)
+        memcpy(c->wpad + (size_t)j * c->ld, c->W + (size_t)j * c->dim,
+               (size_t)c->dim * sizeof(float));
+    float *ctile = c->ctile + (size_t)id * FEATURE_CHUNK * (size_t)c->span;
+    for (long i0 = 0; i0 < c->nexamples; i0 += FEATURE_CHUNK) {
+        const long rows = c->nexamples - i0 < FEATURE_CHUNK ? c->nexamples - i0 : FEATURE_CHUNK;
+        long a, b;
+        pl_block_range(rows, c->threads, id, &a, &b);
+        normalise_rows(c, i0 + a, i0 + b);
+        pl_team_barrier(c->team);
+        for (long t0 = lo; t0 < hi; t0 += T) {
+            const int units = (int)(hi - t0 < T ? hi - t0 : T);
+            pl_sgemm_tile((int)rows, units, c->dim, c->xhat, c->wpad + (size_t)t0 * c->ld, ctile);
+            for (long i = 0; i < rows; i++)
+                relu_power(ctile + (size_t)i * (size_t)units,
+                           c->H + (size_t)(i0 + i) * (size_t)c->nunits + (size_t)t0,
+                           (size_t)units, c->n);
+        }
+        pl_team_barrier(c->team); /* xhat is rewritten next */
+    }
+}
+
+/* The dot products <W_j, v_i/|v_i|>, one SGEMM per chunk of examples and
+ * tile of units with the same arguments in every layout (gemm.h), so H is
+ * the same for every rank and thread count without any communication. */
 void pl_readout_features(const float *W_local, long nunits, int dim, const float *x,
-                         long nexamples, double n, float *H)
+                         long nexamples, double n, int tile, int threads, float *H)
 {
     if (nexamples <= 0 || nunits <= 0)
         return;
-    const long chunk = nexamples < FEATURE_CHUNK ? nexamples : FEATURE_CHUNK;
-    float *xhat = pl_alloc((size_t)chunk * (size_t)dim * sizeof *xhat);
-    pl_gemm_scratch scratch = {0};
-    for (long i0 = 0; i0 < nexamples; i0 += chunk) {
-        long rows = nexamples - i0 < chunk ? nexamples - i0 : chunk;
-        for (long i = 0; i < rows; i++) {
-            const float *v = x + (size_t)(i0 + i) * (size_t)dim;
-            float *out = xhat + (size_t)i * (size_t)dim;
-            double ss = 0.0;
-            for (int d = 0; d < dim; d++)
-                ss += (double)v[d] * (double)v[d];
-            double inv = ss == 0.0 ? 0.0 : 1.0 / sqrt(ss);
-            for (int d = 0; d < dim; d++)
-                out[d] = (float)((double)v[d] * inv);
-        }
-        float *h = H + (size_t)i0 * (size_t)nunits;
-        pl_sgemm_abt((int)rows, (int)nunits, dim, xhat, W_local, h, (int)nunits, &scratch);
-        relu_power(h, (size_t)rows * (size_t)nunits, n);
-    }
-    pl_gemm_scratch_free(&scratch);
-    pl_free(xhat);
+    if (tile < 1)
+        tile = 1;
+    const long tiles = (nunits + tile - 1) / tile;
+    threads = threads < 1 ? 1 : (threads > tiles ? (int)tiles : threads);
+    features_ctx c = {.W = W_local, .x = x, .nunits = nunits, .nexamples = nexamples, .dim = dim,
+                      .ld = pl_gemm_ld(dim), .tile = tile, .threads = threads, .n = n, .H = H};
+    c.span = tile < nunits ? tile : nunits;
+    c.wpad = pl_calloc((size_t)nunits * (size_t)c.ld, sizeof(float));
+    c.xhat = pl_calloc((size_t)FEATURE_CHUNK * (size_t)c.ld, sizeof(float));
+    c.ctile = pl_alloc((size_t)threads * FEATURE_CHUNK * (size_t)c.span * sizeof(float));
+    c.team = pl_team_create(threads);
+    /* one BLAS thread per call: OpenBLAS's own threads sum in another order */
+    const int blas_threads = openblas_get_num_threads();
+    if (blas_threads != 1)
+        openblas_set_num_threads(1);
+    pl_team_run(c.team, features_member, &c);
+    if (blas_threads != 1)
+        openblas_set_num_threads(blas_threads);
+    pl_team_destroy(c.team);
+    pl_free(c.wpad);
+    pl_free(c.xhat);
+    pl_free(c.ctile);
 }
 
 /* ---- setup ---------------------------------------------------------------- */

@@ -26,9 +26,13 @@ typedef struct pl_readout {
 } pl_readout;
 
 /* Hidden features of every example of a split for this rank's units:
- * H[i * nunits + j] = relu(<W_j, v_i / |v_i|>)^n.  W_local is nunits x dim. */
+ * H[i * nunits + j] = relu(<W_j, v_i / |v_i|>)^n.  W_local is nunits x dim,
+ * the rank's block of whole tiles of `tile` units (kh.h), which `threads`
+ * threads share out tile by tile, each calling BLAS on one thread; OpenBLAS's
+ * thread count is restored on return. H is bitwise the same for any block of
+ * whole tiles and any thread count. */
 void pl_readout_features(const float *W_local, long nunits, int dim, const float *x,
-                         long nexamples, double n, float *H);
+                         long nexamples, double n, int tile, int threads, float *H);
 
 /* S columns from N(0, init_std^2), column mu keyed by (seed, mu) so S does not
  * depend on the rank count. */
