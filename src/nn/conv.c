@@ -7,6 +7,13 @@
 
 #include "bound.h"
 
+void pl_same_axis(int in, int k, int stride, int *out, int *before)
+{
+    *out = (in + stride - 1) / stride;
+    int pad = (*out - 1) * stride + k - in;
+    *before = pad > 0 ? pad / 2 : 0;
+}
+
 void pl_conv_geom_same(pl_conv_geom *g, int in_c, int in_h, int in_w, int out_c, int k_h,
                        int k_w, int stride)
 {
@@ -17,12 +24,8 @@ void pl_conv_geom_same(pl_conv_geom *g, int in_c, int in_h, int in_w, int out_c,
     g->k_h = k_h;
     g->k_w = k_w;
     g->stride = stride;
-    g->out_h = (in_h + stride - 1) / stride;
-    g->out_w = (in_w + stride - 1) / stride;
-    int pad_h = (g->out_h - 1) * stride + k_h - in_h;
-    int pad_w = (g->out_w - 1) * stride + k_w - in_w;
-    g->pad_top = pad_h > 0 ? pad_h / 2 : 0;
-    g->pad_left = pad_w > 0 ? pad_w / 2 : 0;
+    pl_same_axis(in_h, k_h, stride, &g->out_h, &g->pad_top);
+    pl_same_axis(in_w, k_w, stride, &g->out_w, &g->pad_left);
 }
 
 long pl_conv_in_size(const pl_conv_geom *g) { return (long)g->in_c * g->in_h * g->in_w; }

@@ -1,6 +1,7 @@
 /* Max-pooling. The forward keeps, for every output, the input index it
  * came from, so the backward is a scatter with no comparisons. */
 #include "plastic/nn/pool.h"
+#include "plastic/nn/conv.h"
 
 #include <string.h>
 
@@ -12,12 +13,8 @@ void pl_pool_geom_same(pl_pool_geom *g, int c, int in_h, int in_w, int k_h, int 
     g->k_h = k_h;
     g->k_w = k_w;
     g->stride = stride;
-    g->out_h = (in_h + stride - 1) / stride;
-    g->out_w = (in_w + stride - 1) / stride;
-    int pad_h = (g->out_h - 1) * stride + k_h - in_h;
-    int pad_w = (g->out_w - 1) * stride + k_w - in_w;
-    g->pad_top = pad_h > 0 ? pad_h / 2 : 0;
-    g->pad_left = pad_w > 0 ? pad_w / 2 : 0;
+    pl_same_axis(in_h, k_h, stride, &g->out_h, &g->pad_top);
+    pl_same_axis(in_w, k_w, stride, &g->out_w, &g->pad_left);
 }
 
 long pl_pool_in_size(const pl_pool_geom *g) { return (long)g->c * g->in_h * g->in_w; }

@@ -14,8 +14,13 @@ typedef struct pl_conv_geom {
     int pad_top, pad_left; /* zero rows/columns before the input; the rest after it */
 } pl_conv_geom;
 
-/* "Same" padding: out = ceil(in / stride), the padding split evenly with
- * the odd one after the input (as TensorFlow's SAME). */
+/* "Same" padding along one axis of `in` values, a window of k and a stride:
+ * *out = ceil(in / stride) positions, *before zero values ahead of the
+ * input (the padding split evenly, the odd one after the input, as
+ * TensorFlow's SAME). Shared by convolution and pooling. */
+void pl_same_axis(int in, int k, int stride, int *out, int *before);
+
+/* "Same" padding: out = ceil(in / stride) per axis (pl_same_axis). */
 void pl_conv_geom_same(pl_conv_geom *g, int in_c, int in_h, int in_w, int out_c, int k_h,
                        int k_w, int stride);
 
