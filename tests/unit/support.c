@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "plastic/common.h"
+#include "plastic/data.h"
 #include "plastic/rng.h"
 
 #include "support.h"
@@ -187,4 +188,28 @@ float *alloc_uniform(long n, uint64_t seed, uint64_t substream, double lo, doubl
     float *x = pl_alloc((size_t)n * sizeof *x);
     fill_uniform(x, n, seed, substream, lo, hi);
     return x;
+}
+
+void make_prototypes(pl_dataset *d, int n, int side, int nclass, double lo, double hi,
+                     double noise, uint64_t seed)
+{
+    memset(d, 0, sizeof *d);
+    d->n = n;
+    d->rows = d->cols = side;
+    d->channels = 1;
+    d->dim = side * side;
+    d->nclass = nclass;
+    d->x = pl_alloc((size_t)(n ? n : 1) * (size_t)d->dim * sizeof *d->x);
+    d->y = pl_alloc((size_t)(n ? n : 1));
+    float *proto = alloc_uniform((long)nclass * d->dim, 99, 0, lo, hi);
+    pl_rng rng;
+    pl_rng_init(&rng, seed, PL_STREAM_TEST, 1);
+    for (int e = 0; e < n; e++) {
+        int c = e % nclass;
+        d->y[e] = (uint8_t)c;
+        for (int i = 0; i < d->dim; i++)
+            d->x[(size_t)e * d->dim + i] =
+                proto[(size_t)c * d->dim + i] + (float)(noise * pl_rng_normal(&rng));
+    }
+    pl_free(proto);
 }

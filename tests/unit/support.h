@@ -80,4 +80,14 @@ void fill_uniform(float *x, long n, uint64_t seed, uint64_t substream, double lo
 /* The same into a new array from pl_alloc (release it with pl_free). */
 float *alloc_uniform(long n, uint64_t seed, uint64_t substream, double lo, double hi);
 
+/* ---- data ---------------------------------------------------------------- */
+
+struct pl_dataset;
+/* A learnable task for a rule's tests: n images of side x side pixels, one
+ * channel, example e of class e mod nclass; class c is a fixed random
+ * prototype, uniform in [lo, hi) (the same for every seed), plus N(0,
+ * noise^2) per pixel drawn from seed. Release with pl_dataset_free. */
+void make_prototypes(struct pl_dataset *d, int n, int side, int nclass, double lo, double hi,
+                     double noise, uint64_t seed);
+
 #endif

@@ -22,29 +22,9 @@
 
 enum { SIDE = 2, DIM = SIDE * SIDE, NCLASS = 3 };
 
-/* n examples of 3 classes: class c is a fixed random point plus noise. */
 static void make_data(pl_dataset *d, int n, uint64_t seed)
 {
-    memset(d, 0, sizeof *d);
-    d->n = n;
-    d->rows = d->cols = SIDE;
-    d->channels = 1;
-    d->dim = DIM;
-    d->nclass = NCLASS;
-    d->x = pl_alloc((size_t)(n ? n : 1) * DIM * sizeof *d->x);
-    d->y = pl_alloc((size_t)(n ? n : 1));
-    pl_rng rng;
-    float proto[NCLASS][DIM];
-    pl_rng_init(&rng, 7, 0, 0);
-    for (int c = 0; c < NCLASS; c++)
-        for (int i = 0; i < DIM; i++)
-            proto[c][i] = (float)(2.0 * pl_rng_uniform(&rng) - 1.0);
-    pl_rng_init(&rng, seed, 1, 0);
-    for (int e = 0; e < n; e++) {
-        d->y[e] = (uint8_t)(e % NCLASS);
-        for (int i = 0; i < DIM; i++)
-            d->x[(size_t)e * DIM + i] = proto[e % NCLASS][i] + 0.2f * (float)pl_rng_normal(&rng);
-    }
+    make_prototypes(d, n, SIDE, NCLASS, -1.0, 1.0, 0.2, seed);
 }
 
 typedef struct fixture {

@@ -21,31 +21,9 @@
 
 enum { SIDE = 4, DIM = SIDE * SIDE, NCLASS = 3 };
 
-/* n examples of NCLASS classes: a fixed random prototype per class plus
- * noise, so a readout on good features separates them. */
 static void make_data(pl_dataset *d, int n, uint64_t seed)
 {
-    memset(d, 0, sizeof *d);
-    d->n = n;
-    d->rows = d->cols = SIDE;
-    d->channels = 1;
-    d->dim = DIM;
-    d->nclass = NCLASS;
-    d->x = pl_alloc((size_t)n * DIM * sizeof *d->x);
-    d->y = pl_alloc((size_t)n);
-    float proto[NCLASS][DIM];
-    pl_rng rng;
-    pl_rng_init(&rng, 99, 0, 0);
-    for (int c = 0; c < NCLASS; c++)
-        for (int i = 0; i < DIM; i++)
-            proto[c][i] = (float)pl_rng_uniform(&rng);
-    pl_rng_init(&rng, seed, 1, 0);
-    for (int e = 0; e < n; e++) {
-        int c = e % NCLASS;
-        d->y[e] = (uint8_t)c;
-        for (int i = 0; i < DIM; i++)
-            d->x[(size_t)e * DIM + i] = proto[c][i] + 0.1f * (float)pl_rng_normal(&rng);
-    }
+    make_prototypes(d, n, SIDE, NCLASS, 0.0, 1.0, 0.1, seed);
 }
 
 typedef struct fixture {
