@@ -294,14 +294,14 @@ static void merge_shards(pl_kh *kh, int B)
 /* Hebbian (first) and anti-Hebbian (k-th) terms for the shard's rows, in
  * example order so every row sums in the same order for any rank or thread
  * count; then dW_row -= (sum g I) W_row and the shard's max |dW|. */
-static void shard_update(pl_kh *kh, pl_kh_shard *sh, const float *X, int B)
+static void shard_update(pl_kh *kh, pl_kh_shard *sh, int B)
 {
     const int n = kh->dim, k = kh->k;
     const long nrows = sh->nrows, first_unit = kh->row0 + sh->lo;
     sh->nchanged = 0;
     for (int b = 0; b < B; b++) {
         const pl_rank_entry *list = kh->top + (size_t)b * k;
-        const float *x = X + (size_t)b * n;
+        const float *x = kh->xbuf + (size_t)b * kh->ldp;
         long first = list[0].index - first_unit, kth = list[k - 1].index - first_unit;
         if (first >= 0 && first < nrows) {
             accumulate(sh, n, first, 1.0f, list[0].value, x);
@@ -361,7 +361,6 @@ static void shard_apply(pl_kh *kh, pl_kh_shard *sh, float nc, float eps)
 
 typedef struct step_ctx {
     pl_kh *kh;
-    const float *X;
     int B;
     float eps, nc;
 } step_ctx;
@@ -381,7 +380,7 @@ static void step_thread(void *p, int id)
         pl_topk_allreduce(kh->comm, kh->top, c->B, kh->k);
     }
     pl_team_barrier(kh->team);
-    shard_update(kh, sh, c->X, c->B);
+    shard_update(kh, sh, c->B);
     pl_team_barrier(kh->team);
     if (id == 0)
         c->nc = global_max(kh, c->B);
@@ -390,15 +389,21 @@ static void step_thread(void *p, int id)
 }
 
 /* The minibatch into xbuf: the same aligned rows and stride for every call
- * of every layout, wherever the caller's X lives. */
-static void copy_minibatch(pl_kh *kh, const float *X, int B)
+ * of every layout, wherever the caller's examples live. Example b is row
+ * rows[b] of data (row b without rows). */
+static void load_minibatch(pl_kh *kh, const float *data, const int *rows, int B)
 {
     for (int b = 0; b < B; b++)
-        memcpy(kh->xbuf + (size_t)b * kh->ldp, X + (size_t)b * kh->dim,
-               (size_t)kh->dim * sizeof *X);
+        memcpy(kh->xbuf + (size_t)b * kh->ldp, data + (size_t)(rows ? rows[b] : b) * kh->dim,
+               (size_t)kh->dim * sizeof *data);
 }
 
 int pl_kh_step(pl_kh *kh, const float *X, int B, float eps)
+{
+    return pl_kh_step_rows(kh, X, NULL, B, eps);
+}
+
+int pl_kh_step_rows(pl_kh *kh, const float *data, const int *rows, int B, float eps)
 {
     /* One BLAS thread per tile call: OpenBLAS on several threads splits a
      * product and sums in another order; and with a team each thread calls
@@ -406,17 +411,17 @@ int pl_kh_step(pl_kh *kh, const float *X, int B, float eps)
     const int blas_threads = openblas_get_num_threads();
     if (blas_threads != 1)
         openblas_set_num_threads(1);
-    copy_minibatch(kh, X, B);
+    load_minibatch(kh, data, rows, B);
     float nc;
     if (kh->threads == 1) {
         pl_kh_shard *sh = &kh->shards[0]; /* its top is kh->top */
         shard_rank(kh, sh, B);
         pl_topk_allreduce(kh->comm, kh->top, B, kh->k);
-        shard_update(kh, sh, X, B);
+        shard_update(kh, sh, B);
         nc = global_max(kh, B);
         shard_apply(kh, sh, nc, eps);
     } else {
-        step_ctx c = {kh, X, B, eps, 0.0f};
+        step_ctx c = {kh, B, eps, 0.0f};
         pl_team_run(kh->team, step_thread, &c);
         nc = c.nc;
     }

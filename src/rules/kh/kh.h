@@ -71,6 +71,9 @@ int pl_kh_set_threads(pl_kh *kh, int threads);
  * Collective. Returns 0, or PL_EXIT_DIVERGED if the update is not finite on
  * any rank (then W is left unchanged). */
 int pl_kh_step(pl_kh *kh, const float *X, int B, float eps);
+/* The same for the minibatch of rows rows[0..B) of data (N floats each),
+ * gathered once, straight into the step's aligned buffer. */
+int pl_kh_step_rows(pl_kh *kh, const float *data, const int *rows, int B, float eps);
 
 /* Recomputes Wp for every local row (after W was set from elsewhere). */
 void pl_kh_refresh(pl_kh *kh);

@@ -15,7 +15,7 @@ typedef struct kh_model {
     pl_kh kh;
     pl_readout ro;
     int naive;             /* kh.impl = naive: the serial reference step */
-    float *xbuf;           /* one hidden-layer minibatch */
+    float *xbuf;           /* naive: one hidden-layer minibatch (the fast step gathers its own) */
     int *order;            /* an epoch's permutation of the training set */
     int32_t *winners;      /* naive: first and k-th unit per example */
     float *H[3];           /* features of train, valid, test (examples x local units) */

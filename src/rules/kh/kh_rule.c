@@ -60,10 +60,11 @@ static pl_model *kh_create(const pl_config *cfg, const pl_comm *comm, const pl_d
      * setting, e.g. OPENBLAS_NUM_THREADS) */
     pl_kh_set_threads(&k->kh, openblas_get_num_threads());
     k->naive = strcmp(cfg->kh.impl, "naive") == 0;
-    k->xbuf = pl_alloc((size_t)cfg->kh.batch * (size_t)train->dim * sizeof *k->xbuf);
     k->order = pl_alloc((size_t)(train->n ? train->n : 1) * sizeof *k->order);
-    if (k->naive)
+    if (k->naive) {
+        k->xbuf = pl_alloc((size_t)cfg->kh.batch * (size_t)train->dim * sizeof *k->xbuf);
         k->winners = pl_alloc(2 * (size_t)cfg->kh.batch * sizeof *k->winners);
+    }
     k->features_n = NAN;
     init_readout(k, cfg);
     return &k->base;
@@ -157,12 +158,12 @@ static int hidden_epoch(kh_model *k, int epoch, pl_epoch_pos *pos, pl_poll_fn po
     int rc = 0;
     for (int start = pos->batch * size; start < n && rc == 0; start += size) {
         int B = n - start < size ? n - start : size;
-        for (int b = 0; b < B; b++)
-            memcpy(k->xbuf + (size_t)b * dim, train->x + (size_t)k->order[start + b] * dim,
-                   (size_t)dim * sizeof *k->xbuf);
         if (k->naive) {
             /* the reference holds the whole matrix: kh_check allows 1 rank */
             pl_kh *kh = &k->kh;
+            for (int b = 0; b < B; b++)
+                memcpy(k->xbuf + (size_t)b * dim, train->x + (size_t)k->order[start + b] * dim,
+                       (size_t)dim * sizeof *k->xbuf);
             rc = pl_kh_reference_step(kh->W, kh->hidden, dim, kh->p, kh->k, kh->delta, k->xbuf, B,
                                       eps, k->winners);
             for (int b = 0; b < B && rc == 0; b++)
@@ -170,7 +171,7 @@ static int hidden_epoch(kh_model *k, int epoch, pl_epoch_pos *pos, pl_poll_fn po
             if (rc == 0)
                 pl_kh_refresh(kh);
         } else {
-            rc = pl_kh_step(&k->kh, k->xbuf, B, eps);
+            rc = pl_kh_step_rows(&k->kh, train->x, k->order + start, B, eps);
         }
         if (rc == 0) {
             pos->batch++;
