@@ -1,0 +1,57 @@
+/* Fuzz harness: the INI configuration loader (pl_config_load_text, which
+ * is pl_config_load without the file).
+ *
+ * Input: the INI text (up to its first NUL byte).
+ * Properties:
+ *   - a failed load leaves the configuration exactly as it was;
+ *   - a successful load round-trips: pl_config_text writes text that loads
+ *     back to the same values (before finalize, and after it succeeds);
+ *   - finalize is idempotent: a finalized configuration finalizes again
+ *     without change;
+ *   - a configuration equals itself under pl_config_diff, and its identity
+ *     text (the sweep's run id) is deterministic. */
+#include "support.h"
+
+#include "plastic/config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    fuzz_init();
+    char *text = fuzz_text(data, size);
+
+    pl_config cfg;
+    pl_config_defaults(&cfg);
+    char *before = pl_config_text(&cfg);
+    int rc = pl_config_load_text(&cfg, text, "fuzz.ini");
+    if (rc != 0) {
+        char *after = pl_config_text(&cfg);
+        FUZZ_CHECK(strcmp(before, after) == 0, "a failed load changed the configuration");
+        free(after);
+    } else {
+        fuzz_check_config_roundtrip(&cfg, "loaded");
+        char diff[2048];
+        FUZZ_CHECK(pl_config_diff(&cfg, &cfg, diff, sizeof diff) == 0, "differs from itself");
+        char *id1 = pl_config_identity(&cfg, NULL), *id2 = pl_config_identity(&cfg, "readout");
+        FUZZ_CHECK(strlen(id2) <= strlen(id1), "identity without [readout] is longer");
+        free(id1);
+        free(id2);
+        if (pl_config_finalize(&cfg) == 0) {
+            FUZZ_CHECK(cfg.run.name[0] != '\0' && cfg.run.dir[0] != '\0',
+                       "finalize left run.name or run.dir empty");
+            FUZZ_CHECK(cfg.kh.k <= cfg.kh.hidden, "finalize let kh.k > kh.hidden through");
+            fuzz_check_config_roundtrip(&cfg, "finalized");
+            char *once = pl_config_text(&cfg);
+            FUZZ_CHECK(pl_config_finalize(&cfg) == 0, "a finalized configuration fails finalize");
+            char *twice = pl_config_text(&cfg);
+            FUZZ_CHECK(strcmp(once, twice) == 0, "finalize is not idempotent");
+            free(once);
+            free(twice);
+        }
+    }
+    free(before);
+    free(text);
+    return 0;
+}
