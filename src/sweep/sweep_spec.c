@@ -380,8 +380,8 @@ int pl_sweep_load(pl_sweep *sw, const char *path, char **overrides, int noverrid
             continue;
         char buf[PL_PATH_MAX + 64];
         snprintf(buf, sizeof buf, "%s", overrides[i] + 6);
-        char *eq = strchr(buf, '=');
-        if (!eq || strchr(buf, '.') < eq ? strchr(buf, '.') != NULL && strchr(buf, '.') < eq : 0) {
+        char *eq = strchr(buf, '='), *dot = strchr(buf, '.');
+        if (!eq || (dot && dot < eq)) {
             pl_error("override '%s': expected sweep.setting=value (axes are set in the file)",
                      overrides[i]);
             return PL_EXIT_USAGE;

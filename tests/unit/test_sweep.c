@@ -251,6 +251,27 @@ static void test_errors_name_the_line(void **state)
     expect_error("[kh]\nhidden = 5\n[sweep]\nkh.k = 4..6\n", "kh.k = 6 > kh.hidden = 5");
 }
 
+/* sweep.setting=value overrides after the file; found by tests/fuzz/fuzz_sweep.c:
+ * an override without '=' used to dereference a null pointer. */
+static void test_sweep_overrides(void **state)
+{
+    (void)state;
+    const char *path = sweep_file("o.ini", "[kh]\nhidden = 10\n[sweep]\nkh.p = 2,3\n");
+    pl_sweep sw;
+    char *good[] = {"sweep.repeats=3", "kh.epochs=2"};
+    assert_int_equal(pl_sweep_load(&sw, path, good, 2), 0);
+    assert_int_equal(sw.repeats, 3);
+    assert_int_equal(sw.base.kh.epochs, 2);
+    pl_sweep_free(&sw);
+    static const char *const bad[] = {"sweep.repeats", "sweep.a.b", "sweep.kh.p=2"};
+    for (int i = 0; i < 3; i++) {
+        char *arg = (char *)bad[i];
+        assert_int_equal(CAPTURE_STDERR(pl_sweep_load(&sw, path, &arg, 1)), PL_EXIT_USAGE);
+        assert_contains(stderr_text(), "expected sweep.setting=value");
+        pl_sweep_free(&sw);
+    }
+}
+
 /* ---- the results table ---- */
 
 static const char *HEADER = "id,stage,value";
@@ -349,6 +370,7 @@ int main(void)
         cmocka_unit_test(test_slices_partition),
         cmocka_unit_test(test_random_strategy),
         cmocka_unit_test(test_errors_name_the_line),
+        cmocka_unit_test(test_sweep_overrides),
         cmocka_unit_test(test_table_append_and_reopen),
         cmocka_unit_test(test_table_damage),
     };
