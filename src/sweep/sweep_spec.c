@@ -122,6 +122,16 @@ static int setting(pl_sweep *sw, const char *name, const char *value, char *err,
             snprintf(err, size, "sweep.dir is too long");
             return -1;
         }
+        /* each run's run.dir is <dir>/hidden/<hidden key>: it must be a
+         * value config.ini can hold */
+        pl_config scratch = sw->base;
+        char run_dir[PL_PATH_MAX], why[1024];
+        snprintf(run_dir, sizeof run_dir, "%s/hidden/%016x", value, 0);
+        if (pl_config_set(&scratch, "run.dir", run_dir, why, sizeof why)) {
+            snprintf(err, size, "sweep.dir = '%s' cannot hold the runs' directories: %s", value,
+                     why);
+            return -1;
+        }
         snprintf(sw->dir, sizeof sw->dir, "%s", value);
         return 0;
     }

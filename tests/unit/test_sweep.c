@@ -246,6 +246,12 @@ static void test_errors_name_the_line(void **state)
     expect_error("[sweep]\nkh.p = 2\nrepeats = 0\n", "bad.ini:3: sweep.repeats = '0'");
     expect_error("[sweep]\nkh.p = 2\nstrategy = tpe\n", "needs sweep.trials >= 1");
     expect_error("[sweep]\nrepeats = 2\n", "lists no axis");
+    /* the runs' run.dir is sweep.dir/hidden/<key>, which config.ini must
+     * hold; found by tests/fuzz/fuzz_sweep.c (a tab in sweep.dir) */
+    expect_error("[sweep]\nkh.p = 2\ndir = a\tb\n", "bad.ini:3: sweep.dir = 'a\tb' cannot hold");
+    char long_dir[300];
+    snprintf(long_dir, sizeof long_dir, "[sweep]\nkh.p = 2\ndir = %0200d\n", 0);
+    expect_error(long_dir, "run.dir: value is 224 characters long, the limit is 192");
     /* the configuration part keeps its own line numbers */
     expect_error("[sweep]\nkh.p = 2\n\n[kh]\nhiden = 3\n", "bad.ini:5: unknown key 'hiden'");
     expect_error("[kh]\nhidden = 5\n[sweep]\nkh.k = 4..6\n", "kh.k = 6 > kh.hidden = 5");
