@@ -32,10 +32,12 @@ void fuzz_init(void)
     if (done)
         return;
     done = 1;
+    pl_log_set_rank(0);
+    if (getenv("FUZZ_VERBOSE"))
+        return; /* messages on stderr, to see why an input is rejected */
     FILE *null = fopen("/dev/null", "w");
     FUZZ_CHECK(null != NULL, "cannot open /dev/null");
     pl_log_set_error_stream(null);
-    pl_log_set_rank(0);
 }
 
 /* Removes everything directly inside tmpdir (the harnesses make no

@@ -16,7 +16,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Once per process: pl_error's messages go to /dev/null (they are still
- * formatted); rank 0, so they are formatted at all. */
+ * formatted; rank 0, so they are formatted at all), unless FUZZ_VERBOSE is
+ * set in the environment. */
 void fuzz_init(void);
 
 /* A private directory $TMPDIR (or /tmp)/plastic-fuzz-XXXXXX, made on first
