@@ -415,6 +415,15 @@ int pl_sweep_load(pl_sweep *sw, const char *path, char **overrides, int noverrid
     }
     if (sw->final_repeats < 0)
         sw->final_repeats = sw->repeats;
+    double points = sw->strategy == PL_STRATEGY_GRID ? 1 : sw->trials;
+    for (int a = 0; a < sw->naxes && sw->strategy == PL_STRATEGY_GRID; a++)
+        points *= sw->axes[a].nvalues;
+    int most = sw->repeats > sw->final_repeats ? sw->repeats : sw->final_repeats;
+    if (points * most > PL_SWEEP_MAX_RUNS) {
+        pl_error("%s: %.0f points x %d repeats is more than the %d runs a sweep may have", path,
+                 points, most, PL_SWEEP_MAX_RUNS);
+        return PL_EXIT_USAGE;
+    }
     if (sw->dir[0] == '\0')
         snprintf(sw->dir, sizeof sw->dir, "sweeps/%s", sw->base.run.name);
     return 0;

@@ -6,7 +6,8 @@
  * pl_sweep_parse_slice, anything else is an override for pl_sweep_load.
  * The file is written to the harness's temporary directory.
  * Properties, for a sweep that loads:
- *   - its settings are in range and every axis has distinct values;
+ *   - its settings are in range, every axis has distinct values, and it
+ *     has at most PL_SWEEP_MAX_RUNS runs;
  *   - the base configuration round-trips through pl_config_text;
  *   - when the search stage has at most MAX_RUNS runs it is expanded:
  *     the count is what the strategy promises, every run's configuration
@@ -103,6 +104,9 @@ static void check_sweep(const pl_sweep *sw)
                            ax->key, ax->values[v]);
         grid *= ax->nvalues;
     }
+    int most = sw->repeats > sw->final_repeats ? sw->repeats : sw->final_repeats;
+    double all = sw->strategy == PL_STRATEGY_GRID ? grid : sw->trials;
+    FUZZ_CHECK(all * most <= PL_SWEEP_MAX_RUNS, "%.0f points x %d repeats loaded", all, most);
     fuzz_check_config_roundtrip(&sw->base, "sweep base");
     double points = sw->strategy == PL_STRATEGY_RANDOM && sw->trials < grid ? sw->trials : grid;
     if (points * sw->repeats <= MAX_RUNS)

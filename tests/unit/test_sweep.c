@@ -252,6 +252,13 @@ static void test_errors_name_the_line(void **state)
     char long_dir[300];
     snprintf(long_dir, sizeof long_dir, "[sweep]\nkh.p = 2\ndir = %0200d\n", 0);
     expect_error(long_dir, "run.dir: value is 224 characters long, the limit is 192");
+    /* a bounded run count: 7 axes of 1000 values overflowed a long in
+     * pl_sweep_expand; 4 asked it for 72 TB */
+    expect_error("[kh]\nhidden = 2000\n[sweep]\nkh.k = 2..1001\nkh.batch = 1..1001\n",
+                 "bad.ini: 1001000 points x 1 repeats is more than the 1000000 runs");
+    expect_error("[sweep]\nkh.p = 2,3\nstrategy = random\ntrials = 500001\nrepeats = 1\n"
+                 "final_repeats = 2\n",
+                 "500001 points x 2 repeats");
     /* the configuration part keeps its own line numbers */
     expect_error("[sweep]\nkh.p = 2\n\n[kh]\nhiden = 3\n", "bad.ini:5: unknown key 'hiden'");
     expect_error("[kh]\nhidden = 5\n[sweep]\nkh.k = 4..6\n", "kh.k = 6 > kh.hidden = 5");
