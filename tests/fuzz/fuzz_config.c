@@ -9,7 +9,9 @@
  *   - finalize is idempotent: a finalized configuration finalizes again
  *     without change;
  *   - a configuration equals itself under pl_config_diff, and its identity
- *     text (the sweep's run id) is deterministic. */
+ *     text (the sweep's run id) is deterministic;
+ *   - pl_config_load of the same bytes as a file agrees with it; a file
+ *     holding a NUL byte is an error (inih would see its lines cut short). */
 #include "support.h"
 
 #include "plastic/config.h"
@@ -26,6 +28,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pl_config_defaults(&cfg);
     char *before = pl_config_text(&cfg);
     int rc = pl_config_load_text(&cfg, text, "fuzz.ini");
+
+    /* the same bytes as a file */
+    pl_config from_file;
+    pl_config_defaults(&from_file);
+    int file_rc = pl_config_load(&from_file, fuzz_write("fuzz.ini", data, size));
+    fuzz_remove("fuzz.ini");
+    if (memchr(data, 0, size)) {
+        FUZZ_CHECK(file_rc != 0, "a file holding a NUL byte was accepted");
+    } else {
+        FUZZ_CHECK(file_rc == rc, "the file gives %d, the text %d", file_rc, rc);
+        char *a = pl_config_text(&cfg), *b = pl_config_text(&from_file);
+        FUZZ_CHECK(strcmp(a, b) == 0, "the file and the text load differently");
+        free(a);
+        free(b);
+    }
     if (rc != 0) {
         char *after = pl_config_text(&cfg);
         FUZZ_CHECK(strcmp(before, after) == 0, "a failed load changed the configuration");
