@@ -60,6 +60,11 @@ static int read_file(const char *path, char **text)
         pl_free(buf);
         return PL_EXIT_USAGE;
     }
+    if (strlen(buf) != len) { /* the text would end at the NUL */
+        pl_error("sweep file '%s' holds a NUL byte (is it a text file?)", path);
+        pl_free(buf);
+        return PL_EXIT_USAGE;
+    }
     *text = buf;
     return 0;
 }

@@ -264,6 +264,22 @@ static void test_errors_name_the_line(void **state)
     expect_error("[kh]\nhidden = 5\n[sweep]\nkh.k = 4..6\n", "kh.k = 6 > kh.hidden = 5");
 }
 
+/* A NUL byte ended the sweep file's text: the lines after it were ignored. */
+static void test_nul_byte(void **state)
+{
+    (void)state;
+    static const char text[] = "[sweep]\nkh.p = 2,3\n\0[kh]\nhidden = 1\n";
+    const char *path = tmp_path("nul.ini");
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(text, 1, sizeof text - 1, f), sizeof text - 1);
+    assert_int_equal(fclose(f), 0);
+    pl_sweep sw;
+    assert_int_equal(CAPTURE_STDERR(pl_sweep_load(&sw, path, NULL, 0)), PL_EXIT_USAGE);
+    assert_contains(stderr_text(), "holds a NUL byte");
+    pl_sweep_free(&sw);
+}
+
 /* sweep.setting=value overrides after the file; found by tests/fuzz/fuzz_sweep.c:
  * an override without '=' used to dereference a null pointer. */
 static void test_sweep_overrides(void **state)
@@ -384,6 +400,7 @@ int main(void)
         cmocka_unit_test(test_random_strategy),
         cmocka_unit_test(test_errors_name_the_line),
         cmocka_unit_test(test_sweep_overrides),
+        cmocka_unit_test(test_nul_byte),
         cmocka_unit_test(test_table_append_and_reopen),
         cmocka_unit_test(test_table_damage),
     };
