@@ -180,14 +180,20 @@ static int add_range(pl_sweep_axis *ax, const pl_config *base, const char *item,
     const char *dots = strstr(item, "..");
     char lo_text[64], *end;
     size_t n = (size_t)(dots - item);
-    if (n >= sizeof lo_text)
-        n = sizeof lo_text - 1;
-    memcpy(lo_text, item, n);
-    lo_text[n] = '\0';
-    long lo = strtol(pl_trim(lo_text), &end, 10);
-    int ok = end != lo_text && *end == '\0';
-    long hi = strtol(dots + 2, &end, 10);
-    ok = ok && end != dots + 2 && *pl_trim(end) == '\0' && lo <= hi && hi - lo < PL_SWEEP_MAX_VALUES;
+    int ok = n < sizeof lo_text; /* cutting the text would change the number */
+    long lo = 0, hi = -1;
+    if (ok) {
+        memcpy(lo_text, item, n);
+        lo_text[n] = '\0';
+        errno = 0;
+        lo = strtol(pl_trim(lo_text), &end, 10);
+        ok = end != lo_text && *end == '\0';
+        hi = strtol(dots + 2, &end, 10);
+        ok = ok && errno == 0 && end != dots + 2 && *pl_trim(end) == '\0';
+    }
+    /* ints, so that neither hi - lo nor v++ below can overflow */
+    ok = ok && lo >= INT_MIN && hi <= INT_MAX && lo <= hi &&
+         (unsigned long)hi - (unsigned long)lo < PL_SWEEP_MAX_VALUES;
     if (!ok) {
         snprintf(err, size, "%s: bad range '%s' (expected a..b, integers, a <= b)", ax->key,
                  item);

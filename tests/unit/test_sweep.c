@@ -242,6 +242,16 @@ static void test_errors_name_the_line(void **state)
     expect_error("[sweep]\nrun.seed = 1,2\n", "use repeats");
     expect_error("[sweep]\nkh.p = 2,2.0\n", "bad.ini:2: kh.p lists the value 2 twice");
     expect_error("[sweep]\nkh.k = 8..2\n", "bad.ini:2: kh.k: bad range '8..2'");
+    /* ranges past a long overflowed hi - lo and v++ (UBSan), and a long
+     * lower bound was cut to 63 characters; found by review for fuzz_sweep */
+    expect_error("[sweep]\nkh.p = 9223372036854775807..9223372036854775807\n",
+                 "bad.ini:2: kh.p: bad range");
+    expect_error("[sweep]\nkh.p = -99999999999999999999..99999999999999999999\n",
+                 "bad.ini:2: kh.p: bad range");
+    expect_error("[sweep]\nkh.p = 2147483648..2147483649\n", "bad.ini:2: kh.p: bad range");
+    expect_error("[sweep]\nkh.p = 0000000000000000000000000000000000000000000000000000000000000000"
+                 "3..4\n",
+                 "bad.ini:2: kh.p: bad range");
     expect_error("[sweep]\nkh.p = 2\nkh.p = 3\n", "bad.ini:3: axis kh.p is given twice");
     expect_error("[sweep]\nkh.p = 2\nrepeats = 0\n", "bad.ini:3: sweep.repeats = '0'");
     expect_error("[sweep]\nkh.p = 2\nstrategy = tpe\n", "needs sweep.trials >= 1");
