@@ -13,9 +13,10 @@
 # Environment:
 #   FUZZ_SECONDS  seconds per harness (default 60)
 #   FUZZ_NICE     niceness (default 19: the fuzzers yield to everything)
-#   FUZZ_MERGE=1  afterwards, minimise the committed corpus: its seed-*
-#                 files are kept, then only inputs adding coverage are
-#                 merged in (libFuzzer -merge=1) from it and the work corpus
+#   FUZZ_MERGE=1  afterwards, minimise the committed corpus: its seed-* and
+#                 regress-* files are kept, then only inputs adding coverage
+#                 are merged in (libFuzzer -merge=1) from it and the work
+#                 corpus
 #
 # Prints one line per harness (executions, coverage, findings) and exits 1
 # if any harness found something.
@@ -79,7 +80,7 @@ for name in "$@"; do
         merged=build/fuzz/merged/$name
         rm -rf "$merged"
         mkdir -p "$merged" "$seeds"
-        cp "$seeds"/seed-* "$merged"/ 2>/dev/null
+        cp "$seeds"/seed-* "$seeds"/regress-* "$merged"/ 2>/dev/null
         nice -n "$niceness" "$bin" -merge=1 "${opts[@]}" "$merged" "$seeds" "$work" \
             >>"$log" 2>&1 || {
             echo "fuzz: merging $name failed (see $log)" >&2
@@ -89,7 +90,7 @@ for name in "$@"; do
         rm -f "$seeds"/*
         cp "$merged"/* "$seeds"/
         echo "fuzz: $seeds now holds $(find "$seeds" -type f | wc -l) inputs," \
-            "$(du -sk "$seeds" | cut -f1) KB"
+            "$(cat "$seeds"/* | wc -c) bytes"
     fi
 done
 
