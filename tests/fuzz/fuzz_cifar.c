@@ -4,7 +4,8 @@
  * the last, then the files' contents in order (the last takes the rest).
  *   flags  1 CIFAR-100 (else CIFAR-10); 2|4 (value 0-3): files - 1;
  *          8 compact records (below); 16 the last path is missing;
- *          32 the last path is a directory; 64 pass npaths = 0
+ *          32 the last path is a directory; 64 pass npaths = 0;
+ *          128 pass an unsupported variant (7)
  * A real record is 3073 (CIFAR-10) or 3074 bytes, more than a fuzzer
  * mutates well, so in compact mode each group of (label bytes + 1) input
  * bytes becomes one whole record: its label bytes, then 3072 pixels
@@ -18,6 +19,7 @@
  *     (fine) labels, in file order. */
 #include "support.h"
 
+#include "plastic/common.h"
 #include "plastic/data.h"
 
 #include <stdio.h>
@@ -31,6 +33,7 @@ enum {
     LAST_MISSING = 16,
     LAST_DIR = 32,
     NO_PATHS = 64,
+    BAD_VARIANT = 128,
     PIXELS = 3072,
     MAX_FILES = 4,
 };
@@ -104,18 +107,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     const int npaths = flags & NO_PATHS ? 0 : nfiles;
-    broken |= npaths == 0;
+    broken |= npaths == 0 || (flags & BAD_VARIANT);
     for (int f = 0; f < nfiles && !broken; f++)
         for (size_t r = 0; r < files[f].len / record; r++)
             broken |= files[f].bytes[r * record + nlabel - 1] >= variant;
 
     pl_dataset d;
     memset(&d, 0xa5, sizeof d);
-    int rc = pl_cifar_load(paths, npaths, variant, &d);
+    int rc = pl_cifar_load(paths, npaths, flags & BAD_VARIANT ? 7 : variant, &d);
     for (int f = 0; f < nfiles; f++)
         fuzz_remove(names[f]);
 
     if (rc != 0) {
+        FUZZ_CHECK(rc == ((flags & BAD_VARIANT) || npaths == 0 ? PL_EXIT_USAGE : PL_EXIT_DATA),
+                   "exit code %d", rc);
         FUZZ_CHECK(broken, "valid CIFAR-%d files were rejected (rc %d)", variant, rc);
         FUZZ_CHECK(d.n == 0 && d.x == NULL && d.y == NULL && d.dim == 0,
                    "a failed load left data in the dataset");

@@ -96,6 +96,8 @@ def cifar_seeds():
         bytes([1, 99, 5, 19, 0, 7]))
     put("cifar", "c10-raw", bytes([0]) + bytes([7]) + bytes(i % 256 for i in range(3072)))
     put("cifar", "c100-raw-bad-label", bytes([1]) + bytes([3, 100]) + bytes(3072))
+    put("cifar", "bad-variant", bytes([8 | 128]) + bytes([3, 0]))
+    put("cifar", "no-paths", bytes([8 | 64]) + bytes([3, 0]))
 
 
 if __name__ == "__main__":
