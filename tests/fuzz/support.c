@@ -14,6 +14,8 @@
 
 static char tmpdir[1024];
 
+static void remove_tmpdir(void);
+
 void fuzz_fail(const char *file, int line, const char *fmt, ...)
 {
     va_list ap;
@@ -23,6 +25,7 @@ void fuzz_fail(const char *file, int line, const char *fmt, ...)
     fputc('\n', stderr);
     va_end(ap);
     fflush(stderr);
+    remove_tmpdir(); /* abort() runs no atexit handler */
     abort();
 }
 

@@ -21,7 +21,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 void fuzz_init(void);
 
 /* A private directory $TMPDIR (or /tmp)/plastic-fuzz-XXXXXX, made on first
- * use and removed at exit (with whatever fuzz_write left in it). */
+ * use and removed at exit (with whatever fuzz_write left in it), also after
+ * a FUZZ_CHECK failure. A sanitizer report leaves it behind (its death
+ * callback is libFuzzer's, which saves the crashing input). */
 const char *fuzz_tmpdir(void);
 
 /* fuzz_tmpdir()/name, in one of 8 static buffers used in turn. */
