@@ -38,7 +38,18 @@ ASAN_SUPPORT_OBJ := build/asan/tests/unit/support.o
 MPIT_SRC := $(wildcard tests/mpi/test_*.c)
 MPIT_BIN := $(MPIT_SRC:tests/mpi/%.c=build/tests/mpi_%)
 
-.PHONY: all help setup data demo test unit asan bench bench-ckpt bench-nn clean
+# Fuzz harnesses (tests/fuzz/fuzz_<parser>.c, one per parser; docs/design.md
+# §10). Each is built twice: with the replay driver, by $(CC) under ASan +
+# UBSan, for `make test`; and with libFuzzer, by clang, for `make fuzz`.
+FUZZ_SRC    := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_NAMES  := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
+REPLAY_BIN  := $(FUZZ_NAMES:%=build/asan/fuzz/replay_%)
+FUZZ_BIN    := $(FUZZ_NAMES:%=build/fuzz/fuzz_%)
+FUZZ_CC     ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_SAN     = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+
+.PHONY: all help setup data demo test unit asan fuzz fuzz-replay bench bench-ckpt bench-nn clean
 all: bin/plastic
 
 help:
@@ -47,6 +58,10 @@ help:
 	@echo "                (tools/demo.sh, which also works before make is installed)"
 	@echo "make test       unit, ASan, MPI (1-4 ranks), integration and Slurm (localhost, as root) tests"
 	@echo "make asan       unit tests under AddressSanitizer + UBSan"
+	@echo "make fuzz       each fuzz harness for FUZZ_SECONDS (default 60) under libFuzzer"
+	@echo "                (clang); FUZZ_MERGE=1 also minimises the new inputs into"
+	@echo "                tests/fuzz/corpus (tools/fuzz.sh)"
+	@echo "make fuzz-replay  the committed fuzz corpora under ASan + UBSan (part of make test)"
 	@echo "make bench      KH epoch time vs raw SGEMM time, 1x2 threads and 2x1 ranks"
 	@echo "make bench-ckpt checkpoint write/read time vs plain write/read, K=2000 and"
 	@echo "                K=100000 on 1, 2 and 4 ranks (tools/ckpt-bench.sh)"
@@ -101,14 +116,77 @@ build/asan/tests/test_%: tests/unit/test_%.c $(ASAN_SUPPORT_OBJ) $(SRC:%.c=build
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -O1 $(ASAN) -o $@ $(filter %.c %.o,$^) -lcmocka $(LIBS)
 
+# Replay: harness + tests/fuzz/replay.c + tests/fuzz/support.c, linked like
+# the ASan unit tests.
+build/asan/tests/fuzz/%.o: tests/fuzz/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -O1 $(ASAN) -c -o $@ $<
+build/asan/fuzz/replay_%: build/asan/tests/fuzz/fuzz_%.o build/asan/tests/fuzz/replay.o \
+                          build/asan/tests/fuzz/support.o $(SRC:%.c=build/asan/%.o) build/asan/mpi/serial.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -O1 $(ASAN) -o $@ $^ $(LIBS)
+
+# libFuzzer: everything instrumented for coverage by clang, in build/fuzz/.
+build/fuzz/src/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) $(CFLAGS) -O1 $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c -o $@ $<
+build/fuzz/mpi/serial.o: mpi/serial.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) $(CFLAGS) -O1 $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c -o $@ $<
+build/fuzz/tests/fuzz/%.o: tests/fuzz/%.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) $(CFLAGS) -O1 $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c -o $@ $<
+build/fuzz/fuzz_%: build/fuzz/tests/fuzz/fuzz_%.o build/fuzz/tests/fuzz/support.o \
+                   $(SRC:%.c=build/fuzz/%.o) build/fuzz/mpi/serial.o
+	$(FUZZ_CC) $(CFLAGS) -O1 $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+
+# Harnesses of the HDF5 readers (tests/fuzz/fuzz_h5_<name>.c: checkpoints,
+# model.h5) need the real parallel layer and parallel HDF5: they link mpi/
+# instead of mpi/serial.c, through mpicc (with clang under it for
+# libFuzzer), and start MPI in LLVMFuzzerInitialize. Make prefers these
+# rules to the ones above for fuzz_h5_* (the shorter stem wins).
+build/asan/mpi/%.o: mpi/%.c
+	@mkdir -p $(dir $@)
+	$(MPICC) $(CPPFLAGS) $(HDF5_CFLAGS) $(CFLAGS) -O1 $(ASAN) -c -o $@ $<
+build/asan/tests/fuzz/fuzz_h5_%.o: tests/fuzz/fuzz_h5_%.c
+	@mkdir -p $(dir $@)
+	$(MPICC) $(CPPFLAGS) $(HDF5_CFLAGS) $(CFLAGS) -O1 $(ASAN) -c -o $@ $<
+build/asan/fuzz/replay_h5_%: build/asan/tests/fuzz/fuzz_h5_%.o build/asan/tests/fuzz/replay.o \
+                             build/asan/tests/fuzz/support.o $(SRC:%.c=build/asan/%.o) \
+                             $(MPI_SRC:%.c=build/asan/%.o)
+	@mkdir -p $(dir $@)
+	$(MPICC) $(CFLAGS) -O1 $(ASAN) -o $@ $^ $(HDF5_LIBS) $(LIBS)
+build/fuzz/mpi/%.o: mpi/%.c
+	@mkdir -p $(dir $@)
+	OMPI_CC=$(FUZZ_CC) $(MPICC) $(CPPFLAGS) $(HDF5_CFLAGS) $(CFLAGS) -O1 $(FUZZ_SAN) \
+	    -fsanitize=fuzzer-no-link -c -o $@ $<
+build/fuzz/tests/fuzz/fuzz_h5_%.o: tests/fuzz/fuzz_h5_%.c
+	@mkdir -p $(dir $@)
+	OMPI_CC=$(FUZZ_CC) $(MPICC) $(CPPFLAGS) $(HDF5_CFLAGS) $(CFLAGS) -O1 $(FUZZ_SAN) \
+	    -fsanitize=fuzzer-no-link -c -o $@ $<
+build/fuzz/fuzz_h5_%: build/fuzz/tests/fuzz/fuzz_h5_%.o build/fuzz/tests/fuzz/support.o \
+                      $(SRC:%.c=build/fuzz/%.o) $(MPI_SRC:%.c=build/fuzz/%.o)
+	OMPI_CC=$(FUZZ_CC) $(MPICC) $(CFLAGS) -O1 $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ \
+	    $(HDF5_LIBS) $(LIBS)
+
 # objects only reached through pattern rules would otherwise count as intermediate
-.SECONDARY: $(SRC:%.c=build/asan/%.o) build/asan/mpi/serial.o
+.SECONDARY: $(SRC:%.c=build/asan/%.o) build/asan/mpi/serial.o $(SRC:%.c=build/fuzz/%.o) \
+            $(MPI_SRC:%.c=build/asan/%.o) $(MPI_SRC:%.c=build/fuzz/%.o) \
+            build/fuzz/mpi/serial.o $(FUZZ_SRC:%.c=build/asan/%.o) $(FUZZ_SRC:%.c=build/fuzz/%.o) \
+            build/asan/tests/fuzz/replay.o build/asan/tests/fuzz/support.o \
+            build/fuzz/tests/fuzz/support.o
 
 unit: $(UNIT_BIN)
 	tests/run.sh unit
 
 asan: $(ASAN_BIN)
 	tests/run.sh asan
+
+fuzz: $(FUZZ_BIN)
+	FUZZ_SECONDS=$(FUZZ_SECONDS) tools/fuzz.sh $(FUZZ_NAMES)
+
+fuzz-replay: $(REPLAY_BIN)
+	tests/run.sh fuzz
 
 setup:
 	tools/setup.sh
@@ -120,7 +198,7 @@ demo:
 	tools/demo.sh
 
 test: setup
-	$(MAKE) bin/plastic $(UNIT_BIN) $(ASAN_BIN) $(MPIT_BIN)
+	$(MAKE) bin/plastic $(UNIT_BIN) $(ASAN_BIN) $(MPIT_BIN) $(REPLAY_BIN)
 	tests/run.sh all
 
 bench: setup

@@ -19,3 +19,11 @@ json_field() { # file field
 }
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# ASAN_OPTIONS for fuzz harness NAME (tests/run.sh fuzz, tools/fuzz.sh).
+fuzz_asan_options() {
+    case $1 in
+        h5_*) echo detect_leaks=0:allocator_may_return_null=1 ;;
+        *) echo detect_leaks=1 ;;
+    esac
+}

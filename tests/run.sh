@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs plastic's test suites and ends with one line "N passed, N failed".
-#   tests/run.sh unit|asan|mpi|integration|slurm|all   (default: all)
-# Each unit binary, each MPI test at each rank count and each integration or
-# Slurm script counts as one test. The Slurm tests start a real Slurm on
+#   tests/run.sh unit|asan|fuzz|mpi|integration|slurm|all   (default: all)
+# Each unit binary, each fuzz harness's corpus replay, each MPI test at each
+# rank count and each integration or Slurm script counts as one test. The Slurm tests start a real Slurm on
 # localhost (tests/slurm/cluster.sh): they need root and the packages from
 # tools/setup.sh, and FAIL without them rather than skip. Logs of failures
 # are printed; others go to build/test-logs/.
@@ -45,6 +45,20 @@ asan() {
     done
 }
 
+# Every committed corpus, tests/fuzz/corpus/<name>, through its harness
+# (build/asan/fuzz/replay_<name>, ASan + UBSan, leak detection on). A
+# harness without a corpus fails. The HDF5 harnesses (h5_*) link Open MPI,
+# under which LeakSanitizer's tracer crashes, and HDF5 itself mallocs
+# sizes read from a damaged file (it handles NULL): see fuzz_asan_options.
+fuzz() {
+    for t in build/asan/fuzz/replay_*; do
+        [ -x "$t" ] || continue
+        local name=${t##*/replay_}
+        run_one "fuzz/$name" env ASAN_OPTIONS="$(fuzz_asan_options "$name")" "$t" \
+            "tests/fuzz/corpus/$name"
+    done
+}
+
 mpi() {
     for t in build/tests/mpi_test_*; do
         [ -x "$t" ] || continue
@@ -72,11 +86,12 @@ slurm() {
 case $suite in
     unit) unit ;;
     asan) asan ;;
+    fuzz) fuzz ;;
     mpi) mpi ;;
     integration) integration ;;
     slurm) slurm ;;
-    all) unit; asan; mpi; integration; slurm ;;
-    *) echo "usage: $0 unit|asan|mpi|integration|slurm|all" >&2; exit 1 ;;
+    all) unit; asan; fuzz; mpi; integration; slurm ;;
+    *) echo "usage: $0 unit|asan|fuzz|mpi|integration|slurm|all" >&2; exit 1 ;;
 esac
 
 if [ ${#failures[@]} -gt 0 ]; then

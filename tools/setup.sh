@@ -9,6 +9,7 @@ set -euo pipefail
 
 PACKAGES=(
     build-essential pkg-config
+    clang libclang-rt-dev
     libopenmpi-dev openmpi-bin
     libopenblas-dev
     libhdf5-openmpi-dev hdf5-tools

@@ -21,6 +21,11 @@ enum pl_exit {
  * rank set with pl_log_set_rank(0); pl_error_all() is for rank-local faults. */
 void pl_log_set_rank(int rank);
 int pl_log_rank(void);
+/* Where pl_error writes (NULL, the default: stderr). The fuzz harnesses
+ * send it to /dev/null: messages are still formatted, just not shown.
+ * pl_error_all, which reports faults such as a failed allocation before an
+ * abort, always writes to stderr. */
+void pl_log_set_error_stream(FILE *stream);
 void pl_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void pl_error_all(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void pl_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -36,6 +36,10 @@
 
 #define PL_SWEEP_MAX_AXES 16
 #define PL_SWEEP_MAX_VALUES 1024
+/* Most runs a sweep may have: points (the grid, or the trials of a random
+ * or TPE search) times the larger of repeats and final_repeats. Keeps the
+ * expansion in memory and every count of runs within an int. */
+#define PL_SWEEP_MAX_RUNS 1000000
 #define PL_KEY_MAX (2 * PL_NAME_MAX)
 
 enum pl_sweep_stage { PL_STAGE_SEARCH = 0, PL_STAGE_FINAL = 1 };

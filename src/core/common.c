@@ -11,16 +11,18 @@
 #include <time.h>
 
 static int log_rank = 0;
+static FILE *error_stream = NULL; /* NULL: stderr */
 
 void pl_log_set_rank(int rank) { log_rank = rank; }
 int pl_log_rank(void) { return log_rank; }
+void pl_log_set_error_stream(FILE *stream) { error_stream = stream; }
 
-static void vreport(const char *prefix, const char *fmt, va_list ap)
+static void vreport(FILE *out, const char *prefix, const char *fmt, va_list ap)
 {
     char line[2048];
     vsnprintf(line, sizeof line, fmt, ap);
-    fprintf(stderr, "plastic: %s%s\n", prefix, line);
-    fflush(stderr);
+    fprintf(out, "plastic: %s%s\n", prefix, line);
+    fflush(out);
 }
 
 void pl_error(const char *fmt, ...)
@@ -29,7 +31,7 @@ void pl_error(const char *fmt, ...)
         return;
     va_list ap;
     va_start(ap, fmt);
-    vreport("error: ", fmt, ap);
+    vreport(error_stream ? error_stream : stderr, "error: ", fmt, ap);
     va_end(ap);
 }
 
@@ -39,7 +41,7 @@ void pl_error_all(const char *fmt, ...)
     snprintf(prefix, sizeof prefix, "error (rank %d): ", log_rank);
     va_list ap;
     va_start(ap, fmt);
-    vreport(prefix, fmt, ap);
+    vreport(stderr, prefix, fmt, ap);
     va_end(ap);
 }
 

@@ -538,10 +538,11 @@ static void check_section_line(struct loader *ld, const char *line)
 
 /* inih's reader hook. Counting lines here gives the handler the line
  * numbers Debian's build does not pass it, and catches lines longer than
- * inih's buffer, which inih would cut silently. */
+ * inih's buffer, and NUL bytes, both of which would cut a line silently. */
 static char *read_line(char *buf, int size, void *stream)
 {
     struct loader *ld = stream;
+    long start = ftell(ld->file);
     if (!fgets(buf, size, ld->file)) {
         if (ferror(ld->file))
             ld->read_errno = errno ? errno : EIO;
@@ -552,6 +553,12 @@ static char *read_line(char *buf, int size, void *stream)
         ld->indented = buf[0] == ' ' || buf[0] == '\t';
     }
     size_t len = strlen(buf);
+    long end = ftell(ld->file); /* -1 on a stream without positions: no check */
+    if (start >= 0 && end >= 0 && (size_t)(end - start) != len) {
+        loader_fail(ld, "line holds a NUL byte (is this a text file?)");
+        ld->mid_line = false;
+        return buf;
+    }
     ld->mid_line = len == (size_t)size - 1 && buf[len - 1] != '\n' && !at_eof(ld->file);
     if (ld->mid_line)
         loader_fail(ld, "line is longer than %d characters", size - 2);

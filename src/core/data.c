@@ -155,16 +155,20 @@ static int idx_read(const char *path, uint32_t magic, const char *what, int ndim
         goto fail;
     }
 
-    uint64_t count = 1;
+    /* Bytes per example: at most two 32-bit sizes, so no overflow. The
+     * product of all three could wrap around 64 bits to a small count. */
+    uint64_t per_example = 1;
     for (int i = 0; i < ndims; i++) {
         dims[i] = be32(head + 4 + 4 * i);
-        count *= dims[i];
+        if (i > 0)
+            per_example *= dims[i];
     }
     if (dims[0] == 0) {
         pl_error("'%s' holds no examples (its header gives a count of 0)", path);
         goto fail;
     }
-    if (dims[0] > INT_MAX || count / dims[0] > INT_MAX || count == 0 ||
+    const uint64_t count = dims[0] * per_example; /* < 2^64 when both are checked below */
+    if (dims[0] > INT_MAX || per_example == 0 || per_example > INT_MAX ||
         count > SIZE_MAX / sizeof(float)) {
         if (ndims == 3)
             pl_error("'%s': implausible IDX header (%u images of %ux%u pixels)", path,

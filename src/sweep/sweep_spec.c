@@ -61,6 +61,11 @@ static int read_file(const char *path, char **text)
         pl_free(buf);
         return PL_EXIT_USAGE;
     }
+    if (strlen(buf) != len) { /* the text would end at the NUL */
+        pl_error("sweep file '%s' holds a NUL byte (is it a text file?)", path);
+        pl_free(buf);
+        return PL_EXIT_USAGE;
+    }
     *text = buf;
     return 0;
 }
@@ -135,6 +140,16 @@ static int setting(pl_sweep *sw, const char *name, const char *value, char *err,
             snprintf(err, size, "sweep.dir is too long");
             return -1;
         }
+        /* each run's run.dir is <dir>/hidden/<hidden key>: it must be a
+         * value config.ini can hold */
+        pl_config scratch = sw->base;
+        char run_dir[PL_PATH_MAX], why[1024];
+        snprintf(run_dir, sizeof run_dir, "%s/hidden/%016x", value, 0);
+        if (pl_config_set(&scratch, "run.dir", run_dir, why, sizeof why)) {
+            snprintf(err, size, "sweep.dir = '%s' cannot hold the runs' directories: %s", value,
+                     why);
+            return -1;
+        }
         snprintf(sw->dir, sizeof sw->dir, "%s", value);
         return 0;
     }
@@ -179,14 +194,20 @@ static int add_range(pl_sweep_axis *ax, const pl_config *base, const char *item,
     const char *dots = strstr(item, "..");
     char lo_text[64], *end;
     size_t n = (size_t)(dots - item);
-    if (n >= sizeof lo_text)
-        n = sizeof lo_text - 1;
-    memcpy(lo_text, item, n);
-    lo_text[n] = '\0';
-    long lo = strtol(pl_trim(lo_text), &end, 10);
-    int ok = end != lo_text && *end == '\0';
-    long hi = strtol(dots + 2, &end, 10);
-    ok = ok && end != dots + 2 && *pl_trim(end) == '\0' && lo <= hi && hi - lo < PL_SWEEP_MAX_VALUES;
+    int ok = n < sizeof lo_text; /* cutting the text would change the number */
+    long lo = 0, hi = -1;
+    if (ok) {
+        memcpy(lo_text, item, n);
+        lo_text[n] = '\0';
+        errno = 0;
+        lo = strtol(pl_trim(lo_text), &end, 10);
+        ok = end != lo_text && *end == '\0';
+        hi = strtol(dots + 2, &end, 10);
+        ok = ok && errno == 0 && end != dots + 2 && *pl_trim(end) == '\0';
+    }
+    /* ints, so that neither hi - lo nor v++ below can overflow */
+    ok = ok && lo >= INT_MIN && hi <= INT_MAX && lo <= hi &&
+         (unsigned long)hi - (unsigned long)lo < PL_SWEEP_MAX_VALUES;
     if (!ok) {
         snprintf(err, size, "%s: bad range '%s' (expected a..b, integers, a <= b)", ax->key,
                  item);
@@ -426,8 +447,8 @@ int pl_sweep_load(pl_sweep *sw, const char *path, char **overrides, int noverrid
             continue;
         char buf[PL_PATH_MAX + 64];
         snprintf(buf, sizeof buf, "%s", overrides[i] + 6);
-        char *eq = strchr(buf, '=');
-        if (!eq || strchr(buf, '.') < eq ? strchr(buf, '.') != NULL && strchr(buf, '.') < eq : 0) {
+        char *eq = strchr(buf, '='), *dot = strchr(buf, '.');
+        if (!eq || (dot && dot < eq)) {
             pl_error("override '%s': expected sweep.setting=value (axes are set in the file)",
                      overrides[i]);
             return PL_EXIT_USAGE;
@@ -455,6 +476,15 @@ int pl_sweep_load(pl_sweep *sw, const char *path, char **overrides, int noverrid
     }
     if (sw->final_repeats < 0)
         sw->final_repeats = sw->repeats;
+    double points = sw->strategy == PL_STRATEGY_GRID ? 1 : sw->trials;
+    for (int a = 0; a < sw->naxes && sw->strategy == PL_STRATEGY_GRID; a++)
+        points *= sw->axes[a].nvalues;
+    int most = sw->repeats > sw->final_repeats ? sw->repeats : sw->final_repeats;
+    if (points * most > PL_SWEEP_MAX_RUNS) {
+        pl_error("%s: %.0f points x %d repeats is more than the %d runs a sweep may have", path,
+                 points, most, PL_SWEEP_MAX_RUNS);
+        return PL_EXIT_USAGE;
+    }
     if (sw->dir[0] == '\0')
         snprintf(sw->dir, sizeof sw->dir, "sweeps/%s", sw->base.run.name);
     return 0;

@@ -324,6 +324,26 @@ static void overlong_line_fails(void **state)
     expect_load_error(text, 2, "line is longer than");
 }
 
+/* fgets stops at no NUL, but inih reads the line only up to it, so the
+ * rest of the line was ignored. Found by tests/fuzz/fuzz_config.c. */
+static void nul_byte_fails(void **state)
+{
+    (void)state;
+    static const char text[] = "[kh]\nk = 3\0 and more\nhidden = 10\n";
+    const char *path = tmp_path("nul.ini");
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(text, 1, sizeof text - 1, f), sizeof text - 1);
+    assert_int_equal(fclose(f), 0);
+    pl_config c;
+    pl_config_defaults(&c);
+    assert_int_equal(CAPTURE_STDERR(pl_config_load(&c, path)), PL_EXIT_USAGE);
+    char expected[1024];
+    snprintf(expected, sizeof expected, "%s:2: line holds a NUL byte", path);
+    assert_contains(stderr_text(), expected);
+    assert_int_equal(c.kh.k, 7);
+}
+
 static void unreadable_file_fails(void **state)
 {
     (void)state;
@@ -772,6 +792,7 @@ int main(void)
         cmocka_unit_test(syntax_error_fails_at_its_line),
         cmocka_unit_test(repeated_key_fails),
         cmocka_unit_test(overlong_line_fails),
+        cmocka_unit_test(nul_byte_fails),
         cmocka_unit_test(unreadable_file_fails),
         cmocka_unit_test(layers_continue_on_indented_lines),
         cmocka_unit_test(layers_errors_name_the_entry),

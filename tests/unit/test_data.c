@@ -402,6 +402,29 @@ static void test_idx_zero_images(void **state)
     assert_contains(msg, "no examples");
 }
 
+/* 8 images of 2147437309 x 1073764994 pixels: the product of the three
+ * sizes is 2^64 + 537552, which wrapped around to a count that a
+ * 537568-byte file satisfied (dim came out as 67194 with rows x cols far
+ * larger). Found while writing the oracle of tests/fuzz/fuzz_idx.c. */
+static void test_idx_size_overflow(void **state)
+{
+    (void)state;
+    const size_t payload = 537552;
+    unsigned char *ib = calloc(16 + payload, 1), lb[8 + 8] = {0};
+    assert_non_null(ib);
+    put_be32(ib, 0x803);
+    put_be32(ib + 4, 8);
+    put_be32(ib + 8, 2147437309u);
+    put_be32(ib + 12, 1073764994u);
+    put_be32(lb, 0x801);
+    put_be32(lb + 4, 8);
+    write_bytes(tmp_path("img"), ib, 16 + payload);
+    write_bytes(tmp_path("lbl"), lb, sizeof lb);
+    free(ib);
+    const char *msg = idx_fails(tmp_path("img"), tmp_path("lbl"));
+    assert_contains(msg, "implausible IDX header (8 images of 2147437309x1073764994 pixels)");
+}
+
 /* ------------------------------------------------------------------ */
 /* CIFAR                                                               */
 
@@ -963,6 +986,7 @@ int main(void)
         T(test_idx_count_mismatch),
         T(test_idx_label_range),
         T(test_idx_zero_images),
+        T(test_idx_size_overflow),
         T(test_cifar10),
         T(test_cifar100),
         T(test_cifar_bad_size),

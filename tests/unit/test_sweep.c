@@ -242,16 +242,76 @@ static void test_errors_name_the_line(void **state)
     expect_error("[sweep]\nrun.seed = 1,2\n", "use repeats");
     expect_error("[sweep]\nkh.p = 2,2.0\n", "bad.ini:2: kh.p lists the value 2 twice");
     expect_error("[sweep]\nkh.k = 8..2\n", "bad.ini:2: kh.k: bad range '8..2'");
+    /* ranges past a long overflowed hi - lo and v++ (UBSan), and a long
+     * lower bound was cut to 63 characters; found by review for fuzz_sweep */
+    expect_error("[sweep]\nkh.p = 9223372036854775807..9223372036854775807\n",
+                 "bad.ini:2: kh.p: bad range");
+    expect_error("[sweep]\nkh.p = -99999999999999999999..99999999999999999999\n",
+                 "bad.ini:2: kh.p: bad range");
+    expect_error("[sweep]\nkh.p = 2147483648..2147483649\n", "bad.ini:2: kh.p: bad range");
+    expect_error("[sweep]\nkh.p = 0000000000000000000000000000000000000000000000000000000000000000"
+                 "3..4\n",
+                 "bad.ini:2: kh.p: bad range");
     expect_error("[sweep]\nkh.p = 2\nkh.p = 3\n", "bad.ini:3: axis kh.p is given twice");
     expect_error("[sweep]\nkh.p = 2\nrepeats = 0\n", "bad.ini:3: sweep.repeats = '0'");
     expect_error("[sweep]\nkh.p = 2\nstrategy = tpe\n", "needs sweep.trials >= 1");
     expect_error("[sweep]\nrepeats = 2\n", "lists no axis");
+    /* the runs' run.dir is sweep.dir/hidden/<key>, which config.ini must
+     * hold; found by tests/fuzz/fuzz_sweep.c (a tab in sweep.dir) */
+    expect_error("[sweep]\nkh.p = 2\ndir = a\tb\n", "bad.ini:3: sweep.dir = 'a\tb' cannot hold");
+    char long_dir[300];
+    snprintf(long_dir, sizeof long_dir, "[sweep]\nkh.p = 2\ndir = %0200d\n", 0);
+    expect_error(long_dir, "run.dir: value is 224 characters long, the limit is 192");
+    /* a bounded run count: 7 axes of 1000 values overflowed a long in
+     * pl_sweep_expand; 4 asked it for 72 TB */
+    expect_error("[kh]\nhidden = 2000\n[sweep]\nkh.k = 2..1001\nkh.batch = 1..1001\n",
+                 "bad.ini: 1001000 points x 1 repeats is more than the 1000000 runs");
+    expect_error("[sweep]\nkh.p = 2,3\nstrategy = random\ntrials = 500001\nrepeats = 1\n"
+                 "final_repeats = 2\n",
+                 "500001 points x 2 repeats");
     /* the configuration part keeps its own line numbers */
     expect_error("[sweep]\nkh.p = 2\n\n[kh]\nhiden = 3\n", "bad.ini:5: unknown key 'hiden'");
     expect_error("[kh]\nhidden = 5\n[sweep]\nkh.k = 4..6\n",
                  "some runs would fail: kh.k = 6 must be <= kh.hidden = 5 (k ranks the hidden "
                  "units) (at kh.k=6)");
     expect_error("[sweep]\nmodel.rule = kh\n", "model.rule cannot be an axis");
+}
+
+/* A NUL byte ended the sweep file's text: the lines after it were ignored. */
+static void test_nul_byte(void **state)
+{
+    (void)state;
+    static const char text[] = "[sweep]\nkh.p = 2,3\n\0[kh]\nhidden = 1\n";
+    const char *path = tmp_path("nul.ini");
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(text, 1, sizeof text - 1, f), sizeof text - 1);
+    assert_int_equal(fclose(f), 0);
+    pl_sweep sw;
+    assert_int_equal(CAPTURE_STDERR(pl_sweep_load(&sw, path, NULL, 0)), PL_EXIT_USAGE);
+    assert_contains(stderr_text(), "holds a NUL byte");
+    pl_sweep_free(&sw);
+}
+
+/* sweep.setting=value overrides after the file; found by tests/fuzz/fuzz_sweep.c:
+ * an override without '=' used to dereference a null pointer. */
+static void test_sweep_overrides(void **state)
+{
+    (void)state;
+    const char *path = sweep_file("o.ini", "[kh]\nhidden = 10\n[sweep]\nkh.p = 2,3\n");
+    pl_sweep sw;
+    char *good[] = {"sweep.repeats=3", "kh.epochs=2"};
+    assert_int_equal(pl_sweep_load(&sw, path, good, 2), 0);
+    assert_int_equal(sw.repeats, 3);
+    assert_int_equal(sw.base.kh.epochs, 2);
+    pl_sweep_free(&sw);
+    static const char *const bad[] = {"sweep.repeats", "sweep.a.b", "sweep.kh.p=2"};
+    for (int i = 0; i < 3; i++) {
+        char *arg = (char *)bad[i];
+        assert_int_equal(CAPTURE_STDERR(pl_sweep_load(&sw, path, &arg, 1)), PL_EXIT_USAGE);
+        assert_contains(stderr_text(), "expected sweep.setting=value");
+        pl_sweep_free(&sw);
+    }
 }
 
 /* ---- the results table ---- */
@@ -352,6 +412,8 @@ int main(void)
         cmocka_unit_test(test_slices_partition),
         cmocka_unit_test(test_random_strategy),
         cmocka_unit_test(test_errors_name_the_line),
+        cmocka_unit_test(test_sweep_overrides),
+        cmocka_unit_test(test_nul_byte),
         cmocka_unit_test(test_table_append_and_reopen),
         cmocka_unit_test(test_table_damage),
     };

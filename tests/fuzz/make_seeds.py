@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""Writes the fuzz harnesses' seed inputs, tests/fuzz/corpus/<name>/seed-*.
+
+    tests/fuzz/make_seeds.py        (from the repository root)
+
+Seeds are small valid (and a few almost valid) inputs in each harness's
+input format (see the comment at the top of tests/fuzz/fuzz_<name>.c): the
+configurations in configs/ and tests/configs/, overrides, and tiny IDX and
+CIFAR files. The fuzzers start from them; tools/fuzz.sh keeps them when it
+minimises a corpus. Deterministic: running it again gives the same files.
+"""
+import glob
+import gzip
+import os
+import struct
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CORPUS = os.path.join(ROOT, "tests", "fuzz", "corpus")
+
+
+def put(name, seed, data):
+    d = os.path.join(CORPUS, name)
+    os.makedirs(d, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode()
+    with open(os.path.join(d, "seed-" + seed), "wb") as f:
+        f.write(data)
+
+
+def real_configs():
+    for path in sorted(glob.glob(os.path.join(ROOT, "configs", "*.ini")) +
+                       glob.glob(os.path.join(ROOT, "tests", "configs", "*.ini"))):
+        with open(path, "rb") as f:
+            yield os.path.relpath(path, ROOT).replace("/", "-"), f.read()
+
+
+def config_seeds():
+    for name, text in real_configs():
+        if b"[sweep]" not in text:
+            put("config", name, text)
+    put("config", "edge-values",
+        "[run]\nname = a;b\ndir = \nseed = 18446744073709551615\n"
+        "[kh]\np = 0x1p+0\ndelta = -0\neps0 = 4.9406564584124654e-324\nhidden = 2147483647\n"
+        "[data]\nset = cifar10 ; comment\n")
+    put("config", "errors", "\xef\xbb\xbf[kh]\nk = 9\n  k = 3\n[nope]\nx\n")
+
+
+def override_seeds():
+    put("override", "every-kind",
+        "kh.k=3\nkh.p = 4.5\nrun.seed=7\ndata.set=fashion\nlog.progress=0\n"
+        "run.dir=runs/x\nkh.impl=naive\ncheckpoint.minutes=0.5\n")
+    put("override", "errors", "kh.k\nkh.k=x\nnope.k=1\nkh.nope=1\n.=\nrun.seed=-1\n")
+
+
+def sweep_seeds():
+    for name, text in real_configs():
+        if b"[sweep]" in text:
+            put("sweep", name, text)
+    put("sweep", "random-with-args",
+        "[kh]\nhidden = 10\n[sweep]\nkh.k = 2..4\nreadout.n = 1, 2\nstrategy = random\n"
+        "trials = 3\n\0sweep.repeats=2\nkh.epochs=3\n--slice 1/3\n")
+    put("sweep", "tpe", "[sweep]\nkh.p = 2,3\nstrategy = tpe\ntrials = 5\ntpe_startup = 2\n"
+        "group_size = 2\nconverge_tol = 0.5\ndir = sweeps/t\n")
+
+
+def idx_images(n, rows, cols):
+    return struct.pack(">IIII", 0x803, n, rows, cols) + bytes((7 * i) % 256 for i in range(n * rows * cols))
+
+
+def idx_labels(labels):
+    return struct.pack(">II", 0x801, len(labels)) + bytes(labels)
+
+
+def idx_input(flags, images, labels, cut=128, cut_labels=128):
+    return bytes([flags]) + struct.pack(">H", len(images)) + bytes([cut, cut_labels]) + images + labels
+
+
+def idx_seeds():
+    images, labels = idx_images(3, 2, 3), idx_labels([0, 9, 4])
+    put("idx", "plain", idx_input(0, images, labels))
+    put("idx", "gzip", idx_input(1 | 2, images, labels))
+    put("idx", "gzip-cut", idx_input(1 | 4, images, labels, cut=200))
+    put("idx", "gzip-damaged", idx_input(2 | 32, images, labels, cut_labels=100))
+    put("idx", "bad-label", idx_input(0, images, idx_labels([0, 10, 4])))
+    put("idx", "count-mismatch", idx_input(0, images, idx_labels([0, 1])))
+    put("idx", "trailing", idx_input(0, images + b"\0", labels))
+    # gzip files as they are on disk (the harness passes them through)
+    put("idx", "gzip-files", idx_input(0, gzip.compress(images, mtime=0),
+                                       gzip.compress(labels, mtime=0)))
+
+
+def cifar_seeds():
+    # compact: (label bytes + 1) input bytes per record
+    put("cifar", "c10-compact", bytes([8]) + bytes([3, 0, 9, 1]))
+    put("cifar", "c100-compact-2files", bytes([1 | 2 | 8]) + struct.pack(">H", 3) +
+        bytes([1, 99, 5, 19, 0, 7]))
+    put("cifar", "c10-raw", bytes([0]) + bytes([7]) + bytes(i % 256 for i in range(3072)))
+    put("cifar", "c100-raw-bad-label", bytes([1]) + bytes([3, 100]) + bytes(3072))
+    put("cifar", "bad-variant", bytes([8 | 128]) + bytes([3, 0]))
+    put("cifar", "no-paths", bytes([8 | 64]) + bytes([3, 0]))
+
+
+if __name__ == "__main__":
+    config_seeds()
+    override_seeds()
+    sweep_seeds()
+    idx_seeds()
+    cifar_seeds()

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Line and branch coverage of the parsers by the committed fuzz corpora
+# (or by other directories): builds each harness with the replay driver and
+# clang's source-based coverage into build/fuzz-cov/, replays the corpus,
+# and prints llvm-cov's report for the files it names.
+#
+#   tools/fuzz-cov.sh [NAME[:DIR]...]      (default: every harness, its corpus)
+#
+# e.g. tools/fuzz-cov.sh config:build/fuzz/corpus/config measures the
+# work corpus of the last `make fuzz`. The report lists only the parser
+# sources (src/core/config.c, data.c, src/sweep/sweep_spec.c).
+set -eu
+cd "$(dirname "$0")/.." || exit 1
+
+FUZZ_CC=${FUZZ_CC:-clang}
+PROFDATA=${PROFDATA:-llvm-profdata}
+COV=${COV:-llvm-cov}
+out=build/fuzz-cov
+mkdir -p "$out"
+
+specs=("$@")
+if [ ${#specs[@]} -eq 0 ]; then
+    for f in tests/fuzz/fuzz_*.c; do
+        n=${f#tests/fuzz/fuzz_}
+        n=${n%.c}
+        case $n in h5_*) continue ;; esac # need MPI; not measured here
+        specs+=("$n")
+    done
+fi
+
+mapfile -t srcs < <(find src -name '*.c' | grep -v -e '^src/run/' -e 'src/sweep/sweep\.c' \
+    -e 'src/sweep/sweep_worker\.c' -e 'src/sweep/sweep_report\.c' | sort)
+parsers=(src/core/config.c src/core/data.c src/sweep/sweep_spec.c)
+
+for spec in "${specs[@]}"; do
+    name=${spec%%:*}
+    dir=tests/fuzz/corpus/$name
+    [ "$spec" = "$name" ] || dir=${spec#*:}
+    bin=$out/replay_$name
+    "$FUZZ_CC" -std=c11 -O0 -g -Iinclude -Isrc -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
+        -pthread -fprofile-instr-generate -fcoverage-mapping -o "$bin" \
+        "tests/fuzz/fuzz_$name.c" tests/fuzz/replay.c tests/fuzz/support.c "${srcs[@]}" \
+        mpi/serial.c -lopenblas -linih -lpng -lz -lm
+    rm -f "$out/$name".profraw
+    LLVM_PROFILE_FILE="$out/$name.profraw" "$bin" "$dir" >/dev/null
+    "$PROFDATA" merge -sparse -o "$out/$name.profdata" "$out/$name.profraw"
+    echo "== $name ($dir: $(find "$dir" -type f | wc -l) inputs)"
+    # columns: file, regions (total missed cover), functions (3), lines (3), branches (3)
+    "$COV" report "$bin" -instr-profile="$out/$name.profdata" "${parsers[@]}" |
+        awk '/\.c / && $8 != $9 {
+                printf "  %-22s lines %4d/%4d %7s   branches %4d/%4d %7s\n",
+                       $1, $8 - $9, $8, $10, $11 - $12, $11, $13 }'
+
+done
