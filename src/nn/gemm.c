@@ -7,6 +7,8 @@
 #include <cblas.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 
 static int aligned64(const void *p) { return ((uintptr_t)p & 63u) == 0; }
 
@@ -34,4 +36,25 @@ void pl_sgemm_abt_ref(int m, int n, int k, const float *A, int lda, const float 
                 s += (double)A[(size_t)i * lda + l] * (double)B[(size_t)j * ldb + l];
             C[(size_t)i * ldc + j] = (float)s;
         }
+}
+
+void pl_blas_check_kernel(void)
+{
+    const char *set = getenv("OPENBLAS_CORETYPE");
+    if (set && set[0])
+        return; /* the user (or the site) chose */
+    const char *core = openblas_get_corename();
+    static const char *const generic[] = {"prescott", "core2", "nehalem", "atom", NULL};
+    int is_generic = 0;
+    for (int i = 0; core && generic[i]; i++)
+        is_generic |= strcasecmp(core, generic[i]) == 0;
+    __builtin_cpu_init();
+    const char *better = __builtin_cpu_supports("avx512f") ? "SkylakeX"
+                         : __builtin_cpu_supports("avx2")  ? "Haswell"
+                                                           : NULL;
+    if (is_generic && better)
+        pl_info("note: OpenBLAS runs its generic %s kernel on this CPU, which has %s; "
+                "OPENBLAS_CORETYPE=%s makes the GEMMs about 3x faster (results stay "
+                "independent of the ranks x threads layout under any kernel)",
+                core, strcmp(better, "SkylakeX") == 0 ? "AVX-512" : "AVX2", better);
 }

@@ -3,6 +3,7 @@
 #include "plastic/ckpt.h"
 #include "plastic/common.h"
 #include "plastic/config.h"
+#include "plastic/gemm.h"
 #include "plastic/par.h"
 #include "plastic/rule.h"
 #include "plastic/sweep.h"
@@ -80,6 +81,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "plastic: error: MPI initialisation failed\n");
             return PL_EXIT_USAGE;
         }
+        pl_blas_check_kernel();
         int rc = pl_sweep_verb(argc - 2, argv + 2, pl_comm_world());
         pl_par_finalize();
         return rc;
@@ -106,8 +108,10 @@ int main(int argc, char **argv)
     }
     pl_config cfg;
     int rc = read_config(&cfg, argc, argv);
-    if (rc == 0)
+    if (rc == 0) {
+        pl_blas_check_kernel();
         rc = verb(&cfg, pl_comm_world());
+    }
     pl_par_finalize();
     return rc;
 }
