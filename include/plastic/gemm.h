@@ -30,8 +30,8 @@ void pl_sgemm_tile(int m, int rows, int k, const float *A, const float *B, float
 /* OpenBLAS picks its kernel from the CPU model at start-up, and a CPU newer
  * than the library knows (0.3.21 does not know Sapphire Rapids) gets its
  * generic SSE3 kernel, Prescott: 3-4x slower GEMMs than SkylakeX on an
- * AVX-512 CPU. Unless OPENBLAS_CORETYPE is set, says so (rank 0, once),
- * naming the kernel the CPU could run. */
+ * AVX-512 CPU. Unless OPENBLAS_CORETYPE is set, says so on stderr (rank 0,
+ * once), naming the kernel the CPU could run. */
 void pl_blas_check_kernel(void);
 
 /* The naive reference: C (m x n, stride ldc) = A (m x k, stride lda) *

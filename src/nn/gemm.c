@@ -6,6 +6,7 @@
 
 #include <cblas.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -52,9 +53,11 @@ void pl_blas_check_kernel(void)
     const char *better = __builtin_cpu_supports("avx512f") ? "SkylakeX"
                          : __builtin_cpu_supports("avx2")  ? "Haswell"
                                                            : NULL;
-    if (is_generic && better)
-        pl_info("note: OpenBLAS runs its generic %s kernel on this CPU, which has %s; "
+    /* on stderr: stdout may be a config (plastic sweep --show) */
+    if (is_generic && better && pl_log_rank() == 0)
+        fprintf(stderr,
+                "plastic: note: OpenBLAS runs its generic %s kernel on this CPU, which has %s; "
                 "OPENBLAS_CORETYPE=%s makes the GEMMs about 3x faster (results stay "
-                "independent of the ranks x threads layout under any kernel)",
+                "independent of the ranks x threads layout under any kernel)\n",
                 core, strcmp(better, "SkylakeX") == 0 ? "AVX-512" : "AVX2", better);
 }
