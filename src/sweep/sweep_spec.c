@@ -140,11 +140,11 @@ static int setting(pl_sweep *sw, const char *name, const char *value, char *err,
             snprintf(err, size, "sweep.dir is too long");
             return -1;
         }
-        /* each run's run.dir is <dir>/hidden/<hidden key>: it must be a
-         * value config.ini can hold */
+        /* each run's run.dir is <dir>/runs/<shared key> (pl_sweep_config):
+         * it must be a value config.ini can hold */
         pl_config scratch = sw->base;
         char run_dir[PL_PATH_MAX], why[1024];
-        snprintf(run_dir, sizeof run_dir, "%s/hidden/%016x", value, 0);
+        snprintf(run_dir, sizeof run_dir, "%s/runs/%016x", value, 0);
         if (pl_config_set(&scratch, "run.dir", run_dir, why, sizeof why)) {
             snprintf(err, size, "sweep.dir = '%s' cannot hold the runs' directories: %s", value,
                      why);

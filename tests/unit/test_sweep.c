@@ -256,12 +256,12 @@ static void test_errors_name_the_line(void **state)
     expect_error("[sweep]\nkh.p = 2\nrepeats = 0\n", "bad.ini:3: sweep.repeats = '0'");
     expect_error("[sweep]\nkh.p = 2\nstrategy = tpe\n", "needs sweep.trials >= 1");
     expect_error("[sweep]\nrepeats = 2\n", "lists no axis");
-    /* the runs' run.dir is sweep.dir/hidden/<key>, which config.ini must
+    /* the runs' run.dir is sweep.dir/runs/<key>, which config.ini must
      * hold; found by tests/fuzz/fuzz_sweep.c (a tab in sweep.dir) */
     expect_error("[sweep]\nkh.p = 2\ndir = a\tb\n", "bad.ini:3: sweep.dir = 'a\tb' cannot hold");
     char long_dir[300];
     snprintf(long_dir, sizeof long_dir, "[sweep]\nkh.p = 2\ndir = %0200d\n", 0);
-    expect_error(long_dir, "run.dir: value is 224 characters long, the limit is 192");
+    expect_error(long_dir, "run.dir: value is 222 characters long, the limit is 192");
     /* a bounded run count: 7 axes of 1000 values overflowed a long in
      * pl_sweep_expand; 4 asked it for 72 TB */
     expect_error("[kh]\nhidden = 2000\n[sweep]\nkh.k = 2..1001\nkh.batch = 1..1001\n",
