@@ -18,7 +18,8 @@ enum {
     MAX_UNITS = 1 << 24,
     MAX_KERNEL = 1024,
     MAX_DEPTH = 32,    /* nested res blocks */
-    WORD_MAX = 32
+    WORD_MAX = 32,
+    MAX_WORDS = 8      /* of one entry */
 };
 
 #define KINDS "dense|conv|pool|dropout|res( ... )"
@@ -161,7 +162,7 @@ static int parse_layer(struct parser *p, int e, char words[][WORD_MAX], int nwor
                        pl_layer_spec *l)
 {
     const struct pl_span *sp = &p->s->entries[e];
-    char name[64];
+    char name[MAX_WORDS * WORD_MAX + 32]; /* the whole entry, quoted */
     snprintf(name, sizeof name, "entry %d '%.*s'", e + 1, sp->len, p->text + sp->start);
     memset(l, 0, sizeof *l);
     l->act = PL_ACT_LINEAR;
@@ -311,13 +312,13 @@ static int parse_block(struct parser *p, int depth, struct token res)
 
 static int parse_entry(struct parser *p)
 {
-    char words[8][WORD_MAX];
+    char words[MAX_WORDS][WORD_MAX];
     int nwords = 0;
     int start = peek(p).start, end = start;
     for (struct token t = peek(p); is_word(p, t); t = peek(p)) {
         next(p);
         end = t.start + t.len;
-        if (nwords == 8 || t.len >= WORD_MAX) {
+        if (nwords == MAX_WORDS || t.len >= WORD_MAX) {
             nwords = -1; /* reported below, once the entry's text is known */
             continue;
         }

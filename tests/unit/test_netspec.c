@@ -159,6 +159,13 @@ static void syntax_errors_name_the_entry(void **state)
         {"dense 5 (tanh)", "unexpected '(' after entry 1"},
         {"res(dense 5) x0", "res block of entries 1-1: bad repeat count 'x0'"},
         {"   ", "no layers"},
+        /* an entry of 8 long words is quoted whole (it was cut at 64 bytes) */
+        {"conv 32 5x5 relu relu relu relu aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+         "entry 1 'conv 32 5x5 relu relu relu relu aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa': "
+         "'activation' given twice"},
+        {"dense 8, pool 2 s2 bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb ccccccccccccccccccccccccccccccc",
+         "entry 2 'pool 2 s2 bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb ccccccccccccccccccccccccccccccc': "
+         "unexpected 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb'"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char err[512] = "";
