@@ -150,7 +150,19 @@ static char *get_string_attr(hid_t obj, const char *name)
     hid_t attr = H5Aopen(obj, name, H5P_DEFAULT);
     hid_t type = attr >= 0 ? H5Aget_type(attr) : -1;
     char *s = NULL;
-    if (type >= 0 && H5Tget_class(type) == H5T_STRING) {
+    if (type >= 0 && H5Tget_class(type) == H5T_STRING && H5Tis_variable_str(type) > 0) {
+        /* h5py writes strings of variable length (UTF-8): HDF5 hands over a
+         * pointer, and converts no character set into another */
+        hid_t mem = H5Tcopy(H5T_C_S1);
+        char *v = NULL;
+        if (H5Tset_size(mem, H5T_VARIABLE) >= 0 && H5Tset_cset(mem, H5Tget_cset(type)) >= 0 &&
+            H5Aread(attr, mem, &v) >= 0 && v) {
+            s = pl_calloc(strlen(v) + 1, 1);
+            memcpy(s, v, strlen(v));
+        }
+        H5free_memory(v);
+        H5Tclose(mem);
+    } else if (type >= 0 && H5Tget_class(type) == H5T_STRING) {
         size_t size = H5Tget_size(type);
         s = pl_calloc(size + 1, 1);
         if (H5Aread(attr, type, s) < 0) {

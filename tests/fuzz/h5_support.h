@@ -57,7 +57,8 @@ void fuzz_h5_check_closed(const char *what);
 
 /* pl_h5_info into a buffer, with its properties: 0 or PL_EXIT_DATA with one
  * message naming path; on success the first line names path and the kind
- * of file and the version as the file stores it (or "(unknown version)"),
+ * of file and the version as the file stores it (fixed- or variable-length;
+ * "(unknown version)" if it holds none),
  * and "datasets:" follows; every byte is printable, a newline, or occurs
  * in the file (data the file holds, e.g. its strings). */
 void fuzz_h5_check_info(const char *path, const uint8_t *data, size_t size);

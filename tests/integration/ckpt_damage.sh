@@ -3,7 +3,8 @@
 # byte in the weights and in the file's metadata, one from another
 # configuration. Each gives its clear error and exit code, and nothing in the
 # run directory changes; resume=auto falls back past a damaged LATEST; h5py
-# reads a checkpoint written by 3 ranks and finds the trainer's W.
+# reads a checkpoint written by 3 ranks and finds the trainer's W, and one
+# it edited (strings of variable length) still reads.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 # shellcheck source=tests/lib.sh
@@ -31,6 +32,26 @@ bin/plastic info "$good" > "$out/info" || fail "plastic info failed"
 for want in "plastic checkpoint" "written by 3 rank" "phase done" "/model/kh/W *50 x 784" \
     "kh: hidden=50 p=3 k=4"; do
     grep -q -- "$want" "$out/info" || fail "plastic info lacks '$want': $(cat "$out/info")"
+done
+
+# A checkpoint edited by h5py, whose strings are of variable length: info
+# gives the same version and cursor, and it resumes (finished: nothing to do)
+cp "$good" "$out/h5py.h5"
+$py - "$out/h5py.h5" <<'PY' || fail "h5py edit"
+import sys, h5py
+with h5py.File(sys.argv[1], "r+") as f:
+    for obj in (f, f["/data"]):
+        for name in list(obj.attrs):
+            v = obj.attrs[name]
+            if isinstance(v, bytes):
+                del obj.attrs[name]
+                obj.attrs[name] = v.decode()  # a variable-length string
+    assert h5py.check_string_dtype(f["/data"].attrs.get_id("phase").dtype).length is None
+PY
+bin/plastic info "$out/h5py.h5" > "$out/info_h5py" || fail "plastic info of the h5py-edited file"
+for want in "$(head -n 1 "$out/info" | sed "s|^$good: ||")" "$(sed -n 2p "$out/info")"; do
+    grep -qF -- "$want" "$out/info_h5py" || fail "info of the h5py-edited file lacks '$want':
+$(cat "$out/info_h5py")"
 done
 
 # A run directory whose contents must survive every failed resume.
@@ -76,6 +97,10 @@ expect 1 "belongs to another configuration: kh.hidden is 50 there but 60 here" "
 expect 1 "belongs to another configuration: kh.p is 3 there but 4 here" "$good" kh.p=4
 expect 2 "missing, truncated" "$out/none.h5"
 [ "$before" = "$(snapshot)" ] || fail "a failed resume changed the run directory"
+bin/plastic train tests/configs/slice.ini run.dir="$victim" run.resume="$out/h5py.h5" \
+    > "$out/stdout" 2> "$out/stderr" || fail "resume from the h5py edit: $(cat "$out/stderr")"
+grep -q "is finished" "$out/stdout" || fail "the h5py edit is not finished: $(cat "$out/stdout")"
+[ "$before" = "$(snapshot)" ] || fail "a finished resume changed the run directory"
 
 # resume=auto: a damaged LATEST falls back to the checkpoint before it
 cp -r "$out/src" "$out/auto"
@@ -88,4 +113,5 @@ grep -q "is damaged; trying the one before it" "$out/auto.log" || fail "no fallb
 grep -q "resuming from the older checkpoint" "$out/auto.log" || fail "fallback target not named"
 h5diff "$out/src/model.h5" "$out/auto/model.h5" /kh/W /kh/W || fail "fallback run differs"
 echo "truncations (5), flipped data and metadata bytes, other configs: all rejected, run dir intact;"
-echo "damaged LATEST fell back and finished with the same W; h5py read a 3-rank checkpoint"
+echo "damaged LATEST fell back and finished with the same W; h5py read a 3-rank checkpoint;"
+echo "one edited by h5py (variable-length strings) reads and resumes"
