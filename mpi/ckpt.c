@@ -369,15 +369,11 @@ static herr_t print_dataset(hid_t obj, const char *name, const H5O_info_t *info,
 
 /* Prints the keys that define the run, a line per section, leaving out the
  * sections the run's rule does not read. */
-static const pl_rule *print_config_summary(const char *text, const char *path, FILE *out)
+static void print_config_summary(const pl_config *cfg, FILE *out)
 {
-    pl_config c;
-    pl_config_defaults(&c);
-    if (pl_config_load_text(&c, text, path) != 0)
-        return NULL;
-    const pl_rule *rule = pl_rule_of(&c);
-    char *identity = pl_config_identity(&c, rule ? pl_rule_foreign_sections(rule) : NULL);
-    fprintf(out, "config (model.rule = %s%s%s):", c.model.rule, rule ? ": " : "",
+    const pl_rule *rule = pl_rule_of(cfg);
+    char *identity = pl_config_identity(cfg, rule ? pl_rule_foreign_sections(rule) : NULL);
+    fprintf(out, "config (model.rule = %s%s%s):", cfg->model.rule, rule ? ": " : "",
             rule ? rule->title : "");
     char section[PL_NAME_MAX] = "";
     for (char *line = strtok(identity, "\n"); line; line = strtok(NULL, "\n")) {
@@ -393,7 +389,6 @@ static const pl_rule *print_config_summary(const char *text, const char *path, F
     }
     fputc('\n', out);
     free(identity);
-    return rule;
 }
 
 int pl_h5_info(const char *path, FILE *out)
@@ -414,13 +409,19 @@ int pl_h5_info(const char *path, FILE *out)
     if (pl_h5_get_long(file, is_ckpt ? "nranks_at_write" : "nranks", &nranks))
         fprintf(out, ", written by %ld rank(s)", nranks);
     fputc('\n', out);
+    /* A stored configuration that does not parse (its error is the one
+     * message) makes the file damaged: the rest is still described. */
     char *text = pl_h5_read_text(file, "/config");
     const pl_rule *rule = NULL;
+    pl_config cfg;
+    pl_config_defaults(&cfg);
+    int config_ok = 0;
     if (text) {
-        pl_config c;
-        pl_config_defaults(&c);
-        if (pl_config_load_text(&c, text, path) == 0)
-            rule = pl_rule_of(&c);
+        char name[PL_H5_PATH_MAX + 16];
+        snprintf(name, sizeof name, "%s:/config", path);
+        config_ok = pl_config_load_text(&cfg, text, name) == 0;
+        if (config_ok)
+            rule = pl_rule_of(&cfg);
     }
     if (is_ckpt) {
         pl_cursor c = {0};
@@ -440,11 +441,12 @@ int pl_h5_info(const char *path, FILE *out)
     }
     fprintf(out, "datasets:\n");
     H5Ovisit2(file, H5_INDEX_NAME, H5_ITER_INC, print_dataset, out, H5O_INFO_BASIC);
-    if (text)
-        print_config_summary(text, path, out);
-    pl_free(text);
+    if (config_ok)
+        print_config_summary(&cfg, out);
     pl_free(phase);
     pl_free(made_by);
     H5Fclose(file);
-    return 0;
+    int rc = text && !config_ok ? PL_EXIT_DATA : 0;
+    pl_free(text);
+    return rc;
 }

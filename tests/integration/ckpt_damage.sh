@@ -34,6 +34,20 @@ for want in "plastic checkpoint" "written by 3 rank" "phase done" "/model/kh/W *
     grep -q -- "$want" "$out/info" || fail "plastic info lacks '$want': $(cat "$out/info")"
 done
 
+# info on a checkpoint whose stored configuration does not parse: exit 2, one
+# error naming the file and /config, and what else it holds is still listed
+cp "$good" "$out/bad_config.h5"
+$py -c 'import sys, h5py
+off = h5py.File(sys.argv[1], "r")["/config"].id.get_offset()
+with open(sys.argv[1], "r+b") as f:
+    f.seek(off); f.write(b"zz")' "$out/bad_config.h5"
+bin/plastic info "$out/bad_config.h5" > "$out/info_bad" 2> "$out/info_bad_err"
+rc=$?
+[ "$rc" = 2 ] || fail "info of a damaged /config: exit $rc, expected 2"
+[ "$(wc -l < "$out/info_bad_err")" = 1 ] && grep -q "$out/bad_config.h5:/config:1: " \
+    "$out/info_bad_err" || fail "info of a damaged /config: $(cat "$out/info_bad_err")"
+grep -q "/model/kh/W *50 x 784" "$out/info_bad" || fail "info of a damaged /config lists no W"
+
 # A checkpoint edited by h5py, whose strings are of variable length: info
 # gives the same version and cursor, and it resumes (finished: nothing to do)
 cp "$good" "$out/h5py.h5"
