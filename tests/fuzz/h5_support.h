@@ -57,7 +57,7 @@ void fuzz_h5_check_closed(const char *what);
 
 /* pl_h5_info into a buffer, with its properties: 0 or PL_EXIT_DATA with one
  * message naming path; on success the first line names path and the kind
- * of file and the version as the file stores it (fixed- or variable-length;
+ * of file and the version as the file stores it (a string of fixed length;
  * "(unknown version)" if it holds none),
  * and "datasets:" follows; every byte is printable, a newline, or occurs
  * in the file (data the file holds, e.g. its strings). */
@@ -75,8 +75,8 @@ void fuzz_h5_check_model_reads(const char *path, int all);
 /* Opens path read-only; <0 if HDF5 cannot. Close with H5Fclose. */
 hid_t fuzz_h5_open(const char *path);
 /* The string attribute name of the object at obj_path as the file stores
- * it, fixed-length or variable-length (malloc'ed; NULL if absent or not a
- * string). */
+ * it (malloc'ed; NULL if absent, not a string, or one of variable length,
+ * which plastic does not read either). */
 char *fuzz_h5_string_attr(hid_t file, const char *obj_path, const char *name);
 /* An integer attribute of the object at obj_path; 0 if absent or not
  * readable as one. */

@@ -3,8 +3,8 @@
 # byte in the weights and in the file's metadata, one from another
 # configuration. Each gives its clear error and exit code, and nothing in the
 # run directory changes; resume=auto falls back past a damaged LATEST; h5py
-# reads a checkpoint written by 3 ranks and finds the trainer's W, and one
-# it edited (strings of variable length) still reads.
+# reads a checkpoint written by 3 ranks and finds the trainer's W; one it
+# edited (strings of variable length) is refused with the reason.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 # shellcheck source=tests/lib.sh
@@ -48,8 +48,9 @@ rc=$?
     "$out/info_bad_err" || fail "info of a damaged /config: $(cat "$out/info_bad_err")"
 grep -q "/model/kh/W *50 x 784" "$out/info_bad" || fail "info of a damaged /config lists no W"
 
-# A checkpoint edited by h5py, whose strings are of variable length: info
-# gives the same version and cursor, and it resumes (finished: nothing to do)
+# A checkpoint edited by h5py, whose strings are of variable length: plastic
+# reads strings of fixed length only (HDF5 trusts the sizes it reads those
+# from), so info gives no version and a resume says why it is refused
 cp "$good" "$out/h5py.h5"
 $py - "$out/h5py.h5" <<'PY' || fail "h5py edit"
 import sys, h5py
@@ -63,10 +64,9 @@ with h5py.File(sys.argv[1], "r+") as f:
     assert h5py.check_string_dtype(f["/data"].attrs.get_id("phase").dtype).length is None
 PY
 bin/plastic info "$out/h5py.h5" > "$out/info_h5py" || fail "plastic info of the h5py-edited file"
-for want in "$(head -n 1 "$out/info" | sed "s|^$good: ||")" "$(sed -n 2p "$out/info")"; do
-    grep -qF -- "$want" "$out/info_h5py" || fail "info of the h5py-edited file lacks '$want':
-$(cat "$out/info_h5py")"
-done
+grep -q "^$out/h5py.h5: plastic checkpoint (unknown version), format 1" "$out/info_h5py" &&
+    grep -q "^state: phase (unreadable), 0 epoch" "$out/info_h5py" ||
+    fail "info of the h5py-edited file: $(cat -v "$out/info_h5py")"
 
 # A run directory whose contents must survive every failed resume.
 victim="$out/victim"
@@ -110,11 +110,8 @@ expect 2 "" "$out/flip_meta.h5"
 expect 1 "belongs to another configuration: kh.hidden is 50 there but 60 here" "$good" kh.hidden=60
 expect 1 "belongs to another configuration: kh.p is 3 there but 4 here" "$good" kh.p=4
 expect 2 "missing, truncated" "$out/none.h5"
+expect 2 "phase (/data) is a string of variable length (as h5py writes them)" "$out/h5py.h5"
 [ "$before" = "$(snapshot)" ] || fail "a failed resume changed the run directory"
-bin/plastic train tests/configs/slice.ini run.dir="$victim" run.resume="$out/h5py.h5" \
-    > "$out/stdout" 2> "$out/stderr" || fail "resume from the h5py edit: $(cat "$out/stderr")"
-grep -q "is finished" "$out/stdout" || fail "the h5py edit is not finished: $(cat "$out/stdout")"
-[ "$before" = "$(snapshot)" ] || fail "a finished resume changed the run directory"
 
 # resume=auto: a damaged LATEST falls back to the checkpoint before it
 cp -r "$out/src" "$out/auto"
@@ -128,4 +125,4 @@ grep -q "resuming from the older checkpoint" "$out/auto.log" || fail "fallback t
 h5diff "$out/src/model.h5" "$out/auto/model.h5" /kh/W /kh/W || fail "fallback run differs"
 echo "truncations (5), flipped data and metadata bytes, other configs: all rejected, run dir intact;"
 echo "damaged LATEST fell back and finished with the same W; h5py read a 3-rank checkpoint;"
-echo "one edited by h5py (variable-length strings) reads and resumes"
+echo "one edited by h5py (variable-length strings) refused with the reason"
