@@ -301,9 +301,11 @@ static void read_arrays(hid_t file, const pl_comm *comm, const pl_state *st, pro
 int pl_ckpt_read(const char *path, const pl_ckpt_ctx *c, pl_cursor *cur)
 {
     const pl_comm *comm = c->comm;
-    hid_t file = pl_h5_open_read(path, comm);
+    char why[512];
+    hid_t file = pl_h5_open_read(path, comm, why, sizeof why);
     if (pl_allreduce_or(comm, file < 0)) {
-        pl_error("cannot open checkpoint '%s': missing, truncated, damaged or not an HDF5 file", path);
+        pl_error("cannot open checkpoint '%s': %s", path,
+                 why[0] ? why : "missing, truncated, damaged or not an HDF5 file");
         if (file >= 0)
             H5Fclose(file);
         return PL_EXIT_DATA;
@@ -396,9 +398,11 @@ static void print_config_summary(const pl_config *cfg, FILE *out)
 
 int pl_h5_info(const char *path, FILE *out)
 {
-    hid_t file = pl_h5_open_read(path, pl_comm_self());
+    char why[512];
+    hid_t file = pl_h5_open_read(path, pl_comm_self(), why, sizeof why);
     if (file < 0) {
-        pl_error("cannot open '%s': missing, truncated or not an HDF5 file", path);
+        pl_error("cannot open '%s': %s", path,
+                 why[0] ? why : "missing, truncated or not an HDF5 file");
         return PL_EXIT_DATA;
     }
     long version = 0, nranks = 0, step = 0;

@@ -4,7 +4,8 @@
 # configuration. Each gives its clear error and exit code, and nothing in the
 # run directory changes; resume=auto falls back past a damaged LATEST; h5py
 # reads a checkpoint written by 3 ranks and finds the trainer's W; one it
-# edited (strings of variable length) is refused with the reason.
+# edited (strings of variable length) and files in HDF5's earliest format
+# (no metadata checksums) are refused with the reason.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 # shellcheck source=tests/lib.sh
@@ -111,7 +112,24 @@ expect 1 "belongs to another configuration: kh.hidden is 50 there but 60 here" "
 expect 1 "belongs to another configuration: kh.p is 3 there but 4 here" "$good" kh.p=4
 expect 2 "missing, truncated" "$out/none.h5"
 expect 2 "phase (/data) is a string of variable length (as h5py writes them)" "$out/h5py.h5"
+# HDF5's earliest format (h5repack's default) has no metadata checksums: refused
+# before HDF5 decodes it; h5repack -L makes it readable (finished: nothing to do)
+h5repack "$good" "$out/earliest.h5" && h5repack -L "$out/earliest.h5" "$out/latest.h5" ||
+    fail "h5repack"
+expect 2 "in an older HDF5 format (superblock version 0), whose metadata has no checksums" \
+    "$out/earliest.h5"
+bin/plastic train tests/configs/slice.ini run.dir="$victim" run.resume="$out/latest.h5" \
+    > "$out/stdout" 2> "$out/stderr" || fail "resume after h5repack -L: $(cat "$out/stderr")"
+grep -q "is finished" "$out/stdout" || fail "h5repack -L's copy: $(cat "$out/stdout")"
 [ "$before" = "$(snapshot)" ] || fail "a failed resume changed the run directory"
+
+# kh.init from a model file in the earliest format: refused likewise
+h5repack "$out/src/model.h5" "$out/earliest_model.h5" || fail "h5repack of model.h5"
+bin/plastic train tests/configs/slice.ini run.dir="$out/init" kh.init="$out/earliest_model.h5" \
+    > "$out/stdout" 2> "$out/stderr"
+rc=$?
+[ "$rc" = 2 ] && grep -q "cannot open '$out/earliest_model.h5': it is in an older HDF5 format" \
+    "$out/stderr" || fail "kh.init in the earliest format: exit $rc: $(cat "$out/stderr")"
 
 # resume=auto: a damaged LATEST falls back to the checkpoint before it
 cp -r "$out/src" "$out/auto"
@@ -125,4 +143,4 @@ grep -q "resuming from the older checkpoint" "$out/auto.log" || fail "fallback t
 h5diff "$out/src/model.h5" "$out/auto/model.h5" /kh/W /kh/W || fail "fallback run differs"
 echo "truncations (5), flipped data and metadata bytes, other configs: all rejected, run dir intact;"
 echo "damaged LATEST fell back and finished with the same W; h5py read a 3-rank checkpoint;"
-echo "one edited by h5py (variable-length strings) refused with the reason"
+echo "one edited by h5py (variable-length strings) and files in HDF5's earliest format refused"
