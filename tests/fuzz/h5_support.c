@@ -104,9 +104,10 @@ int fuzz_h5_capture_end(const char **text)
     fflush(capture);
     if (getenv("FUZZ_VERBOSE"))
         fputs(captured, stderr);
+    /* lines that start so (a message may quote the file's text) */
     int n = 0;
     for (const char *c = captured; (c = strstr(c, "plastic: error: ")) != NULL; c++)
-        n++;
+        n += c == captured || c[-1] == '\n';
     *text = captured;
     return n;
 }
