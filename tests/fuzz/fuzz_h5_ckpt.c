@@ -9,7 +9,8 @@
  *     prints exactly one message, one line naming the file; a success none;
  *   - on success the cursor is sane (stage 0..nstages, "done" being
  *     nstages, and the stage the file's /data phase names; epoch and batch
- *     >= 0), every array holds what the file stores (read again by the
+ *     as the file stores them, and >= 0, as step, wrong and metrics_bytes
+ *     are), every array holds what the file stores (read again by the
  *     serial HDF5 driver) and that matches its checksum attribute by the
  *     checksum of docs/checkpoint-format.md (written again here, from the
  *     document), /config matches config_checksum, and every optimiser
@@ -55,6 +56,17 @@ static void check_success(const fuzz_scenario *s, const char *path, const pl_cur
                "%s: read stage %s, but /data phase is '%s'", s->name,
                pl_rule_stage_name(rule, cur->stage), phase ? phase : "(none)");
     free(phase);
+    /* the counts as stored (no narrowing), and none negative: a resumed run
+     * starts from them and cuts metrics.jsonl to metrics_bytes */
+    long epoch = -1, batch = -1;
+    FUZZ_CHECK(fuzz_h5_long_attr(file, "/data", "epoch", &epoch) &&
+                   fuzz_h5_long_attr(file, "/data", "batch", &batch) && epoch == cur->epoch &&
+                   batch == cur->pos.batch,
+               "%s: read epoch %d batch %d, the file holds %ld and %ld", s->name, cur->epoch,
+               cur->pos.batch, epoch, batch);
+    FUZZ_CHECK(cur->step >= 0 && cur->metrics_bytes >= 0 && cur->pos.wrong >= 0,
+               "%s: read step %ld, metrics_bytes %ld, wrong %ld", s->name, cur->step,
+               cur->metrics_bytes, cur->pos.wrong);
 
     for (int i = 0; i < s->state->narrays; i++) {
         const pl_array *a = &s->state->arrays[i];
