@@ -10,6 +10,7 @@
 #include "comm_impl.h"
 #include "h5io.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -213,7 +214,9 @@ static void read_cursor(hid_t file, const pl_rule *rule, pl_cursor *c, problem *
     if (vlen)
         note(p, PL_EXIT_DATA, "the data cursor's phase (/data) is a string of variable length "
              "(as h5py writes them): plastic reads strings of fixed length only");
-    if (!ok || c->stage < 0 || epoch < 0 || batch < 0)
+    /* counts an int holds, none negative (metrics_bytes cuts metrics.jsonl) */
+    if (!ok || c->stage < 0 || epoch < 0 || epoch > INT_MAX || batch < 0 || batch > INT_MAX ||
+        c->step < 0 || c->pos.wrong < 0 || c->metrics_bytes < 0)
         note(p, PL_EXIT_DATA, "the data cursor (/data attributes) is missing or damaged");
     pl_free(phase);
     if (g >= 0)

@@ -112,6 +112,16 @@ expect 1 "belongs to another configuration: kh.hidden is 50 there but 60 here" "
 expect 1 "belongs to another configuration: kh.p is 3 there but 4 here" "$good" kh.p=4
 expect 2 "missing, truncated" "$out/none.h5"
 expect 2 "phase (/data) is a string of variable length (as h5py writes them)" "$out/h5py.h5"
+# a cursor whose epoch an int cannot hold (it was read as -2^31), or whose
+# metrics_bytes is negative: damaged
+for attr in "epoch 2**31" "metrics_bytes -1"; do
+    cp "$good" "$out/cursor.h5"
+    $py -c 'import sys, h5py, numpy as np
+with h5py.File(sys.argv[1], "r+") as f:
+    f["/data"].attrs.modify(sys.argv[2], np.int64(eval(sys.argv[3])))' "$out/cursor.h5" $attr ||
+        fail "h5py: $attr"
+    expect 2 "the data cursor (/data attributes) is missing or damaged" "$out/cursor.h5"
+done
 # HDF5's earliest format (h5repack's default) has no metadata checksums: refused
 # before HDF5 decodes it; h5repack -L makes it readable (finished: nothing to do)
 h5repack "$good" "$out/earliest.h5" && h5repack -L "$out/earliest.h5" "$out/latest.h5" ||
