@@ -146,17 +146,21 @@ build/fuzz/fuzz_%: build/fuzz/tests/fuzz/fuzz_%.o build/fuzz/tests/fuzz/support.
 # Harnesses of the HDF5 readers (tests/fuzz/fuzz_h5_<name>.c: checkpoints,
 # model.h5) need the real parallel layer and parallel HDF5: they link mpi/
 # instead of mpi/serial.c, through mpicc (with clang under it for
-# libFuzzer), and start MPI in LLVMFuzzerInitialize. Make prefers these
-# rules to the ones above for fuzz_h5_* (the shorter stem wins).
+# libFuzzer), and start MPI in LLVMFuzzerInitialize; what they share is
+# tests/fuzz/h5_support.c. Make prefers these rules to the ones above for
+# fuzz_h5_* and h5_* (the shorter stem wins).
 build/asan/mpi/%.o: mpi/%.c
 	@mkdir -p $(dir $@)
 	$(MPICC) $(CPPFLAGS) $(HDF5_CFLAGS) $(CFLAGS) -O1 $(ASAN) -c -o $@ $<
 build/asan/tests/fuzz/fuzz_h5_%.o: tests/fuzz/fuzz_h5_%.c
 	@mkdir -p $(dir $@)
 	$(MPICC) $(CPPFLAGS) $(HDF5_CFLAGS) $(CFLAGS) -O1 $(ASAN) -c -o $@ $<
+build/asan/tests/fuzz/h5_%.o: tests/fuzz/h5_%.c
+	@mkdir -p $(dir $@)
+	$(MPICC) $(CPPFLAGS) $(HDF5_CFLAGS) $(CFLAGS) -O1 $(ASAN) -c -o $@ $<
 build/asan/fuzz/replay_h5_%: build/asan/tests/fuzz/fuzz_h5_%.o build/asan/tests/fuzz/replay.o \
-                             build/asan/tests/fuzz/support.o $(SRC:%.c=build/asan/%.o) \
-                             $(MPI_SRC:%.c=build/asan/%.o)
+                             build/asan/tests/fuzz/support.o build/asan/tests/fuzz/h5_support.o \
+                             $(SRC:%.c=build/asan/%.o) $(MPI_SRC:%.c=build/asan/%.o)
 	@mkdir -p $(dir $@)
 	$(MPICC) $(CFLAGS) -O1 $(ASAN) -o $@ $^ $(HDF5_LIBS) $(LIBS)
 build/fuzz/mpi/%.o: mpi/%.c
@@ -167,8 +171,13 @@ build/fuzz/tests/fuzz/fuzz_h5_%.o: tests/fuzz/fuzz_h5_%.c
 	@mkdir -p $(dir $@)
 	OMPI_CC=$(FUZZ_CC) $(MPICC) $(CPPFLAGS) $(HDF5_CFLAGS) $(CFLAGS) -O1 $(FUZZ_SAN) \
 	    -fsanitize=fuzzer-no-link -c -o $@ $<
+build/fuzz/tests/fuzz/h5_%.o: tests/fuzz/h5_%.c
+	@mkdir -p $(dir $@)
+	OMPI_CC=$(FUZZ_CC) $(MPICC) $(CPPFLAGS) $(HDF5_CFLAGS) $(CFLAGS) -O1 $(FUZZ_SAN) \
+	    -fsanitize=fuzzer-no-link -c -o $@ $<
 build/fuzz/fuzz_h5_%: build/fuzz/tests/fuzz/fuzz_h5_%.o build/fuzz/tests/fuzz/support.o \
-                      $(SRC:%.c=build/fuzz/%.o) $(MPI_SRC:%.c=build/fuzz/%.o)
+                      build/fuzz/tests/fuzz/h5_support.o $(SRC:%.c=build/fuzz/%.o) \
+                      $(MPI_SRC:%.c=build/fuzz/%.o)
 	OMPI_CC=$(FUZZ_CC) $(MPICC) $(CFLAGS) -O1 $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ \
 	    $(HDF5_LIBS) $(LIBS)
 
@@ -177,7 +186,8 @@ build/fuzz/fuzz_h5_%: build/fuzz/tests/fuzz/fuzz_h5_%.o build/fuzz/tests/fuzz/su
             $(MPI_SRC:%.c=build/asan/%.o) $(MPI_SRC:%.c=build/fuzz/%.o) \
             build/fuzz/mpi/serial.o $(FUZZ_SRC:%.c=build/asan/%.o) $(FUZZ_SRC:%.c=build/fuzz/%.o) \
             build/asan/tests/fuzz/replay.o build/asan/tests/fuzz/support.o \
-            build/fuzz/tests/fuzz/support.o
+            build/fuzz/tests/fuzz/support.o build/asan/tests/fuzz/h5_support.o \
+            build/fuzz/tests/fuzz/h5_support.o
 
 unit: $(UNIT_BIN)
 	tests/run.sh unit

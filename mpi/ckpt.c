@@ -10,6 +10,7 @@
 #include "comm_impl.h"
 #include "h5io.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -143,14 +144,25 @@ __attribute__((format(printf, 3, 4))) static void note(problem *p, int code, con
     va_end(ap);
 }
 
-static char *get_string_attr(hid_t obj, const char *name)
+/* A string attribute of fixed length, the kind plastic writes, or NULL.
+ * One of variable length (h5py's default) is not read, and sets *vlen
+ * (when vlen is not NULL): HDF5 1.10 reads those from the file's global
+ * heap trusting the sizes stored there, and a damaged size makes it copy
+ * past its buffers (found by fuzz_h5_ckpt; docs/checkpoint-format.md). */
+static char *get_string_attr(hid_t obj, const char *name, int *vlen)
 {
+    if (vlen)
+        *vlen = 0;
     if (H5Aexists(obj, name) <= 0)
         return NULL;
     hid_t attr = H5Aopen(obj, name, H5P_DEFAULT);
     hid_t type = attr >= 0 ? H5Aget_type(attr) : -1;
     char *s = NULL;
-    if (type >= 0 && H5Tget_class(type) == H5T_STRING) {
+    int is_string = type >= 0 && H5Tget_class(type) == H5T_STRING;
+    if (is_string && H5Tis_variable_str(type) != 0) {
+        if (vlen)
+            *vlen = 1;
+    } else if (is_string) {
         size_t size = H5Tget_size(type);
         s = pl_calloc(size + 1, 1);
         if (H5Aread(attr, type, s) < 0) {
@@ -178,7 +190,8 @@ static void read_cursor(hid_t file, const pl_rule *rule, pl_cursor *c, problem *
 {
     hid_t g = H5Lexists(file, "/data", H5P_DEFAULT) > 0 ? H5Gopen2(file, "/data", H5P_DEFAULT) : -1;
     long epoch = 0, batch = 0;
-    char *phase = g >= 0 ? get_string_attr(g, "phase") : NULL;
+    int vlen = 0;
+    char *phase = g >= 0 ? get_string_attr(g, "phase", &vlen) : NULL;
     int ok = g >= 0 && phase && pl_h5_get_long(g, "epoch", &epoch) &&
              pl_h5_get_long(g, "batch", &batch) && pl_h5_get_long(g, "step", &c->step) &&
              pl_h5_get_double(g, "loss_sum", &c->pos.loss_sum) &&
@@ -198,7 +211,12 @@ static void read_cursor(hid_t file, const pl_rule *rule, pl_cursor *c, problem *
             c->stage_seconds[s] = optional_double(g, name, 0.0);
         }
     }
-    if (!ok || c->stage < 0 || epoch < 0 || batch < 0)
+    if (vlen)
+        note(p, PL_EXIT_DATA, "the data cursor's phase (/data) is a string of variable length "
+             "(as h5py writes them): plastic reads strings of fixed length only");
+    /* counts an int holds, none negative (metrics_bytes cuts metrics.jsonl) */
+    if (!ok || c->stage < 0 || epoch < 0 || epoch > INT_MAX || batch < 0 || batch > INT_MAX ||
+        c->step < 0 || c->pos.wrong < 0 || c->metrics_bytes < 0)
         note(p, PL_EXIT_DATA, "the data cursor (/data attributes) is missing or damaged");
     pl_free(phase);
     if (g >= 0)
@@ -286,9 +304,11 @@ static void read_arrays(hid_t file, const pl_comm *comm, const pl_state *st, pro
 int pl_ckpt_read(const char *path, const pl_ckpt_ctx *c, pl_cursor *cur)
 {
     const pl_comm *comm = c->comm;
-    hid_t file = pl_h5_open_read(path, comm);
+    char why[512];
+    hid_t file = pl_h5_open_read(path, comm, why, sizeof why);
     if (pl_allreduce_or(comm, file < 0)) {
-        pl_error("cannot open checkpoint '%s': missing, truncated, damaged or not an HDF5 file", path);
+        pl_error("cannot open checkpoint '%s': %s", path,
+                 why[0] ? why : "missing, truncated, damaged or not an HDF5 file");
         if (file >= 0)
             H5Fclose(file);
         return PL_EXIT_DATA;
@@ -357,15 +377,11 @@ static herr_t print_dataset(hid_t obj, const char *name, const H5O_info_t *info,
 
 /* Prints the keys that define the run, a line per section, leaving out the
  * sections the run's rule does not read. */
-static const pl_rule *print_config_summary(const char *text, const char *path, FILE *out)
+static void print_config_summary(const pl_config *cfg, FILE *out)
 {
-    pl_config c;
-    pl_config_defaults(&c);
-    if (pl_config_load_text(&c, text, path) != 0)
-        return NULL;
-    const pl_rule *rule = pl_rule_of(&c);
-    char *identity = pl_config_identity(&c, rule ? pl_rule_foreign_sections(rule) : NULL);
-    fprintf(out, "config (model.rule = %s%s%s):", c.model.rule, rule ? ": " : "",
+    const pl_rule *rule = pl_rule_of(cfg);
+    char *identity = pl_config_identity(cfg, rule ? pl_rule_foreign_sections(rule) : NULL);
+    fprintf(out, "config (model.rule = %s%s%s):", cfg->model.rule, rule ? ": " : "",
             rule ? rule->title : "");
     char section[PL_NAME_MAX] = "";
     for (char *line = strtok(identity, "\n"); line; line = strtok(NULL, "\n")) {
@@ -381,20 +397,21 @@ static const pl_rule *print_config_summary(const char *text, const char *path, F
     }
     fputc('\n', out);
     free(identity);
-    return rule;
 }
 
 int pl_h5_info(const char *path, FILE *out)
 {
-    hid_t file = pl_h5_open_read(path, pl_comm_self());
+    char why[512];
+    hid_t file = pl_h5_open_read(path, pl_comm_self(), why, sizeof why);
     if (file < 0) {
-        pl_error("cannot open '%s': missing, truncated or not an HDF5 file", path);
+        pl_error("cannot open '%s': %s", path,
+                 why[0] ? why : "missing, truncated or not an HDF5 file");
         return PL_EXIT_DATA;
     }
     long version = 0, nranks = 0, step = 0;
-    char *phase = get_string_attr(file, "phase");
-    char *made_by = get_string_attr(file, "plastic_version");
-    int is_ckpt = phase != NULL;
+    char *phase = get_string_attr(file, "phase", NULL);
+    char *made_by = get_string_attr(file, "plastic_version", NULL);
+    int is_ckpt = H5Aexists(file, "phase") > 0;
     fprintf(out, "%s: plastic %s %s", path, is_ckpt ? "checkpoint" : "model",
             made_by ? made_by : "(unknown version)");
     if (pl_h5_get_long(file, "format_version", &version))
@@ -402,13 +419,19 @@ int pl_h5_info(const char *path, FILE *out)
     if (pl_h5_get_long(file, is_ckpt ? "nranks_at_write" : "nranks", &nranks))
         fprintf(out, ", written by %ld rank(s)", nranks);
     fputc('\n', out);
+    /* A stored configuration that does not parse (its error is the one
+     * message) makes the file damaged: the rest is still described. */
     char *text = pl_h5_read_text(file, "/config");
     const pl_rule *rule = NULL;
+    pl_config cfg;
+    pl_config_defaults(&cfg);
+    int config_ok = 0;
     if (text) {
-        pl_config c;
-        pl_config_defaults(&c);
-        if (pl_config_load_text(&c, text, path) == 0)
-            rule = pl_rule_of(&c);
+        char name[PL_H5_PATH_MAX + 16];
+        snprintf(name, sizeof name, "%s:/config", path);
+        config_ok = pl_config_load_text(&cfg, text, name) == 0;
+        if (config_ok)
+            rule = pl_rule_of(&cfg);
     }
     if (is_ckpt) {
         pl_cursor c = {0};
@@ -417,7 +440,7 @@ int pl_h5_info(const char *path, FILE *out)
         pl_h5_get_long(file, "step", &step);
         fprintf(out, "state: phase %s, %d epoch(s) of it done, %d minibatch(es) into the next; "
                      "%ld minibatches in all; %.1f s of training\n",
-                phase, c.epoch, c.pos.batch, step, c.seconds);
+                phase ? phase : "(unreadable)", c.epoch, c.pos.batch, step, c.seconds);
         if (rule && c.stage == rule->nstages)
             fprintf(out, "result: test error %.2f%%, valid error %.2f%%\n", c.test_error,
                     c.valid_error);
@@ -428,11 +451,12 @@ int pl_h5_info(const char *path, FILE *out)
     }
     fprintf(out, "datasets:\n");
     H5Ovisit2(file, H5_INDEX_NAME, H5_ITER_INC, print_dataset, out, H5O_INFO_BASIC);
-    if (text)
-        print_config_summary(text, path, out);
-    pl_free(text);
+    if (config_ok)
+        print_config_summary(&cfg, out);
     pl_free(phase);
     pl_free(made_by);
     H5Fclose(file);
-    return 0;
+    int rc = text && !config_ok ? PL_EXIT_DATA : 0;
+    pl_free(text);
+    return rc;
 }

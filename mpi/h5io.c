@@ -68,8 +68,40 @@ int pl_h5_write_atomic(const char *path, const pl_comm *comm, const char *what,
     return pl_allreduce_or(comm, !renamed) ? PL_EXIT_DATA : 0;
 }
 
-hid_t pl_h5_open_read(const char *path, const pl_comm *comm)
+/* The superblock version of the HDF5 file at path, where HDF5 looks for its
+ * signature (offset 0, 512, 1024, 2048, ...), or -1 if it has none or
+ * cannot be read. */
+static int superblock_version(const char *path)
 {
+    static const unsigned char signature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    int version = -1;
+    for (long at = 0; at >= 0 && at < (1L << 50); at = at ? 2 * at : 512) {
+        unsigned char head[9];
+        if (fseek(f, at, SEEK_SET) != 0 || fread(head, 1, sizeof head, f) != sizeof head)
+            break;
+        if (memcmp(head, signature, sizeof signature) == 0) {
+            version = head[8];
+            break;
+        }
+    }
+    fclose(f);
+    return version;
+}
+
+hid_t pl_h5_open_read(const char *path, const pl_comm *comm, char *why, size_t size)
+{
+    why[0] = '\0';
+    int version = superblock_version(path);
+    if (version >= 0 && version < 2) {
+        snprintf(why, size,
+                 "it is in an older HDF5 format (superblock version %d), whose metadata has no "
+                 "checksums: plastic reads the newest format, which it writes (h5repack -L "
+                 "rewrites a file in it)", version);
+        return -1;
+    }
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     H5Pset_fapl_mpio(fapl, comm->comm, MPI_INFO_NULL);

@@ -40,7 +40,13 @@ typedef int (*pl_h5_writer)(hid_t file, const pl_comm *comm, const void *ctx);
  * and the file is printed. Returns 0 or PL_EXIT_DATA. */
 int pl_h5_write_atomic(const char *path, const pl_comm *comm, const char *what,
                        pl_h5_writer write, const void *ctx);
-hid_t pl_h5_open_read(const char *path, const pl_comm *comm); /* collective; <0 on error */
+/* Collective; <0 on error. A file in an older HDF5 format than plastic
+ * writes (superblock version below 2) is not opened, and why (size bytes)
+ * says so; for other failures why is "". Its metadata has no checksums, so
+ * HDF5 1.10 would decode damaged metadata, and copies past its buffers on
+ * some (found by fuzz_h5_ckpt): the newest format's checksums catch damage
+ * before HDF5 decodes anything. */
+hid_t pl_h5_open_read(const char *path, const pl_comm *comm, char *why, size_t size);
 
 /* Collective; ranks with an empty block still take part; missing parent
  * groups of name are created. Return 1 on success. */

@@ -66,11 +66,15 @@ int pl_model_write(const char *path, const pl_comm *comm, const pl_state *st,
 
 int pl_model_read_array(const char *path, const pl_comm *comm, pl_array *a)
 {
-    hid_t file = pl_h5_open_read(path, comm);
+    char why[512];
+    hid_t file = pl_h5_open_read(path, comm, why, sizeof why);
     /* agree before anything else: the file may be missing on some nodes only */
     if (pl_allreduce_or(comm, file < 0)) {
-        pl_error("cannot open '%s' as an HDF5 file (missing, truncated or not HDF5) on "
-                 "every rank", path);
+        if (why[0])
+            pl_error("cannot open '%s': %s", path, why);
+        else
+            pl_error("cannot open '%s' as an HDF5 file (missing, truncated or not HDF5) on "
+                     "every rank", path);
         if (file >= 0)
             H5Fclose(file);
         return PL_EXIT_DATA;

@@ -16,7 +16,8 @@
 #   FUZZ_MERGE=1  afterwards, minimise the committed corpus: its seed-* and
 #                 regress-* files are kept, then only inputs adding coverage
 #                 are merged in (libFuzzer -merge=1) from it and the work
-#                 corpus
+#                 corpus; for h5_* harnesses then only those adding line or
+#                 branch coverage of the readers (tools/fuzz-reduce.sh)
 #
 # Prints one line per harness (executions, coverage, findings) and exits 1
 # if any harness found something.
@@ -89,6 +90,14 @@ for name in "$@"; do
         }
         rm -f "$seeds"/*
         cp "$merged"/* "$seeds"/
+        # an HDF5 input is a whole file of KBs: keep only what adds line or
+        # branch coverage of the readers (tools/fuzz-reduce.sh)
+        case $name in
+            h5_*) nice -n "$niceness" tools/fuzz-reduce.sh "$name" >>"$log" 2>&1 || {
+                echo "fuzz: reducing $name failed (see $log)" >&2
+                found=1
+            } ;;
+        esac
         echo "fuzz: $seeds now holds $(find "$seeds" -type f | wc -l) inputs," \
             "$(cat "$seeds"/* | wc -c) bytes"
     fi

@@ -54,7 +54,9 @@ int pl_ckpt_write(const char *path, const pl_ckpt_ctx *c, const pl_cursor *cur);
 int pl_ckpt_read(const char *path, const pl_ckpt_ctx *c, pl_cursor *cur);
 
 /* `plastic info`: what a checkpoint or model file holds. Serial (rank 0).
- * Returns 0 or PL_EXIT_DATA. */
+ * Returns 0, or PL_EXIT_DATA after one error naming the file: it cannot be
+ * opened, or its stored configuration does not parse (what else it holds
+ * is still printed). */
 int pl_h5_info(const char *path, FILE *out);
 
 /* ---- the run directory's ckpt/ folder (src/run/ckpt_dir.c) ---- */

@@ -28,9 +28,10 @@ int pl_model_write(const char *path, const pl_comm *comm, const pl_state *st,
                    const char *config_text, const pl_model_summary *summary);
 
 /* Collective. Fills this rank's block of a from /<name> of a model file, or
- * /model/<name> of a checkpoint. The stored shape must be a's. Returns 0,
- * or PL_EXIT_DATA after an error naming the file and, for a shape mismatch,
- * both shapes. */
+ * /model/<name> of a checkpoint. The stored shape must be a's, and the file
+ * in HDF5's newest format, as plastic writes it (docs/checkpoint-format.md
+ * §1). Returns 0, or PL_EXIT_DATA after an error naming the file and, for a
+ * shape mismatch, both shapes. */
 int pl_model_read_array(const char *path, const pl_comm *comm, pl_array *a);
 
 #endif

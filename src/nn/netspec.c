@@ -18,7 +18,9 @@ enum {
     MAX_UNITS = 1 << 24,
     MAX_KERNEL = 1024,
     MAX_DEPTH = 32,    /* nested res blocks */
-    WORD_MAX = 32
+    WORD_MAX = 32,
+    MAX_WORDS = 8,     /* of one entry */
+    QUOTE_MAX = 80     /* characters of the text an error message quotes */
 };
 
 #define KINDS "dense|conv|pool|dropout|res( ... )"
@@ -35,6 +37,24 @@ struct parser {
 struct token {
     int start, len; /* len 0: end of text */
 };
+
+/* The user's text in quotes for an error message: 'dense 5 tanh', cut to
+ * QUOTE_MAX characters and marked ...' when longer, so that the reason
+ * after it still fits the caller's buffer. The struct is a temporary that
+ * lives until the end of the printf call it is passed to. */
+struct quoted {
+    char s[QUOTE_MAX + 8];
+};
+
+static struct quoted quote(const char *text, int len)
+{
+    struct quoted q;
+    if (len <= QUOTE_MAX)
+        snprintf(q.s, sizeof q.s, "'%.*s'", len, text);
+    else
+        snprintf(q.s, sizeof q.s, "'%.*s...'", QUOTE_MAX - 3, text);
+    return q;
+}
 
 __attribute__((format(printf, 2, 3))) static int fail(struct parser *p, const char *fmt, ...)
 {
@@ -161,8 +181,8 @@ static int parse_layer(struct parser *p, int e, char words[][WORD_MAX], int nwor
                        pl_layer_spec *l)
 {
     const struct pl_span *sp = &p->s->entries[e];
-    char name[64];
-    snprintf(name, sizeof name, "entry %d '%.*s'", e + 1, sp->len, p->text + sp->start);
+    char name[QUOTE_MAX + 32];
+    snprintf(name, sizeof name, "entry %d %s", e + 1, quote(p->text + sp->start, sp->len).s);
     memset(l, 0, sizeof *l);
     l->act = PL_ACT_LINEAR;
     l->stride = 1;
@@ -266,8 +286,8 @@ static long optional_repeat(struct parser *p, const char *what)
     snprintf(w, sizeof w, "%.*s", t.len < WORD_MAX ? t.len : WORD_MAX - 1, p->text + t.start);
     long n = repeat_count(w);
     if (n < 0 || t.len >= WORD_MAX)
-        return fail(p, "%s: bad repeat count '%.*s' (x1 to x%d)", what, t.len, p->text + t.start,
-                    MAX_LAYERS);
+        return fail(p, "%s: bad repeat count %s (x1 to x%d)", what,
+                    quote(p->text + t.start, t.len).s, MAX_LAYERS);
     next(p);
     return n;
 }
@@ -277,8 +297,9 @@ static int parse_list(struct parser *p, int depth);
 static int unexpected(struct parser *p, struct token t)
 {
     if (p->s->nentries == 0)
-        return fail(p, "unexpected '%.*s' at the start", t.len, p->text + t.start);
-    return fail(p, "unexpected '%.*s' after entry %d", t.len, p->text + t.start, p->s->nentries);
+        return fail(p, "unexpected %s at the start", quote(p->text + t.start, t.len).s);
+    return fail(p, "unexpected %s after entry %d", quote(p->text + t.start, t.len).s,
+                p->s->nentries);
 }
 
 static int parse_block(struct parser *p, int depth, struct token res)
@@ -311,13 +332,13 @@ static int parse_block(struct parser *p, int depth, struct token res)
 
 static int parse_entry(struct parser *p)
 {
-    char words[8][WORD_MAX];
+    char words[MAX_WORDS][WORD_MAX];
     int nwords = 0;
     int start = peek(p).start, end = start;
     for (struct token t = peek(p); is_word(p, t); t = peek(p)) {
         next(p);
         end = t.start + t.len;
-        if (nwords == 8 || t.len >= WORD_MAX) {
+        if (nwords == MAX_WORDS || t.len >= WORD_MAX) {
             nwords = -1; /* reported below, once the entry's text is known */
             continue;
         }
@@ -328,13 +349,14 @@ static int parse_entry(struct parser *p)
     if (nwords == 0)
         return fail(p, "entry %d is empty (a comma too many?)", e + 1);
     if (nwords < 0)
-        return fail(p, "entry %d '%.*s': too long", e + 1, end - start, p->text + start);
+        return fail(p, "entry %d %s: too long (at most %d words of at most %d characters)",
+                    e + 1, quote(p->text + start, end - start).s, MAX_WORDS, WORD_MAX - 1);
     long n = 1;
     if (nwords > 1 && repeat_count(words[nwords - 1]) > 0)
         n = repeat_count(words[--nwords]);
     else if (nwords > 1 && words[nwords - 1][0] == 'x' && isdigit((unsigned char)words[nwords - 1][1]))
-        return fail(p, "entry %d '%.*s': bad repeat count '%s' (x1 to x%d)", e + 1, end - start,
-                    p->text + start, words[nwords - 1], MAX_LAYERS);
+        return fail(p, "entry %d %s: bad repeat count '%s' (x1 to x%d)", e + 1,
+                    quote(p->text + start, end - start).s, words[nwords - 1], MAX_LAYERS);
     pl_layer_spec l;
     if (parse_layer(p, e, words, nwords, &l))
         return -1;
@@ -463,10 +485,10 @@ static void layer_name(const pl_netspec *s, const pl_layer_spec *l, char *buf, s
 {
     if (l->kind == PL_LAYER_ADD) {
         const struct pl_span *b = &s->blocks[l->block];
-        snprintf(buf, size, "res block '%.*s'", b->len, s->text + b->start);
+        snprintf(buf, size, "res block %s", quote(s->text + b->start, b->len).s);
     } else {
         const struct pl_span *e = &s->entries[l->entry - 1];
-        snprintf(buf, size, "entry %d '%.*s'", l->entry, e->len, s->text + e->start);
+        snprintf(buf, size, "entry %d %s", l->entry, quote(s->text + e->start, e->len).s);
     }
 }
 

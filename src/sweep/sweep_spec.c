@@ -245,6 +245,14 @@ static int add_axis(pl_sweep *sw, const char *key, char *list, char *err, size_t
         snprintf(err, size, "model.rule cannot be an axis: a sweep file sweeps one rule");
         return -1;
     }
+    /* a key the rule does not read leaves every run the same run */
+    char section[PL_NAME_MAX];
+    snprintf(section, sizeof section, "%.*s", (int)strcspn(key, "."), key);
+    if (sw->rule && pl_config_section_in(section, pl_rule_foreign_sections(sw->rule))) {
+        snprintf(err, size, "axis %s: model.rule = %s does not read [%s]", key, sw->rule->name,
+                 section);
+        return -1;
+    }
     for (int a = 0; a < sw->naxes; a++)
         if (!strcmp(sw->axes[a].key, key)) {
             snprintf(err, size, "axis %s is given twice", key);

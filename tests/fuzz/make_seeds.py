@@ -5,13 +5,15 @@
 
 Seeds are small valid (and a few almost valid) inputs in each harness's
 input format (see the comment at the top of tests/fuzz/fuzz_<name>.c): the
-configurations in configs/ and tests/configs/, overrides, and tiny IDX and
-CIFAR files. The fuzzers start from them; tools/fuzz.sh keeps them when it
+configurations in configs/ and tests/configs/, overrides, net.layers
+descriptions (those of the configurations and the grammar's examples), and
+tiny IDX and CIFAR files. The fuzzers start from them; tools/fuzz.sh keeps them when it
 minimises a corpus. Deterministic: running it again gives the same files.
 """
 import glob
 import gzip
 import os
+import re
 import struct
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -63,6 +65,44 @@ def sweep_seeds():
         "group_size = 2\nconverge_tol = 0.5\ndir = sweeps/t\n")
 
 
+def net_layers(text):
+    """The value of [net] layers in INI text, continuation lines joined."""
+    value, section, inside = None, None, False
+    for line in text.decode().splitlines():
+        if inside and line[:1] in (" ", "\t") and line.strip():
+            value += " " + line.strip()
+            continue
+        inside = False
+        m = re.match(r"\s*\[(.*)\]", line)
+        if m:
+            section = m.group(1)
+        elif section == "net" and re.match(r"layers\s*=", line):
+            value, inside = line.split("=", 1)[1].strip(), True
+    return value
+
+
+def net_seeds():
+    for name, text in real_configs():
+        layers = net_layers(text)
+        if layers:
+            put("net", name, layers)
+    examples = {
+        # include/plastic/nn/netspec.h
+        "grammar-res": "dense 256 tanh, res( dense 256 tanh, dense 256 tanh ) x4, dense 10 softmax",
+        "grammar-error": "conv 32 5x5 rleu",
+        "convnet": "conv 32 5x5 relu, pool 2 s2, conv 64 3x3 s1 relu, pool 2, dense 10 softmax",
+        "cifar": "conv 8 3x5 s2 elu, pool 3 s2, dropout 0.5, dense 100 linear",
+        "nested": "res(conv 1 3x3 relu,res(conv 1 3x3 relu)), dense 10",
+        "spacing": "  res(dense 4 tanh,dense   4\ttanh)x2 ,dense 10\n",
+        "every-act": "dense 4 tanh, dense 4 relu, dense 4 elu, dense 4 sign, dense 4 logistic, "
+                     "dense 4 clip, dense 4 linear, dense 2 softmax",
+        "small-image": "conv 2 2x2 s2 relu, res( conv 2 1x1 tanh ) x2, pool 2, dense 2 clip",
+        "errors": "dense 5 (tanh), res(dense 5) x0",
+    }
+    for name, text in examples.items():
+        put("net", name, text)
+
+
 def idx_images(n, rows, cols):
     return struct.pack(">IIII", 0x803, n, rows, cols) + bytes((7 * i) % 256 for i in range(n * rows * cols))
 
@@ -104,5 +144,6 @@ if __name__ == "__main__":
     config_seeds()
     override_seeds()
     sweep_seeds()
+    net_seeds()
     idx_seeds()
     cifar_seeds()

@@ -133,15 +133,26 @@ char *fuzz_text_until_nul(const uint8_t *data, size_t size, const uint8_t **rest
 
 /* ---- the configuration's round trip ---- */
 
-/* Every key set to something other than its default. */
+/* Every key set to something other than its default (net.layers over
+ * several lines, as a file may spell it). */
 static const char ALTERED[] = "[run]\nname = altered\ndir = altered/dir\nseed = 99\n"
                               "threads = 3\nresume = auto\n"
+                              "[model]\nrule = bp\n"
                               "[data]\nset = cifar100\ndir = altered/data\nvalid = 7\n"
                               "train_limit = 70\ntest_limit = 71\n"
                               "[kh]\nhidden = 77\np = 7.5\nk = 5\ndelta = 0.75\nbatch = 7\n"
                               "epochs = 7\neps0 = 0.75\nimpl = naive\ninit = altered.h5\n"
+                              "tile = 7\n"
                               "[readout]\nn = 7.5\nm = 7.5\nbeta = 7.5\nepochs = 7\n"
                               "batch = 7\nlr = 0.75\ninit_std = 0.75\n"
+                              "[net]\nlayers = conv 7 3x3 s2 relu, pool 2,\n"
+                              "  res( dense 7 tanh, dropout 0.5 ) x2,\n"
+                              "\tdense 100 clip\n"
+                              "init = normal\ninit_std = 0.75\nloss = hinge\nhinge_mu = 0.75\n"
+                              "[optim]\nmethod = momentum\nlr = 0.75\nmomentum = 0.75\n"
+                              "beta1 = 0.75\nbeta2 = 0.75\neps = 0.75\nschedule = poly\n"
+                              "gamma = 0.75\nstep_every = 7\npower = 0.75\nwarmup = 0.75\n"
+                              "epochs = 7\nbatch = 7\nchunk = 7\nsum = exact\n"
                               "[checkpoint]\nevery = 7\nminutes = 7.5\nkeep = 7\n"
                               "[log]\nprogress = 0\n";
 

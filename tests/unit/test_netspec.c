@@ -159,6 +159,28 @@ static void syntax_errors_name_the_entry(void **state)
         {"dense 5 (tanh)", "unexpected '(' after entry 1"},
         {"res(dense 5) x0", "res block of entries 1-1: bad repeat count 'x0'"},
         {"   ", "no layers"},
+        /* an entry of 8 long words is quoted whole (it was cut at 64 bytes) */
+        {"conv 32 5x5 relu relu relu relu aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+         "entry 1 'conv 32 5x5 relu relu relu relu aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa': "
+         "'activation' given twice"},
+        {"dense 8, pool 2 s2 bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb ccccccccccccccccccccccccccccccc",
+         "entry 2 'pool 2 s2 bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb ccccccccccccccccccccccccccccccc': "
+         "unexpected 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb'"},
+        /* longer texts are quoted to 80 characters, so the reason survives */
+        {"conv 1 1x1 s1 relu relu aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+         "entry 1 'conv 1 1x1 s1 relu relu aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa bbbbbbbbbbbbbbbbbbbbb"
+         "...': 'activation' given twice"},
+        {"dense 1 a b c d e f g h i j k l m n o p q r s t u v w x y z a b c d e f g h i j k l m n",
+         "entry 1 'dense 1 a b c d e f g h i j k l m n o p q r s t u v w x y z a b c d e f g h i"
+         "...': too long (at most 8 words of at most 31 characters)"},
+        {"res(dense 5) cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
+         "cccccccccccccccccccccccccccccccccccccccccccc",
+         "unexpected 'ccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
+         "cccccc...' after entry 1"},
+        {"dense 5 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+         "aaaaaaaaaaaaaaa",
+         "entry 1 'dense 5 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+         "aaaaaaaa...': too long"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char err[512] = "";
@@ -200,6 +222,12 @@ static void shape_errors_name_the_entry(void **state)
     expect_shape_error("res( conv 2 3x3 ) x3, dense 10", mnist, 10, PL_LOSS_XENT,
                        "res block 'res( conv 2 3x3 ) x3': its output (2x28x28) must have the "
                        "shape of its input (1x28x28)");
+    /* a long block is quoted to 80 characters, and the reason follows */
+    expect_shape_error("dense 64 tanh, res( dense 32 tanh, dense 32 tanh, dense 32 tanh, dense 32 "
+                       "tanh, dense 32 tanh, dense 32 tanh ), dense 10", mnist, 10, PL_LOSS_XENT,
+                       "res block 'res( dense 32 tanh, dense 32 tanh, dense 32 tanh, dense 32 "
+                       "tanh, dense 32 tan...': its output (32) must have the shape of its input "
+                       "(64)");
     expect_shape_error("dense 64 softmax, dense 10", mnist, 10, PL_LOSS_XENT,
                        "entry 1 'dense 64 softmax': softmax belongs to the output layer only");
     expect_shape_error("dense 64 tanh, dense 10 tanh", mnist, 10, PL_LOSS_XENT,

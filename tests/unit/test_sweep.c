@@ -275,6 +275,11 @@ static void test_errors_name_the_line(void **state)
                  "some runs would fail: kh.k = 6 must be <= kh.hidden = 5 (k ranks the hidden "
                  "units) (at kh.k=6)");
     expect_error("[sweep]\nmodel.rule = kh\n", "model.rule cannot be an axis");
+    /* every run would be the same run, with the same id (found by fuzz_sweep) */
+    expect_error("[sweep]\nnet.init = he, xavier\n",
+                 "axis net.init: model.rule = kh does not read [net]");
+    expect_error("[model]\nrule = bp\n[sweep]\nkh.p = 2, 3\n",
+                 "axis kh.p: model.rule = bp does not read [kh]");
 }
 
 /* A NUL byte ended the sweep file's text: the lines after it were ignored. */
