@@ -1,0 +1,211 @@
+/* rec-LRA's error pathway and per-minibatch kernels (the scheme is in
+ * lra.h): one SGEMM per synapse for d = E e_s, an elementwise pass for the
+ * target and error, and one SGEMM per synapse for its increment. */
+#include "rules/reclra/lra.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "plastic/common.h"
+#include "plastic/nn/act.h"
+#include "plastic/rng.h"
+#include "nn/bound.h" /* pl_absmax, as the net's gradient bounds use */
+
+/* "entry 3 'conv 32 3x3 relu'" of layer l, for messages. */
+static void name_entry(const pl_net *net, int l, char *out, size_t size)
+{
+    const pl_netspec *s = &net->spec;
+    int e = s->layers[l].entry;
+    if (e >= 1 && e <= s->nentries) {
+        const struct pl_span *sp = &s->entries[e - 1];
+        int len = sp->len > 80 ? 80 : sp->len;
+        snprintf(out, size, "entry %d '%.*s%s'", e, len, s->text + sp->start,
+                 sp->len > 80 ? "..." : "");
+    } else {
+        snprintf(out, size, "layer %d", l + 1);
+    }
+}
+
+/* The next dense layer above l (the output if none is between). */
+static int dense_above(const pl_net *net, int l)
+{
+    for (int k = l + 1; k < net->nlayers; k++)
+        if (net->layers[k].spec.kind == PL_LAYER_DENSE)
+            return k;
+    return net->nlayers - 1;
+}
+
+int lra_create(lra *a, const pl_net *net, lra_pathway pathway, int gap, float beta,
+               lra_e_rule e_rule, char *err, size_t errsize)
+{
+    memset(a, 0, sizeof *a);
+    const int L = net->nlayers, out = L - 1;
+    int hidden = 0, blocks = 0;
+    for (int l = 0; l < L; l++) {
+        const pl_layer_spec *s = &net->layers[l].spec;
+        if (s->kind == PL_LAYER_ADD) {
+            blocks++;
+            continue;
+        }
+        if (s->kind != PL_LAYER_DENSE) {
+            char what[128];
+            name_entry(net, l, what, sizeof what);
+            snprintf(err, errsize,
+                     "net.layers %s: rec-LRA gives targets to dense layers only (and res( ) "
+                     "blocks of them)", what);
+            return -1;
+        }
+        if (l != out)
+            hidden++;
+    }
+    if (gap < 1 || (blocks > 0 && gap != 1)) {
+        snprintf(err, errsize,
+                 "lra.gap = %d: %s", gap,
+                 gap < 1 ? "it must be at least 1"
+                         : "a net with res( ) blocks takes its groups from the blocks; set "
+                           "lra.gap = 1");
+        return -1;
+    }
+    if (hidden % gap != 0) {
+        snprintf(err, errsize,
+                 "lra.gap = %d does not divide the %d hidden layers of net.layers (each group "
+                 "of lra.gap layers gets the output's error at its top)", gap, hidden);
+        return -1;
+    }
+    /* which layers sit inside a block (not counting its last layer) */
+    char *inside = pl_calloc((size_t)L, 1);
+    for (int l = 0; l < L; l++)
+        if (net->layers[l].spec.kind == PL_LAYER_ADD)
+            for (int k = net->layers[l].spec.from + 1; k < l - 1; k++)
+                inside[k] = 1;
+    a->syn = pl_calloc((size_t)(hidden > 0 ? hidden : 1), sizeof *a->syn);
+    a->syn_of = pl_alloc((size_t)L * sizeof *a->syn_of);
+    for (int l = 0; l < L; l++)
+        a->syn_of[l] = -1;
+    long off = 0, d_off = 0;
+    int j = 0; /* hidden layers from the top */
+    for (int l = out - 1; l >= 0; l--) {
+        if (net->layers[l].spec.kind != PL_LAYER_DENSE)
+            continue;
+        int src;
+        const int ends_block = l + 1 < L && net->layers[l + 1].spec.kind == PL_LAYER_ADD;
+        if (pathway == LRA_PATH_CHAIN)
+            src = dense_above(net, l);
+        else if (ends_block)
+            src = out;
+        else if (inside[l])
+            src = dense_above(net, l);
+        else
+            src = blocks > 0 || j % gap == 0 ? out : dense_above(net, l);
+        j++;
+        lra_synapse *s = &a->syn[a->n];
+        s->dst = l;
+        s->src = src;
+        s->rows = (int)net->layers[l].out_size;
+        s->cols = (int)net->layers[src].out_size;
+        s->offset = off;
+        s->d_offset = d_off;
+        snprintf(s->name, sizeof s->name, "lra/E%d", l + 1);
+        off += (long)s->rows * s->cols;
+        d_off += (long)net->capacity * s->rows;
+        a->syn_of[l] = a->n++;
+    }
+    pl_free(inside);
+    a->nE = off;
+    a->E = pl_calloc((size_t)(off > 0 ? off : 1), sizeof *a->E);
+    a->dE = pl_calloc((size_t)(off > 0 ? off : 1), sizeof *a->dE);
+    a->d = pl_calloc((size_t)(d_off > 0 ? d_off : 1), sizeof *a->d);
+    a->beta = beta;
+    a->e_rule = e_rule;
+    return 0;
+}
+
+void lra_free(lra *a)
+{
+    pl_free(a->syn);
+    pl_free(a->syn_of);
+    pl_free(a->E);
+    pl_free(a->dE);
+    pl_free(a->d);
+    memset(a, 0, sizeof *a);
+}
+
+void lra_init(lra *a, lra_e_init kind, double std, uint64_t seed)
+{
+    for (int i = 0; i < a->n; i++) {
+        const lra_synapse *s = &a->syn[i];
+        pl_rng r;
+        pl_rng_init(&r, seed, PL_STREAM_LRA_INIT, (uint64_t)s->dst);
+        const double lim = sqrt(6.0 / (double)(s->rows + s->cols));
+        float *E = a->E + s->offset;
+        for (long k = 0; k < (long)s->rows * s->cols; k++)
+            E[k] = (float)(kind == LRA_E_INIT_XAVIER ? lim * (2.0 * pl_rng_uniform(&r) - 1.0)
+                                                     : std * pl_rng_normal(&r));
+    }
+}
+
+void lra_targets(lra *a, pl_net *net, int row0, int rows)
+{
+    if (rows <= 0)
+        return;
+    for (int i = 0; i < a->n; i++) { /* top down: a source's error is ready */
+        const lra_synapse *s = &a->syn[i];
+        pl_layer *D = &net->layers[s->dst];
+        const pl_layer *S = &net->layers[s->src];
+        const size_t at = (size_t)row0 * (size_t)s->rows;
+        float *d = a->d + s->d_offset + at;
+        const float *es = S->delta + (size_t)row0 * (size_t)s->cols;
+        /* d (rows x out_l) = e_s (rows x out_s) E^T */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, s->rows, s->cols, 1.0f, es,
+                    s->cols, a->E + s->offset, s->cols, 0.0f, d, s->rows);
+        const long n = (long)rows * s->rows;
+        const float *h = D->h + at, *z = D->z + at;
+        float *e = D->delta + at, beta = a->beta;
+        for (long k = 0; k < n; k++)
+            e[k] = h[k] - beta * d[k];
+        pl_act_forward(D->spec.act, e, e, n); /* y = f(h - beta d) */
+        for (long k = 0; k < n; k++)
+            e[k] = z[k] - e[k];
+    }
+}
+
+/* The row factor of synapse s's increment: z_l (transpose) or d_l (eq6). */
+static const float *increment_factor(const lra *a, const pl_net *net, const lra_synapse *s,
+                                     int row0)
+{
+    const size_t at = (size_t)row0 * (size_t)s->rows;
+    return a->e_rule == LRA_E_EQ6 ? a->d + s->d_offset + at : net->layers[s->dst].z + at;
+}
+
+void lra_synapse_increment(const lra *a, const pl_net *net, int i, int row0, int rows, float *out,
+                           float beta_acc)
+{
+    const lra_synapse *s = &a->syn[i];
+    if (a->e_rule == LRA_E_FIXED || rows <= 0) { /* a zero increment */
+        if (beta_acc == 0.0f)
+            memset(out, 0, (size_t)s->rows * (size_t)s->cols * sizeof *out);
+        return;
+    }
+    const float *f = increment_factor(a, net, s, row0);
+    const float *es = net->layers[s->src].delta + (size_t)row0 * (size_t)s->cols;
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, s->rows, s->cols, rows, 1.0f, f, s->rows,
+                es, s->cols, beta_acc, out, s->cols);
+}
+
+/* |sum_r f[r][i] e[r][j]| <= sum_r max|f[r]| max|e[r]| (NaN if any is not
+ * finite), as the net's gradient bounds. */
+double lra_synapse_increment_bound(const lra *a, const pl_net *net, int i, int row0, int rows)
+{
+    const lra_synapse *s = &a->syn[i];
+    if (a->e_rule == LRA_E_FIXED || rows <= 0)
+        return 0.0;
+    const float *f = increment_factor(a, net, s, row0);
+    const float *es = net->layers[s->src].delta + (size_t)row0 * (size_t)s->cols;
+    double bound = 0.0;
+    for (int r = 0; r < rows; r++)
+        bound += pl_absmax(f + (size_t)r * s->rows, s->rows) *
+                 pl_absmax(es + (size_t)r * s->cols, s->cols);
+    return bound;
+}
