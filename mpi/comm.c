@@ -92,20 +92,32 @@ static void piece_parts(const pl_comm *c, long n, long a, long len, int *counts,
     }
 }
 
-void pl_reduce_scatter_sum_float(const pl_comm *c, float *buf, long n)
+static void reduce_scatter_sum(const pl_comm *c, void *buf, long n, MPI_Datatype type,
+                               size_t size)
 {
-    count_bytes(c, n * (long)sizeof *buf);
+    count_bytes(c, n * (long)size);
+    char *p = buf;
     int *counts = pl_alloc((size_t)c->size * 2 * sizeof *counts), *displs = counts + c->size;
     for (long a = 0; a < n; a += PIECE) {
         long len = n - a < PIECE ? n - a : PIECE;
         piece_parts(c, n, a, len, counts, displs);
         /* in place, the sum of this rank's part lands at the piece's start */
-        MPI_Reduce_scatter(MPI_IN_PLACE, buf + a, counts, MPI_FLOAT, MPI_SUM, c->comm);
+        MPI_Reduce_scatter(MPI_IN_PLACE, p + a * (long)size, counts, type, MPI_SUM, c->comm);
         if (counts[c->rank] > 0 && displs[c->rank] > 0)
-            memmove(buf + a + displs[c->rank], buf + a,
-                    (size_t)counts[c->rank] * sizeof *buf);
+            memmove(p + (a + displs[c->rank]) * (long)size, p + a * (long)size,
+                    (size_t)counts[c->rank] * size);
     }
     pl_free(counts);
+}
+
+void pl_reduce_scatter_sum_float(const pl_comm *c, float *buf, long n)
+{
+    reduce_scatter_sum(c, buf, n, MPI_FLOAT, sizeof *buf);
+}
+
+void pl_reduce_scatter_sum_double(const pl_comm *c, double *buf, long n)
+{
+    reduce_scatter_sum(c, buf, n, MPI_DOUBLE, sizeof *buf);
 }
 
 void pl_allgather_blocks_float(const pl_comm *c, float *buf, long n)

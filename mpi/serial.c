@@ -38,6 +38,10 @@ void pl_reduce_scatter_sum_float(const pl_comm *c, float *buf, long n)
 {
     (void)c; (void)buf; (void)n;
 }
+void pl_reduce_scatter_sum_double(const pl_comm *c, double *buf, long n)
+{
+    (void)c; (void)buf; (void)n;
+}
 void pl_allgather_blocks_float(const pl_comm *c, float *buf, long n)
 {
     (void)c; (void)buf; (void)n;

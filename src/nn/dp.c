@@ -187,7 +187,10 @@ static void sum_exact(pl_dp *dp, pl_net *net, const pl_dp_plan *plan, pl_dp_stat
             pl_exact_add(s, t + 1, dp->scratch + nW, n, dp->stride);
         }
     }
-    pl_exact_finish(s, dp->comm, net->grads);
+    if (dp->shard) /* only this rank's block is stepped here */
+        pl_exact_finish_block(s, dp->comm, net->grads);
+    else
+        pl_exact_finish(s, dp->comm, net->grads);
     if (stats) { /* every chunk's values, added in chunk order */
         const double *side = pl_exact_side(s);
         stats->loss = 0.0;

@@ -204,8 +204,8 @@ static int run(const struct setup *s, int exact, int si)
 
 /* The block collectives on vectors shorter than, and longer than, the rank
  * count (some blocks empty; blocks differing by one): rank r adds
- * (r + 1)(i + 1) to element i, sums exact in float; then each rank's block
- * holds i + 0.5 and the rest -1 before the all-gather. */
+ * (r + 1)(i + 1) to element i (floats, then doubles), sums exact; then each
+ * rank's block holds i + 0.5 and the rest -1 before the all-gather. */
 static int block_collectives(void)
 {
     const pl_comm *world = pl_comm_world();
@@ -222,6 +222,13 @@ static int block_collectives(void)
         pl_reduce_scatter_sum_float(world, buf, n);
         for (long i = lo; i < hi; i++)
             bad += buf[i] != (float)((long)size * (size + 1) / 2 * (i + 1));
+        double *dbuf = pl_alloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
+        for (long i = 0; i < n; i++)
+            dbuf[i] = (double)((rank + 1) * (i + 1));
+        pl_reduce_scatter_sum_double(world, dbuf, n);
+        for (long i = lo; i < hi; i++)
+            bad += dbuf[i] != (double)((long)size * (size + 1) / 2 * (i + 1));
+        pl_free(dbuf);
         for (long i = 0; i < n; i++)
             buf[i] = i >= lo && i < hi ? (float)i + 0.5f : -1.0f;
         pl_allgather_blocks_float(world, buf, n);

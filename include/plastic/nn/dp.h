@@ -21,10 +21,11 @@
  * after pl_dp_shard, sharded (ZeRO stage 1): rank r steps only its block
  * pl_block_range(nparams, P, r) of the flat parameter vector, holds the
  * optimiser state of that block only, and the updated blocks are then
- * all-gathered. In fast mode the all-reduce becomes a reduce-scatter into
- * the blocks; in exact mode every rank still gets the whole exact sum. The
- * step is element by element, so a sharded step is bitwise the replicated
- * one on the same gradient (exact mode: the same bits on any rank count).
+ * all-gathered. The gradient sum's all-reduce becomes a reduce-scatter into
+ * the blocks (fast: of the floats; exact: of the integers on the grids,
+ * pl_exact_finish_block). The step is element by element, so a sharded
+ * step is bitwise the replicated one on the same gradient (exact mode: the
+ * same bits on any rank count).
  * Blocks are by element, not whole tensors: the optimiser does not care
  * where a tensor ends, and equal blocks balance the step best.
  *
@@ -109,8 +110,8 @@ void pl_dp_chunk(const pl_dp *dp, const pl_dp_plan *plan, int i, int *row0, int 
 void pl_dp_chunk_stats(pl_dp *dp, const pl_dp_plan *plan, int i, double loss, long errors);
 /* net->grads = the sum over ranks of every layer's gradients over this
  * rank's chunks, from each layer's delta and input (pl_net_layer_grads);
- * sharded fast mode: only this rank's block of net->grads is the sum, the
- * rest undefined. stats (if not NULL) = the summed loss and errors.
+ * sharded: only this rank's block of net->grads is the sum, the rest
+ * undefined. stats (if not NULL) = the summed loss and errors.
  * Collective. */
 void pl_dp_sum(pl_dp *dp, pl_net *net, const pl_dp_plan *plan, pl_dp_stats *stats);
 /* One optimiser step at rate lr on the summed gradients: opt (of
@@ -122,8 +123,8 @@ void pl_dp_step(pl_dp *dp, pl_net *net, pl_optim *opt, float lr);
 /* One backprop minibatch: the B examples of X (row r at X + r in_size;
  * only this rank's rows are read) with labels y; forward with dropout keyed
  * by (seed, step), loss, backward; net->grads = the gradient of the mean
- * loss over the B examples, summed over ranks (as pl_dp_sum: sharded fast
- * mode leaves only this rank's block). Collective. */
+ * loss over the B examples, summed over ranks (as pl_dp_sum: sharded, only
+ * this rank's block). Collective. */
 void pl_dp_gradient(pl_dp *dp, pl_net *net, const float *X, const uint8_t *y, int B,
                     uint64_t seed, uint64_t step, pl_dp_stats *stats);
 
