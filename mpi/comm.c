@@ -8,6 +8,7 @@
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static pl_comm world, self;
 
@@ -71,6 +72,67 @@ void pl_allreduce_sum_float(const pl_comm *c, float *buf, long n)
         buf += piece;
         n -= piece;
     }
+}
+
+/* MPI counts are int: the block collectives go in pieces [a, a + len) of
+ * the vector, in which rank r's part is its block cut to the piece. The
+ * blocks run in rank order, so the parts lie back to back from a. */
+enum { PIECE = 1 << 30 };
+
+static void piece_parts(const pl_comm *c, long n, long a, long len, int *counts, int *displs)
+{
+    for (int r = 0, at = 0; r < c->size; r++) {
+        long lo, hi;
+        pl_block_range(n, c->size, r, &lo, &hi);
+        lo = lo > a ? lo : a;
+        hi = hi < a + len ? hi : a + len;
+        counts[r] = hi > lo ? (int)(hi - lo) : 0;
+        displs[r] = at;
+        at += counts[r];
+    }
+}
+
+static void reduce_scatter_sum(const pl_comm *c, void *buf, long n, MPI_Datatype type,
+                               size_t size)
+{
+    count_bytes(c, n * (long)size);
+    char *p = buf;
+    int *counts = pl_alloc((size_t)c->size * 2 * sizeof *counts), *displs = counts + c->size;
+    for (long a = 0; a < n; a += PIECE) {
+        long len = n - a < PIECE ? n - a : PIECE;
+        piece_parts(c, n, a, len, counts, displs);
+        /* in place, the sum of this rank's part lands at the piece's start */
+        MPI_Reduce_scatter(MPI_IN_PLACE, p + a * (long)size, counts, type, MPI_SUM, c->comm);
+        if (counts[c->rank] > 0 && displs[c->rank] > 0)
+            memmove(p + (a + displs[c->rank]) * (long)size, p + a * (long)size,
+                    (size_t)counts[c->rank] * size);
+    }
+    pl_free(counts);
+}
+
+void pl_reduce_scatter_sum_float(const pl_comm *c, float *buf, long n)
+{
+    reduce_scatter_sum(c, buf, n, MPI_FLOAT, sizeof *buf);
+}
+
+void pl_reduce_scatter_sum_double(const pl_comm *c, double *buf, long n)
+{
+    reduce_scatter_sum(c, buf, n, MPI_DOUBLE, sizeof *buf);
+}
+
+void pl_allgather_blocks_float(const pl_comm *c, float *buf, long n)
+{
+    long lo, hi;
+    pl_block_range(n, c->size, c->rank, &lo, &hi);
+    count_bytes(c, (hi - lo) * (long)sizeof *buf);
+    int *counts = pl_alloc((size_t)c->size * 2 * sizeof *counts), *displs = counts + c->size;
+    for (long a = 0; a < n; a += PIECE) {
+        long len = n - a < PIECE ? n - a : PIECE;
+        piece_parts(c, n, a, len, counts, displs);
+        MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf + a, counts, displs, MPI_FLOAT,
+                       c->comm);
+    }
+    pl_free(counts);
 }
 
 void pl_allreduce_sum_double(const pl_comm *c, double *buf, int n)

@@ -34,6 +34,18 @@ void pl_allreduce_sum_float(const pl_comm *c, float *buf, long n) { (void)c; (vo
 void pl_allreduce_sum_double(const pl_comm *c, double *buf, int n) { (void)c; (void)buf; (void)n; }
 void pl_allreduce_max_double(const pl_comm *c, double *buf, int n) { (void)c; (void)buf; (void)n; }
 void pl_allreduce_sum_long(const pl_comm *c, long *buf, int n) { (void)c; (void)buf; (void)n; }
+void pl_reduce_scatter_sum_float(const pl_comm *c, float *buf, long n)
+{
+    (void)c; (void)buf; (void)n;
+}
+void pl_reduce_scatter_sum_double(const pl_comm *c, double *buf, long n)
+{
+    (void)c; (void)buf; (void)n;
+}
+void pl_allgather_blocks_float(const pl_comm *c, float *buf, long n)
+{
+    (void)c; (void)buf; (void)n;
+}
 int pl_allreduce_or(const pl_comm *c, int flag) { (void)c; return flag != 0; }
 void pl_bcast_bytes(const pl_comm *c, void *buf, long bytes, int root)
 {

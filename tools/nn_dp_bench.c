@@ -1,7 +1,8 @@
 /* Timing driver for the data-parallel step (make bench-nn): the time of
- * one backprop minibatch (pl_dp_gradient, then an SGD step) with exact
- * sums against the fast float all-reduce, on whatever ranks it is started
- * with, one BLAS thread per rank. Not a test: it only prints.
+ * one backprop minibatch (pl_dp_gradient, then the sharded SGD step
+ * pl_dp_step, as the bp rule takes it) with exact sums against the fast
+ * float sums, on whatever ranks it is started with, one BLAS thread per
+ * rank. Not a test: it only prints.
  *     mpirun -np P build/nn_dp_bench [steps]
  * The two modes alternate minibatch by minibatch, so that load from other
  * processes on a shared machine hits both alike; it reports the medians of
@@ -63,7 +64,7 @@ static void one_step(const struct bench *b, const float *x, const uint8_t *y, lo
     pl_barrier(world);
     double t[2] = {pl_now(), cpu_now()};
     pl_dp_gradient(dp, net, x, y, b->batch, 1, (uint64_t)step, NULL);
-    pl_optim_step(opt, net->params, net->grads, 0.01f);
+    pl_dp_step(dp, net, opt, 0.01f);
     t[0] = pl_now() - t[0];
     t[1] = cpu_now() - t[1];
     pl_allreduce_max_double(world, t, 2);
@@ -112,7 +113,10 @@ int main(int argc, char **argv)
             }
             pl_net_init(&net[exact], PL_INIT_XAVIER, 0, 1);
             pl_dp_init(&dp[exact], &net[exact], world, b->chunk, exact, b->batch);
-            pl_optim_init(&opt[exact], PL_OPTIM_SGD, net[exact].nparams, 0, 0, 0, 0);
+            pl_dp_shard(&dp[exact]);
+            long lo, hi;
+            pl_dp_block(&dp[exact], &lo, &hi);
+            pl_optim_init(&opt[exact], PL_OPTIM_SGD, hi - lo, 0, 0, 0, 0);
         }
         for (int s = -WARMUP; s < steps; s++)
             for (int k2 = 0; k2 < 2; k2++) {

@@ -33,6 +33,15 @@ void pl_allreduce_sum_float(const pl_comm *c, float *buf, long n); /* any n: sen
 void pl_allreduce_sum_double(const pl_comm *c, double *buf, int n);
 void pl_allreduce_max_double(const pl_comm *c, double *buf, int n);
 void pl_allreduce_sum_long(const pl_comm *c, long *buf, int n);
+/* Block collectives over the n values of buf, block r being rank r's
+ * pl_block_range(n, size, r) (any n: sent in pieces). reduce_scatter: on
+ * return this rank's block of buf holds the sum over ranks of that block;
+ * the rest of buf is undefined. allgather_blocks: every rank's block of buf
+ * is copied to every rank (bits unchanged). Counted: the n values handed to
+ * the reduce-scatter, the own block handed to the all-gather. */
+void pl_reduce_scatter_sum_float(const pl_comm *c, float *buf, long n);
+void pl_reduce_scatter_sum_double(const pl_comm *c, double *buf, long n);
+void pl_allgather_blocks_float(const pl_comm *c, float *buf, long n);
 /* Logical OR of a flag over all ranks (e.g. "a signal arrived"). */
 int pl_allreduce_or(const pl_comm *c, int flag);
 void pl_bcast_bytes(const pl_comm *c, void *buf, long bytes, int root);

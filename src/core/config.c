@@ -156,7 +156,7 @@ static const struct key keys[] = {
     INT("optim", "chunk", optim.chunk, "25", AT_LEAST(1),
         "examples per chunk of the data-parallel path (ranks take whole chunks)"),
     CHOICE("optim", "sum", optim.sum, "fast", "fast|exact",
-           "gradients over ranks: fast (float all-reduce) or exact (bitwise the same on any "
+           "gradients over ranks: fast (float reduce-scatter) or exact (bitwise the same on any "
            "rank count, 20-35% slower for MLPs)"),
 
     INT("checkpoint", "every", checkpoint.every, "10", AT_LEAST(0),

@@ -23,6 +23,8 @@ void pl_dp_init(pl_dp *dp, const pl_net *net, const pl_comm *comm, int chunk, in
     dp->exact = exact;
     dp->max_batch = max_batch;
     dp->max_chunks = (max_batch + dp->chunk - 1) / dp->chunk;
+    dp->nparams = net->nparams;
+    dp->hi = net->nparams; /* replicated until pl_dp_shard */
     int need = pl_dp_capacity(max_batch, dp->chunk, exact, pl_comm_size(comm));
     if (net->capacity < need) {
         pl_error_all("pl_dp_init: the net holds %d rows, a minibatch of %d needs %d here "
@@ -58,6 +60,19 @@ void pl_dp_free(pl_dp *dp)
         pl_exact_free(&dp->sum);
     pl_free(dp->scratch);
     memset(dp, 0, sizeof *dp);
+}
+
+void pl_dp_shard(pl_dp *dp)
+{
+    dp->shard = 1;
+    pl_block_range(dp->nparams, pl_comm_size(dp->comm), pl_comm_rank(dp->comm), &dp->lo,
+                   &dp->hi);
+}
+
+void pl_dp_block(const pl_dp *dp, long *lo, long *hi)
+{
+    *lo = dp->lo;
+    *hi = dp->hi;
 }
 
 int pl_dp_capacity(int B, int chunk, int exact, int nranks)
@@ -172,7 +187,10 @@ static void sum_exact(pl_dp *dp, pl_net *net, const pl_dp_plan *plan, pl_dp_stat
             pl_exact_add(s, t + 1, dp->scratch + nW, n, dp->stride);
         }
     }
-    pl_exact_finish(s, dp->comm, net->grads);
+    if (dp->shard) /* only this rank's block is stepped here */
+        pl_exact_finish_block(s, dp->comm, net->grads);
+    else
+        pl_exact_finish(s, dp->comm, net->grads);
     if (stats) { /* every chunk's values, added in chunk order */
         const double *side = pl_exact_side(s);
         stats->loss = 0.0;
@@ -191,7 +209,10 @@ static void sum_fast(pl_dp *dp, pl_net *net, const pl_dp_plan *plan, pl_dp_stats
     else
         memset(net->grads, 0, (size_t)net->nparams * sizeof *net->grads);
     if (pl_comm_size(dp->comm) > 1) { /* one rank holds the sum already */
-        pl_allreduce_sum_float(dp->comm, net->grads, net->nparams);
+        if (dp->shard) /* only this rank's block is stepped here */
+            pl_reduce_scatter_sum_float(dp->comm, net->grads, net->nparams);
+        else
+            pl_allreduce_sum_float(dp->comm, net->grads, net->nparams);
         pl_allreduce_sum_double(dp->comm, dp->fast_stats, 2);
     }
     if (stats) {
@@ -206,6 +227,19 @@ void pl_dp_sum(pl_dp *dp, pl_net *net, const pl_dp_plan *plan, pl_dp_stats *stat
         sum_exact(dp, net, plan, stats);
     else
         sum_fast(dp, net, plan, stats);
+}
+
+void pl_dp_step(pl_dp *dp, pl_net *net, pl_optim *opt, float lr)
+{
+    if (opt->n != dp->hi - dp->lo || net->nparams != dp->nparams) {
+        pl_error_all("pl_dp_step: an optimiser of %ld values for parameters [%ld, %ld) of %ld "
+                     "(pl_dp_block)", opt->n, dp->lo, dp->hi, net->nparams);
+        pl_comm_abort(dp->comm, PL_EXIT_USAGE);
+    }
+    /* on every rank, an empty block too: Adam's step count t is replicated */
+    pl_optim_step(opt, net->params + dp->lo, net->grads + dp->lo, lr);
+    if (dp->shard && pl_comm_size(dp->comm) > 1)
+        pl_allgather_blocks_float(dp->comm, net->params, net->nparams);
 }
 
 void pl_dp_gradient(pl_dp *dp, pl_net *net, const float *X, const uint8_t *y, int B,

@@ -108,22 +108,35 @@ void pl_exact_add(pl_exact *s, int t, const float *x, int nparts, long stride)
     }
 }
 
-void pl_exact_finish(pl_exact *s, const pl_comm *c, float *out)
+/* Accumulators of tensors no part was added to on this rank: 0. */
+static void zero_untouched(pl_exact *s)
 {
-    for (int t = 0; t < s->ntensors; t++) /* no parts here: this rank adds 0 */
+    for (int t = 0; t < s->ntensors; t++)
         if (!s->touched[t])
             memset(s->acc + s->offset[t], 0,
                    (size_t)(s->offset[t + 1] - s->offset[t]) * sizeof *s->acc);
-    long total = s->n + s->nside;
-    for (long done = 0; done < total;) { /* MPI counts are int */
-        int piece = total - done > (1L << 30) ? (1 << 30) : (int)(total - done);
-        pl_allreduce_sum_double(c, s->acc + done, piece);
+}
+
+static void allreduce_sum(const pl_comm *c, double *buf, long n)
+{
+    for (long done = 0; done < n;) { /* MPI counts are int */
+        int piece = n - done > (1L << 30) ? (1 << 30) : (int)(n - done);
+        pl_allreduce_sum_double(c, buf + done, piece);
         done += piece;
     }
+}
+
+/* The summed integers of values [lo, hi), back on their tensors' scales. */
+static void convert(const pl_exact *s, long lo, long hi, float *out)
+{
     for (int t = 0; t < s->ntensors; t++) {
-        float *o = out + s->offset[t];
-        const double *a = s->acc + s->offset[t];
-        const long n = s->offset[t + 1] - s->offset[t];
+        const long from = s->offset[t] > lo ? s->offset[t] : lo;
+        const long to = s->offset[t + 1] < hi ? s->offset[t + 1] : hi;
+        float *o = out + from;
+        const double *a = s->acc + from;
+        const long n = to - from;
+        if (n <= 0)
+            continue;
         if (s->scale[t] == 0.0) {
             for (long i = 0; i < n; i++)
                 o[i] = NAN;
@@ -133,4 +146,21 @@ void pl_exact_finish(pl_exact *s, const pl_comm *c, float *out)
         for (long i = 0; i < n; i++)
             o[i] = (float)(a[i] * unscale);
     }
+}
+
+void pl_exact_finish(pl_exact *s, const pl_comm *c, float *out)
+{
+    zero_untouched(s);
+    allreduce_sum(c, s->acc, s->n + s->nside);
+    convert(s, 0, s->n, out);
+}
+
+void pl_exact_finish_block(pl_exact *s, const pl_comm *c, float *out)
+{
+    long lo, hi;
+    zero_untouched(s);
+    pl_block_range(s->n, pl_comm_size(c), pl_comm_rank(c), &lo, &hi);
+    pl_reduce_scatter_sum_double(c, s->acc, s->n); /* integers: exact in any order */
+    allreduce_sum(c, s->acc + s->n, s->nside);
+    convert(s, lo, hi, out);
 }

@@ -81,6 +81,11 @@ static void state_lists_every_tensor_replicated(void **state)
     assert_string_equal(s->arrays[4].name, "net/m");
     assert_int_equal(s->arrays[4].kind, PL_ARRAY_OPTIM);
     assert_int_equal(s->arrays[4].dims[1], ((bp_model *)m)->net.nparams);
+    /* by columns, this rank's block of the sharded step: all of them on one */
+    assert_false(s->arrays[4].replicated);
+    assert_int_equal(s->arrays[4].start[1], 0);
+    assert_int_equal(s->arrays[4].count[1], ((bp_model *)m)->net.nparams);
+    assert_string_equal(s->arrays[5].name, "net/v");
     assert_int_equal(s->nscalars, 1);
     assert_string_equal(s->scalars[0].name, "adam_t");
     pl_free(s);

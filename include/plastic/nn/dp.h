@@ -17,8 +17,20 @@
  * about 4% on a small conv net (make bench-nn; docs/design.md), hence not
  * the default.
  *
- * A backprop step is pl_dp_gradient then an optimiser step. A rule with its
- * own learning signal drives the chunks itself:
+ * The optimiser step is replicated (every rank steps every parameter) or,
+ * after pl_dp_shard, sharded (ZeRO stage 1): rank r steps only its block
+ * pl_block_range(nparams, P, r) of the flat parameter vector, holds the
+ * optimiser state of that block only, and the updated blocks are then
+ * all-gathered. The gradient sum's all-reduce becomes a reduce-scatter into
+ * the blocks (fast: of the floats; exact: of the integers on the grids,
+ * pl_exact_finish_block). The step is element by element, so a sharded
+ * step is bitwise the replicated one on the same gradient (exact mode: the
+ * same bits on any rank count).
+ * Blocks are by element, not whole tensors: the optimiser does not care
+ * where a tensor ends, and equal blocks balance the step best.
+ *
+ * A backprop step is pl_dp_gradient then pl_dp_step. A rule with its own
+ * learning signal drives the chunks itself:
  *     pl_dp_begin(dp, B, &plan);
  *     for (int i = 0; i < plan.nchunks; i++) {
  *         pl_dp_chunk(dp, &plan, i, &row0, &rows);
@@ -27,6 +39,7 @@
  *         pl_dp_chunk_stats(dp, &plan, i, loss, errors);
  *     }
  *     pl_dp_sum(dp, net, &plan, &stats);    // net->grads = the summed gradients
+ *     pl_dp_step(dp, net, &opt, lr);
  * (in exact mode with BLAS on one thread: pl_dp_blas_single). */
 #ifndef PLASTIC_NN_DP_H
 #define PLASTIC_NN_DP_H
@@ -36,6 +49,7 @@
 #include "plastic/config.h"
 #include "plastic/nn/exact.h"
 #include "plastic/nn/net.h"
+#include "plastic/nn/optim.h"
 #include "plastic/par.h"
 
 typedef struct pl_dp {
@@ -49,6 +63,9 @@ typedef struct pl_dp {
                         chunks, stride floats apart */
     long stride;
     int group;
+    long nparams;
+    int shard;       /* the optimiser step is sharded (pl_dp_shard) */
+    long lo, hi;     /* the parameters this rank steps: its block, or all */
     double fast_stats[2]; /* fast: loss and errors of this rank */
     int blas_threads;     /* saved by pl_dp_blas_single, 0 if not saved */
 } pl_dp;
@@ -73,6 +90,14 @@ void pl_dp_init(pl_dp *dp, const pl_net *net, const pl_comm *comm, int chunk, in
 void pl_dp_init_config(pl_dp *dp, const pl_net *net, const pl_comm *comm, const pl_config *cfg);
 void pl_dp_free(pl_dp *dp);
 
+/* Shards the optimiser step over the ranks (ZeRO stage 1), before the
+ * first minibatch. */
+void pl_dp_shard(pl_dp *dp);
+/* The parameters [*lo, *hi) this rank's optimiser steps (and holds state
+ * for): its block when sharded, else all. An optimiser for pl_dp_step has
+ * *hi - *lo values. */
+void pl_dp_block(const pl_dp *dp, long *lo, long *hi);
+
 /* Rows a net's buffers need for a minibatch of B on any rank of comm. */
 int pl_dp_capacity(int B, int chunk, int exact, int nranks);
 
@@ -85,13 +110,21 @@ void pl_dp_chunk(const pl_dp *dp, const pl_dp_plan *plan, int i, int *row0, int 
 void pl_dp_chunk_stats(pl_dp *dp, const pl_dp_plan *plan, int i, double loss, long errors);
 /* net->grads = the sum over ranks of every layer's gradients over this
  * rank's chunks, from each layer's delta and input (pl_net_layer_grads);
- * stats (if not NULL) = the summed loss and errors. Collective. */
+ * sharded: only this rank's block of net->grads is the sum, the rest
+ * undefined. stats (if not NULL) = the summed loss and errors.
+ * Collective. */
 void pl_dp_sum(pl_dp *dp, pl_net *net, const pl_dp_plan *plan, pl_dp_stats *stats);
+/* One optimiser step at rate lr on the summed gradients: opt (of
+ * pl_dp_block's length) steps this rank's parameters; sharded, every
+ * rank's updated block is then all-gathered, so every rank holds the whole
+ * net again. Collective. */
+void pl_dp_step(pl_dp *dp, pl_net *net, pl_optim *opt, float lr);
 
 /* One backprop minibatch: the B examples of X (row r at X + r in_size;
  * only this rank's rows are read) with labels y; forward with dropout keyed
  * by (seed, step), loss, backward; net->grads = the gradient of the mean
- * loss over the B examples, summed over ranks. Collective. */
+ * loss over the B examples, summed over ranks (as pl_dp_sum: sharded, only
+ * this rank's block). Collective. */
 void pl_dp_gradient(pl_dp *dp, pl_net *net, const float *X, const uint8_t *y, int B,
                     uint64_t seed, uint64_t step, pl_dp_stats *stats);
 

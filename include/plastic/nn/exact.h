@@ -55,5 +55,11 @@ static inline double *pl_exact_side(pl_exact *s) { return s->acc + s->n; }
 /* Sums over ranks (one SUM all-reduce of n + nside doubles) and writes the
  * n sums, rounded to float, to out: collective. */
 void pl_exact_finish(pl_exact *s, const pl_comm *c, float *out);
+/* The same for this rank's block [lo, hi) = pl_block_range(n, ranks, rank)
+ * of the n values only (a sharded optimiser step needs no more): a SUM
+ * reduce-scatter of the n values into the blocks and an all-reduce of the
+ * side values; out's other values are left as they were. The block's sums
+ * are the bits pl_exact_finish gives. Collective. */
+void pl_exact_finish_block(pl_exact *s, const pl_comm *c, float *out);
 
 #endif

@@ -1,10 +1,12 @@
 /* Backpropagation on a layered network (net.layers), the baseline the
  * backprop-free rules are measured against. One supervised stage; each
  * minibatch is shared over the ranks by the data-parallel path of
- * src/nn/dp.c (optim.sum = fast: a float all-reduce of the gradients;
+ * src/nn/dp.c (optim.sum = fast: a float reduce-scatter of the gradients;
  * exact: fixed chunks summed exactly, the same bits on any rank count),
- * then an optimiser step (optim.method) at the schedule's rate. Every
- * rank holds the whole network: its arrays are replicated. */
+ * then an optimiser step (optim.method) at the schedule's rate, sharded:
+ * each rank steps its block of the parameters, which are then gathered.
+ * Every rank holds the whole network (its arrays are replicated) and the
+ * optimiser state of its block (arrays by columns). */
 #include "plastic/common.h"
 #include "plastic/nn/dp.h"
 #include "plastic/nn/net.h"
@@ -52,7 +54,10 @@ static pl_model *bp_create(const pl_config *cfg, const pl_comm *comm, const pl_d
     }
     pl_net_init_config(&b->net, cfg);
     pl_dp_init_config(&b->dp, &b->net, comm, cfg);
-    pl_optim_init_config(&b->opt, cfg, b->net.nparams);
+    pl_dp_shard(&b->dp);
+    long lo, hi;
+    pl_dp_block(&b->dp, &lo, &hi);
+    pl_optim_init_config(&b->opt, cfg, hi - lo);
     pl_schedule_from_config(&b->sched, cfg);
     b->xbuf = pl_alloc((size_t)cfg->optim.batch * (size_t)train->dim * sizeof *b->xbuf);
     b->ybuf = pl_alloc((size_t)cfg->optim.batch);
@@ -74,7 +79,9 @@ static void bp_destroy(pl_model *m)
 
 /* Every tensor of the net, replicated, as a 2-D array: its first dimension
  * by the rest (a bias is 1 x n). The first dense layer's W, when it sees
- * the raw input, is the picture. */
+ * the raw input, is the picture. The optimiser's arrays are 1 x nparams,
+ * this rank holding its block's columns: a checkpoint has the layout of
+ * the replicated step's and resumes on any rank count. */
 static void bp_state(pl_model *m, pl_state *s)
 {
     bp_model *b = as_bp(m);
@@ -89,12 +96,15 @@ static void bp_state(pl_model *m, pl_state *s)
                      L->in_size == m->train->dim;
     }
     pl_optim_array opt[2];
+    long lo, hi;
+    pl_dp_block(&b->dp, &lo, &hi);
     int n = pl_optim_arrays(&b->opt, opt);
     for (int i = 0; i < n; i++) {
         const char *leaf = strrchr(opt[i].name, '/');
         char name[64];
         snprintf(name, sizeof name, "net/%s", leaf ? leaf + 1 : opt[i].name);
-        pl_state_whole(s, name, PL_ARRAY_OPTIM, PL_F32, 1, opt[i].count, opt[i].data, 0);
+        pl_state_cols(s, name, PL_ARRAY_OPTIM, PL_F32, 1, net->nparams, lo, hi - lo,
+                      opt[i].data, 0);
     }
     if (b->opt.method == PL_OPTIM_ADAM)
         pl_state_scalar(s, "net", "adam_t", &b->opt.adam.t);
@@ -117,8 +127,8 @@ static double bp_lr(const pl_config *cfg, int stage, int epoch)
 }
 
 /* One epoch of minibatches in the order keyed by (seed, epoch): the
- * data-parallel gradient of the mean loss, then an optimiser step at the
- * schedule's rate of that minibatch. */
+ * data-parallel gradient of the mean loss, then the sharded optimiser step
+ * at the schedule's rate of that minibatch. */
 static int bp_epoch(pl_model *m, int stage, int epoch, pl_epoch_pos *pos, pl_poll_fn poll,
                     void *ctx)
 {
@@ -145,7 +155,7 @@ static int bp_epoch(pl_model *m, int stage, int epoch, pl_epoch_pos *pos, pl_pol
         if (!isfinite(st.loss))
             return PL_EXIT_DIVERGED; /* before the step: the weights stay finite */
         float lr = (float)pl_schedule_lr(&b->sched, epoch, pos->batch, nbatches);
-        pl_optim_step(&b->opt, b->net.params, b->net.grads, lr);
+        pl_dp_step(&b->dp, &b->net, &b->opt, lr);
         pos->loss_sum += st.loss;
         pos->wrong += st.errors;
         pos->batch++;
