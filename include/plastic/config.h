@@ -82,6 +82,16 @@ typedef struct pl_config {
     } optim;
 
     struct {
+        double beta;     /* target step: y = f(h - beta d) */
+        double gamma;    /* error synapses' rate, relative to optim.lr */
+        char pathway[16]; /* output | chain: where hidden layers' errors come from */
+        int gap;         /* output: hidden layers per group of a plain MLP */
+        char e_rule[16]; /* transpose | eq6 | fixed: the error synapses' increment */
+        char e_init[16]; /* normal | xavier */
+        double e_std;    /* normal: standard deviation of the initial error synapses */
+    } lra;
+
+    struct {
         int every;       /* epochs between checkpoints; 0 = never */
         double minutes;  /* wall minutes between checkpoints; 0 = off */
         int keep;        /* checkpoints kept */

@@ -86,8 +86,9 @@ static const struct key keys[] = {
         "empty: start fresh; auto: continue from run.dir's LATEST checkpoint if any; "
         "or a checkpoint file"),
 
-    CHOICE("model", "rule", model.rule, "kh", "kh|bp",
-        "the learning rule: kh (competing hidden units + readout), bp (backprop on net.layers)"),
+    CHOICE("model", "rule", model.rule, "kh", "kh|bp|reclra",
+        "the learning rule: kh (competing hidden units + readout), bp (backprop on net.layers), "
+        "reclra (recursive local representation alignment on net.layers)"),
 
     CHOICE("data", "set", data.set, "mnist", "mnist|fashion|cifar10|cifar100", "dataset"),
     STR("data", "dir", data.dir, "", "dataset directory; empty: $PLASTIC_DATA/<set> or data/<set>"),
@@ -158,6 +159,25 @@ static const struct key keys[] = {
     CHOICE("optim", "sum", optim.sum, "fast", "fast|exact",
            "gradients over ranks: fast (float reduce-scatter) or exact (bitwise the same on any "
            "rank count, 20-35% slower for MLPs)"),
+
+    DBL("lra", "beta", lra.beta, "1", AT_LEAST(0),
+        "rec-LRA: the target of a hidden layer is f(h - beta d), d its error signal"),
+    DBL("lra", "gamma", lra.gamma, "1", AT_LEAST(0),
+        "rec-LRA: the error synapses step at gamma x the schedule's rate (0: fixed)"),
+    CHOICE("lra", "pathway", lra.pathway, "output", "output|chain",
+           "rec-LRA: output: block ends and group tops get the output's error through skip "
+           "synapses, other layers the layer above's; chain: every layer the layer above's"),
+    INT("lra", "gap", lra.gap, "1", AT_LEAST(1),
+        "rec-LRA, plain MLPs: hidden layers per group (must divide their number); nets with "
+        "res( ) blocks take the blocks"),
+    CHOICE("lra", "e_rule", lra.e_rule, "transpose", "transpose|eq6|fixed",
+           "rec-LRA error synapses' increment: transpose (z e^T, E follows W^T), eq6 (d e^T, "
+           "Eq. 6 as printed), fixed"),
+    CHOICE("lra", "e_init", lra.e_init, "xavier", "normal|xavier",
+           "rec-LRA initial error synapses: xavier U(+-sqrt(6/(in+out))) or normal N(0, "
+           "e_std^2)"),
+    DBL("lra", "e_std", lra.e_std, "0.05", AT_LEAST(0),
+        "rec-LRA: standard deviation of the initial error synapses for e_init = normal"),
 
     INT("checkpoint", "every", checkpoint.every, "10", AT_LEAST(0),
         "write a checkpoint every N epochs (and at the end of each phase); 0: never"),

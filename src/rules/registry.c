@@ -9,10 +9,12 @@
 
 extern const pl_rule pl_rule_kh;
 extern const pl_rule pl_rule_bp;
+extern const pl_rule pl_rule_reclra;
 
 static const pl_rule *const registered[] = {
     &pl_rule_kh,
     &pl_rule_bp,
+    &pl_rule_reclra,
     NULL,
 };
 

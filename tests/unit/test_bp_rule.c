@@ -80,11 +80,11 @@ static void state_lists_every_tensor_replicated(void **state)
     assert_int_equal(s->arrays[1].dims[1], 5);
     assert_string_equal(s->arrays[4].name, "net/m");
     assert_int_equal(s->arrays[4].kind, PL_ARRAY_OPTIM);
-    assert_int_equal(s->arrays[4].dims[1], ((bp_model *)m)->net.nparams);
+    assert_int_equal(s->arrays[4].dims[1], ((bp_model *)m)->lay.net.nparams);
     /* by columns, this rank's block of the sharded step: all of them on one */
     assert_false(s->arrays[4].replicated);
     assert_int_equal(s->arrays[4].start[1], 0);
-    assert_int_equal(s->arrays[4].count[1], ((bp_model *)m)->net.nparams);
+    assert_int_equal(s->arrays[4].count[1], ((bp_model *)m)->lay.net.nparams);
     assert_string_equal(s->arrays[5].name, "net/v");
     assert_int_equal(s->nscalars, 1);
     assert_string_equal(s->scalars[0].name, "adam_t");
@@ -96,8 +96,8 @@ static void state_lists_every_tensor_replicated(void **state)
 /* The mean cross-entropy of the training set at the net's parameters. */
 static double mean_loss(bp_model *b, const pl_dataset *d)
 {
-    pl_net_forward(&b->net, d->x, 0, d->n, NULL);
-    return pl_net_loss(&b->net, d->y, 0, d->n, 1.0f, NULL) / d->n;
+    pl_net_forward(&b->lay.net, d->x, 0, d->n, NULL);
+    return pl_net_loss(&b->lay.net, d->y, 0, d->n, 1.0f, NULL) / d->n;
 }
 
 /* Plain SGD with lr 1 on one minibatch of the whole set: the update is
@@ -111,25 +111,25 @@ static void sgd_step_is_the_true_gradient(void **state)
     assert_int_equal(pl_config_override(&f.cfg, "optim.lr=1"), 0);
     pl_model *m = create(&f);
     bp_model *b = (bp_model *)m;
-    const long n = b->net.nparams;
+    const long n = b->lay.net.nparams;
     float *before = pl_alloc((size_t)n * sizeof *before);
-    memcpy(before, b->net.params, (size_t)n * sizeof *before);
+    memcpy(before, b->lay.net.params, (size_t)n * sizeof *before);
     double *fd = pl_alloc((size_t)n * sizeof *fd);
     const float h = 1e-2f;
     for (long i = 0; i < n; i++) {
-        float keep = b->net.params[i];
-        b->net.params[i] = keep + h;
+        float keep = b->lay.net.params[i];
+        b->lay.net.params[i] = keep + h;
         double up = mean_loss(b, &f.train);
-        b->net.params[i] = keep - h;
+        b->lay.net.params[i] = keep - h;
         double down = mean_loss(b, &f.train);
-        b->net.params[i] = keep;
+        b->lay.net.params[i] = keep;
         fd[i] = (up - down) / (2.0 * h);
     }
     pl_epoch_pos pos = {0};
     assert_int_equal(pl_rule_bp.epoch(m, 0, 0, &pos, NULL, NULL), 0);
     assert_int_equal(pos.batch, 1);
     for (long i = 0; i < n; i++) {
-        double step = (double)before[i] - (double)b->net.params[i];
+        double step = (double)before[i] - (double)b->lay.net.params[i];
         if (!(fabs(step - fd[i]) <= 1e-3 + 1e-2 * fabs(fd[i])))
             fail_msg("parameter %ld: update %g, finite difference %g", i, step, fd[i]);
     }

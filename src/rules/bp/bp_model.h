@@ -5,21 +5,12 @@
 
 #include <stdint.h>
 
-#include "plastic/nn/dp.h"
-#include "plastic/nn/net.h"
-#include "plastic/nn/optim.h"
-#include "plastic/nn/schedule.h"
 #include "plastic/rule.h"
+#include "rules/layered.h"
 
 typedef struct bp_model {
     pl_model base;       /* the trainer's view; must come first */
-    pl_net net;          /* parameters, activations, gradients */
-    pl_dp dp;            /* the minibatch over the ranks */
-    pl_optim opt;
-    pl_schedule sched;
-    float *xbuf;         /* one minibatch, in the epoch's order */
-    uint8_t *ybuf;
-    int *order;          /* an epoch's permutation of the training set */
+    pl_layered lay;      /* the net, its data-parallel path, optimiser, schedule */
 } bp_model;
 
 extern const pl_rule pl_rule_bp;

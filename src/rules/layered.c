@@ -1,0 +1,172 @@
+/* The layered rules' shared machinery (layered.h). */
+#include "rules/layered.h"
+
+#include <cblas.h>
+#include <string.h>
+
+#include "plastic/common.h"
+#include "plastic/rng.h"
+
+int pl_layered_create(pl_layered *L, const pl_config *cfg, const pl_comm *comm,
+                      const pl_dataset *train)
+{
+    memset(L, 0, sizeof *L);
+    pl_shape input = {train->channels, train->rows, train->cols, 0};
+    const int exact = strcmp(cfg->optim.sum, "exact") == 0;
+    /* the net's rows hold this rank's share of a minibatch (evaluation goes
+     * in pieces of as many) */
+    int capacity = pl_dp_capacity(cfg->optim.batch, cfg->optim.chunk, exact, pl_comm_size(comm));
+    if (pl_net_create_config(&L->net, cfg, input, train->nclass, capacity) != 0)
+        return -1;
+    pl_net_init_config(&L->net, cfg);
+    pl_dp_init_config(&L->dp, &L->net, comm, cfg);
+    pl_dp_shard(&L->dp);
+    long lo, hi;
+    pl_dp_block(&L->dp, &lo, &hi);
+    pl_optim_init_config(&L->opt, cfg, hi - lo);
+    pl_schedule_from_config(&L->sched, cfg);
+    const int size = cfg->optim.batch;
+    L->xbuf = pl_alloc((size_t)size * (size_t)train->dim * sizeof *L->xbuf);
+    L->ybuf = pl_alloc((size_t)size);
+    L->order = pl_alloc((size_t)(train->n ? train->n : 1) * sizeof *L->order);
+    L->nbatches = (train->n + size - 1) / size;
+    return 0;
+}
+
+void pl_layered_free(pl_layered *L)
+{
+    pl_dp_free(&L->dp);
+    pl_optim_free(&L->opt);
+    pl_net_free(&L->net);
+    pl_free(L->xbuf);
+    pl_free(L->ybuf);
+    pl_free(L->order);
+    memset(L, 0, sizeof *L);
+}
+
+void pl_layered_begin_epoch(pl_layered *L, const pl_config *cfg, const pl_dataset *train,
+                            int epoch)
+{
+    pl_rng rng;
+    pl_rng_init(&rng, cfg->run.seed, PL_STREAM_NET_ORDER, (uint64_t)epoch);
+    pl_rng_permutation(&rng, L->order, train->n);
+}
+
+int pl_layered_minibatch(pl_layered *L, const pl_config *cfg, const pl_dataset *train, int batch)
+{
+    const int size = cfg->optim.batch, dim = train->dim;
+    const long start = (long)batch * size;
+    if (start >= train->n)
+        return 0;
+    const int B = train->n - start < size ? (int)(train->n - start) : size;
+    for (int i = 0; i < B; i++) {
+        int e = L->order[start + i];
+        memcpy(L->xbuf + (size_t)i * dim, train->x + (size_t)e * dim, (size_t)dim * sizeof *L->xbuf);
+        L->ybuf[i] = train->y[e];
+    }
+    return B;
+}
+
+void pl_layered_state(pl_layered *L, const pl_dataset *train, pl_state *s)
+{
+    const pl_net *net = &L->net;
+    for (int t = 0; t < net->ntensors; t++) {
+        const pl_param *p = &net->tensors[t];
+        long rows = p->ndim > 1 ? p->shape[0] : 1;
+        pl_array *a = pl_state_whole(s, p->name, PL_ARRAY_MODEL, PL_F32, rows, p->count / rows,
+                                     net->params + p->offset, 0);
+        const pl_layer *layer = &net->layers[p->layer];
+        a->picture = t == 0 && layer->spec.kind == PL_LAYER_DENSE && p->ndim == 2 &&
+                     layer->in_size == train->dim;
+    }
+    pl_optim_array opt[2];
+    long lo, hi;
+    pl_dp_block(&L->dp, &lo, &hi);
+    int n = pl_optim_arrays(&L->opt, opt);
+    for (int i = 0; i < n; i++) {
+        const char *leaf = strrchr(opt[i].name, '/');
+        char name[64];
+        snprintf(name, sizeof name, "net/%s", leaf ? leaf + 1 : opt[i].name);
+        pl_state_cols(s, name, PL_ARRAY_OPTIM, PL_F32, 1, net->nparams, lo, hi - lo, opt[i].data,
+                      0);
+    }
+    if (L->opt.method == PL_OPTIM_ADAM)
+        pl_state_scalar(s, "net", "adam_t", &L->opt.adam.t);
+    pl_state_attr(s, "net", "params", (double)net->nparams, 1);
+    pl_state_attr(s, "net", "layers", net->nlayers, 1);
+}
+
+long pl_layered_errors(pl_layered *L, const pl_dataset *d)
+{
+    pl_dp_stats st = {0};
+    if (d->n)
+        pl_dp_evaluate(&L->dp, &L->net, d->x, d->y, d->n, &st);
+    return st.errors;
+}
+
+/* The GEMMs of one minibatch of `rows` examples through the net, as the
+ * layers call them. */
+static void bare_minibatch(const pl_net *net, int rows, int backprop, float *a, float *bb,
+                           float *c)
+{
+    for (int l = 0; l < net->nlayers; l++) {
+        const pl_layer *L = &net->layers[l];
+        const int input_grad = backprop && l > 0;
+        if (L->spec.kind == PL_LAYER_DENSE) {
+            const int in = (int)L->in_size, out = (int)L->out_size;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out, in, 1.0f, a, in, bb,
+                        in, 0.0f, c, out);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, rows, 1.0f, c, out, a,
+                        in, 0.0f, bb, in);
+            if (input_grad)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, in, out, 1.0f, c,
+                            out, bb, in, 0.0f, a, in);
+        } else if (L->spec.kind == PL_LAYER_CONV) {
+            const pl_conv_geom *g = &L->conv;
+            const int hw = g->out_h * g->out_w, kk = g->in_c * g->k_h * g->k_w;
+            for (int e = 0; e < rows; e++) {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->out_c, hw, kk, 1.0f, bb,
+                            kk, a, hw, 0.0f, c, hw);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g->out_c, kk, hw, 1.0f, c, hw,
+                            a, hw, 0.0f, bb, kk);
+                if (input_grad)
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kk, hw, g->out_c, 1.0f,
+                                bb, kk, c, hw, 0.0f, a, hw);
+            }
+        }
+    }
+}
+
+double pl_layered_bench_bare(pl_layered *L, const pl_config *cfg, const pl_comm *comm, long n,
+                             int backprop)
+{
+    const pl_net *net = &L->net;
+    const int size = cfg->optim.batch;
+    long lo, hi, biggest = 1;
+    pl_block_range(size, pl_comm_size(comm), pl_comm_rank(comm), &lo, &hi);
+    const int rows = (int)(hi - lo);
+    for (int l = 0; l < net->nlayers; l++) {
+        const pl_layer *layer = &net->layers[l];
+        long in = layer->in_size, out = layer->out_size, w = in * out;
+        if (layer->spec.kind == PL_LAYER_CONV) {
+            const pl_conv_geom *g = &layer->conv;
+            in = (long)g->in_c * g->k_h * g->k_w * g->out_h * g->out_w; /* im2col */
+            w = (long)g->out_c * g->in_c * g->k_h * g->k_w;
+        }
+        long need = (long)rows * (in > out ? in : out);
+        biggest = need > biggest ? need : biggest;
+        biggest = w > biggest ? w : biggest;
+    }
+    float *a = pl_calloc((size_t)biggest, sizeof *a), *bb = pl_calloc((size_t)biggest, sizeof *bb);
+    float *c = pl_calloc((size_t)biggest, sizeof *c);
+    pl_barrier(comm);
+    double t0 = pl_now();
+    for (long start = 0; start < n && rows > 0; start += size)
+        bare_minibatch(net, rows, backprop, a, bb, c);
+    double t = pl_now() - t0;
+    pl_allreduce_max_double(comm, &t, 1);
+    pl_free(a);
+    pl_free(bb);
+    pl_free(c);
+    return t;
+}

@@ -1,0 +1,294 @@
+/* The rec-LRA rule through the rule interface: its state list, one SGD step
+ * equal to the equations (W -= lr e z^T / B with the targets of the naive
+ * reference, E -= gamma lr dE), the output's error shrinking on a fixed
+ * example, learning a prototype task with tanh and with sign units (no
+ * derivative is taken), and bad configurations refused naming the key. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <string.h>
+
+#include "plastic/common.h"
+#include "plastic/config.h"
+#include "plastic/nn/net.h"
+#include "plastic/rule.h"
+#include "rules/reclra/reclra_model.h"
+
+#include "support.h"
+
+enum { SIDE = 3, DIM = SIDE * SIDE, NCLASS = 3 };
+
+typedef struct fixture {
+    pl_config cfg;
+    pl_dataset train, valid, test;
+} fixture;
+
+static void setup(fixture *f, int n, const char *layers, const char *const *overrides)
+{
+    pl_config_defaults(&f->cfg);
+    assert_int_equal(pl_config_override(&f->cfg, "model.rule=reclra"), 0);
+    char assign[300];
+    snprintf(assign, sizeof assign, "net.layers=%s", layers);
+    assert_int_equal(pl_config_override(&f->cfg, assign), 0);
+    for (int i = 0; overrides && overrides[i]; i++)
+        if (pl_config_override(&f->cfg, overrides[i]))
+            fail_msg("override %s", overrides[i]);
+    f->cfg.optim.epochs = 1;
+    make_prototypes(&f->train, n, SIDE, NCLASS, -1.0, 1.0, 0.3, 1);
+    make_prototypes(&f->valid, 60, SIDE, NCLASS, -1.0, 1.0, 0.3, 2);
+    make_prototypes(&f->test, 60, SIDE, NCLASS, -1.0, 1.0, 0.3, 3);
+}
+
+static void teardown(fixture *f)
+{
+    pl_dataset_free(&f->train);
+    pl_dataset_free(&f->valid);
+    pl_dataset_free(&f->test);
+}
+
+static pl_model *create(fixture *f)
+{
+    assert_ptr_equal(pl_rule_of(&f->cfg), &pl_rule_reclra);
+    assert_int_equal(pl_rule_check(&f->cfg, 1), 0);
+    return pl_rule_reclra.create(&f->cfg, pl_comm_self(), &f->train, &f->valid, &f->test);
+}
+
+static int run_epoch(pl_model *m, int epoch)
+{
+    pl_epoch_pos pos = {0};
+    return pl_rule_reclra.epoch(m, 0, epoch, &pos, NULL, NULL);
+}
+
+static void state_lists_net_synapses_and_optimisers(void **state)
+{
+    (void)state;
+    fixture f;
+    setup(&f, 6, "dense 5 tanh, dense 4 tanh, dense 3 softmax", NULL);
+    pl_model *m = create(&f);
+    pl_state *s = pl_calloc(1, sizeof *s);
+    pl_rule_reclra.state(m, s);
+    const char *names[] = {"net/dense1/W", "net/dense1/b", "net/dense2/W", "net/dense2/b",
+                           "net/dense3/W", "net/dense3/b", "net/m", "net/v", "lra/E2",
+                           "lra/E1", "lra/m", "lra/v"};
+    assert_int_equal(s->narrays, 12);
+    for (int i = 0; i < 12; i++)
+        assert_string_equal(s->arrays[i].name, names[i]);
+    /* skip synapses from the output: E2 is 4 x 3, E1 5 x 3 */
+    assert_int_equal(s->arrays[8].dims[0], 4);
+    assert_int_equal(s->arrays[8].dims[1], 3);
+    assert_int_equal(s->arrays[9].dims[0], 5);
+    assert_true(s->arrays[9].replicated);
+    assert_int_equal(s->arrays[11].dims[1], 4 * 3 + 5 * 3);
+    assert_int_equal(s->nscalars, 2); /* the two Adam step counts */
+    pl_free(s);
+    pl_rule_reclra.destroy(m);
+    teardown(&f);
+}
+
+/* One SGD step with rate lr on one minibatch equals the equations,
+ * computed here from the naive reference's targets on the same forward. */
+static void one_sgd_step_follows_the_equations(void **state)
+{
+    (void)state;
+    const char *const ov[] = {"optim.method=sgd", "optim.lr=0.5", "lra.gamma=0.3",
+                              "lra.beta=0.8", "lra.e_rule=eq6", "lra.pathway=chain", NULL};
+    fixture f;
+    const int B = 8;
+    setup(&f, B, "dense 5 tanh, dense 4 elu, dense 3 softmax", ov);
+    f.cfg.optim.batch = B;
+    pl_model *m = create(&f);
+    reclra_model *r = (reclra_model *)m;
+    pl_net *net = &r->lay.net;
+    lra *a = &r->lra;
+    const long np = net->nparams, ne = a->nE;
+    float *w0 = pl_alloc((size_t)np * sizeof *w0), *e0 = pl_alloc((size_t)ne * sizeof *e0);
+    memcpy(w0, net->params, (size_t)np * sizeof *w0);
+    memcpy(e0, a->E, (size_t)ne * sizeof *e0);
+    /* the expected increments: the epoch's single minibatch, in its order */
+    pl_layered_begin_epoch(&r->lay, &f.cfg, &f.train, 0);
+    assert_int_equal(pl_layered_minibatch(&r->lay, &f.cfg, &f.train, 0), B);
+    const pl_pass pass = {0};
+    pl_net_forward(net, r->lay.xbuf, 0, B, &pass);
+    pl_net_loss(net, r->lay.ybuf, 0, B, 1.0f, NULL);
+    lra_ref_targets(a, net, 0, B);
+    float *dW = pl_calloc((size_t)np, sizeof *dW), *dE = pl_calloc((size_t)ne, sizeof *dE);
+    for (int l = 0; l < net->nlayers; l++) {
+        const pl_layer *L = &net->layers[l];
+        const float *in = pl_net_layer_input(net, l);
+        float *W = dW + (L->W - net->params), *b = dW + (L->b - net->params);
+        for (int o = 0; o < L->out_size; o++) {
+            for (int r0 = 0; r0 < B; r0++) {
+                double e = L->delta[r0 * L->out_size + o];
+                b[o] += (float)(e / B);
+                for (int i = 0; i < L->in_size; i++)
+                    W[o * L->in_size + i] += (float)(e * in[r0 * L->in_size + i] / B);
+            }
+        }
+    }
+    for (int i = 0; i < a->n; i++) {
+        lra_ref_synapse_increment(a, net, i, 0, B, dE + a->syn[i].offset);
+        for (long k = 0; k < (long)a->syn[i].rows * a->syn[i].cols; k++)
+            dE[a->syn[i].offset + k] /= (float)B;
+    }
+    assert_int_equal(run_epoch(m, 0), 0);
+    for (long k = 0; k < np; k++) {
+        double want = w0[k] - 0.5 * dW[k];
+        if (!(fabs(net->params[k] - want) <= 1e-6 + 1e-4 * fabs(want)))
+            fail_msg("param %ld: %.8g, the equations %.8g", k, net->params[k], want);
+    }
+    for (long k = 0; k < ne; k++) {
+        double want = e0[k] - 0.3 * 0.5 * dE[k];
+        if (!(fabs(a->E[k] - want) <= 1e-6 + 1e-4 * fabs(want)))
+            fail_msg("E %ld: %.8g, the equations %.8g", k, a->E[k], want);
+    }
+    pl_free(w0);
+    pl_free(e0);
+    pl_free(dW);
+    pl_free(dE);
+    pl_rule_reclra.destroy(m);
+    teardown(&f);
+}
+
+static double output_error_norm(reclra_model *r, const pl_dataset *d)
+{
+    pl_net *net = &r->lay.net;
+    const pl_pass pass = {0};
+    pl_net_forward(net, d->x, 0, 1, &pass);
+    pl_net_loss(net, d->y, 0, 1, 1.0f, NULL);
+    const pl_layer *O = &net->layers[net->nlayers - 1];
+    double s = 0.0;
+    for (int k = 0; k < O->out_size; k++)
+        s += (double)O->delta[k] * O->delta[k];
+    return sqrt(s);
+}
+
+/* Trained on one example again and again, its output error shrinks. */
+static void the_error_shrinks_on_a_fixed_example(void **state)
+{
+    (void)state;
+    const char *const ov[] = {"optim.method=sgd", "optim.lr=0.2", NULL};
+    fixture f;
+    setup(&f, 1, "dense 6 tanh, dense 6 tanh, dense 3 softmax", ov);
+    f.cfg.optim.batch = 1;
+    pl_model *m = create(&f);
+    reclra_model *r = (reclra_model *)m;
+    double first = output_error_norm(r, &f.train), last = first;
+    for (int e = 0; e < 30; e++) {
+        assert_int_equal(run_epoch(m, e), 0);
+        double now = output_error_norm(r, &f.train);
+        if (e < 5 && !(now < last))
+            fail_msg("step %d: |e_L| %.6f after %.6f", e, now, last);
+        last = now;
+    }
+    if (!(last < 0.2 * first))
+        fail_msg("|e_L| %.6f after 30 steps, %.6f at first", last, first);
+    pl_rule_reclra.destroy(m);
+    teardown(&f);
+}
+
+static double learn(const char *layers, const char *const *ov, int epochs)
+{
+    fixture f;
+    setup(&f, 300, layers, ov);
+    f.cfg.optim.batch = 20;
+    pl_model *m = create(&f);
+    double before = (double)pl_rule_reclra.errors(m, PL_SPLIT_TEST) / f.test.n;
+    for (int e = 0; e < epochs; e++)
+        assert_int_equal(run_epoch(m, e), 0);
+    double after = (double)pl_rule_reclra.errors(m, PL_SPLIT_TEST) / f.test.n;
+    print_message("%s: test error %.3f -> %.3f\n", layers, before, after);
+    pl_rule_reclra.destroy(m);
+    teardown(&f);
+    assert_true(before > 0.3);
+    return after;
+}
+
+static void learns_prototypes_with_tanh_and_residual_blocks(void **state)
+{
+    (void)state;
+    const char *const ov[] = {"optim.lr=0.01", NULL};
+    assert_true(learn("dense 16 tanh, dense 16 tanh, dense 3 softmax", ov, 10) < 0.1);
+    assert_true(learn("dense 16 tanh, res( dense 16 tanh, dense 16 tanh ) x2, dense 3 softmax",
+                      ov, 10) < 0.1);
+    const char *const chain[] = {"optim.lr=0.01", "lra.pathway=chain", "lra.e_rule=fixed",
+                                 NULL};
+    assert_true(learn("dense 16 tanh, dense 16 tanh, dense 3 softmax", chain, 10) < 0.1);
+}
+
+/* The mean test loss after training, and the test error through *error. */
+static double trained_loss(const char *layers, const char *const *ov, int epochs, double *error)
+{
+    fixture f;
+    setup(&f, 300, layers, ov);
+    f.cfg.optim.batch = 20;
+    pl_model *m = create(&f);
+    for (int e = 0; e < epochs; e++)
+        assert_int_equal(run_epoch(m, e), 0);
+    reclra_model *r = (reclra_model *)m;
+    double loss;
+    long errors;
+    pl_net_evaluate(&r->lay.net, f.test.x, f.test.y, f.test.n, 20, &loss, &errors);
+    *error = (double)errors / f.test.n;
+    loss /= f.test.n;
+    pl_rule_reclra.destroy(m);
+    teardown(&f);
+    return loss;
+}
+
+/* sign has derivative 0 wherever it is defined: backprop cannot train it,
+ * rec-LRA's targets can. With lra.beta = 0 every target is the activity
+ * itself, so only the output layer learns: the hidden sign layers' own
+ * learning must lower the loss well below that. */
+static void sign_units_still_learn(void **state)
+{
+    (void)state;
+    const char *layers = "dense 6 sign, dense 6 sign, dense 3 softmax";
+    const char *const learn_ov[] = {"optim.lr=0.01", "lra.beta=1", NULL};
+    const char *const frozen_ov[] = {"optim.lr=0.01", "lra.beta=0", NULL};
+    double err_learn, err_frozen;
+    double learned = trained_loss(layers, learn_ov, 15, &err_learn);
+    double frozen = trained_loss(layers, frozen_ov, 15, &err_frozen);
+    print_message("sign units: test loss %.4f (error %.3f) learning, %.4f (%.3f) with the hidden "
+                  "layers frozen\n", learned, err_learn, frozen, err_frozen);
+    assert_true(learned < 0.8 * frozen);
+    assert_true(err_learn <= err_frozen);
+}
+
+static void bad_configurations_name_the_key(void **state)
+{
+    (void)state;
+    fixture f;
+    setup(&f, 6, "dense 5 tanh, dense 5 tanh, dense 5 tanh, dense 3 softmax", NULL);
+    f.cfg.lra.gap = 2;
+    pl_model *m = pl_rule_reclra.create(&f.cfg, pl_comm_self(), &f.train, &f.valid, &f.test);
+    assert_null(m); /* "lra.gap = 2 does not divide the 3 hidden layers" (test_lra.c) */
+    teardown(&f);
+    pl_config cfg;
+    pl_config_defaults(&cfg);
+    assert_int_equal(pl_config_override(&cfg, "model.rule=reclra"), 0);
+    assert_int_not_equal(pl_config_override(&cfg, "lra.pathway=sideways"), 0);
+    assert_int_equal(pl_config_override(&cfg, "net.loss=hinge"), 0);
+    char err[512] = "";
+    assert_int_not_equal(pl_rule_reclra.check(&cfg, 1, err, sizeof err), 0);
+    assert_non_null(strstr(err, "net.loss = hinge"));
+    /* an unknown activation: refused where it is set (the message names the
+     * entry: test_config.c) */
+    assert_int_not_equal(pl_config_override(&cfg, "net.layers=dense 5 tnah, dense 10 softmax"), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(state_lists_net_synapses_and_optimisers),
+        cmocka_unit_test(one_sgd_step_follows_the_equations),
+        cmocka_unit_test(the_error_shrinks_on_a_fixed_example),
+        cmocka_unit_test(learns_prototypes_with_tanh_and_residual_blocks),
+        cmocka_unit_test(sign_units_still_learn),
+        cmocka_unit_test(bad_configurations_name_the_key),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
