@@ -2,10 +2,41 @@
 #include "rules/layered.h"
 
 #include <cblas.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "plastic/common.h"
 #include "plastic/rng.h"
+
+int pl_layered_check(const pl_config *cfg, int nranks, char *err, size_t size)
+{
+    (void)nranks;
+    char why[512];
+    if (pl_netspec_check(cfg->net.layers, why, sizeof why)) {
+        snprintf(err, size, "net.layers %s", why);
+        return -1;
+    }
+    return 0;
+}
+
+int pl_layered_epochs(const pl_config *cfg, int stage)
+{
+    (void)stage;
+    return cfg->optim.epochs;
+}
+
+double pl_layered_lr(const pl_config *cfg, int stage, int epoch)
+{
+    (void)stage;
+    pl_schedule s;
+    pl_schedule_from_config(&s, cfg);
+    return pl_schedule_lr(&s, epoch, 0, 1);
+}
+
+const pl_dataset *pl_layered_split(const pl_model *m, int split)
+{
+    return split == PL_SPLIT_TRAIN ? m->train : split == PL_SPLIT_VALID ? m->valid : m->test;
+}
 
 int pl_layered_create(pl_layered *L, const pl_config *cfg, const pl_comm *comm,
                       const pl_dataset *train)
@@ -65,6 +96,27 @@ int pl_layered_minibatch(pl_layered *L, const pl_config *cfg, const pl_dataset *
         L->ybuf[i] = train->y[e];
     }
     return B;
+}
+
+int pl_layered_epoch(pl_layered *L, const pl_config *cfg, const pl_dataset *train, int epoch,
+                     pl_epoch_pos *pos, pl_poll_fn poll, void *ctx, pl_layered_step_fn step,
+                     void *rule)
+{
+    pl_layered_begin_epoch(L, cfg, train, epoch);
+    int B;
+    while ((B = pl_layered_minibatch(L, cfg, train, pos->batch)) > 0) {
+        pl_dp_stats st;
+        float lr = (float)pl_schedule_lr(&L->sched, epoch, pos->batch, L->nbatches);
+        int rc = step(rule, B, pl_layered_step(L, epoch, pos->batch), lr, &st);
+        if (rc)
+            return rc;
+        pos->loss_sum += st.loss;
+        pos->wrong += st.errors;
+        pos->batch++;
+        if (poll && pos->batch < L->nbatches && poll(ctx))
+            return PL_EXIT_CHECKPOINTED;
+    }
+    return 0;
 }
 
 void pl_layered_state(pl_layered *L, const pl_dataset *train, pl_state *s)

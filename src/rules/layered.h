@@ -7,6 +7,7 @@
 #ifndef PLASTIC_RULES_LAYERED_H
 #define PLASTIC_RULES_LAYERED_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "plastic/config.h"
@@ -29,6 +30,14 @@ typedef struct pl_layered {
     int nbatches;        /* minibatches per epoch */
 } pl_layered;
 
+/* The rule-interface members every layered rule has alike: net.layers
+ * parses (check), optim.epochs (epochs), the schedule's rate at the start of
+ * an epoch (lr), and the dataset of a split. */
+int pl_layered_check(const pl_config *cfg, int nranks, char *err, size_t size);
+int pl_layered_epochs(const pl_config *cfg, int stage);
+double pl_layered_lr(const pl_config *cfg, int stage, int epoch);
+const pl_dataset *pl_layered_split(const pl_model *m, int split);
+
 /* From net.*, optim.* and run.seed, for train's shape on comm. 0, or -1
  * after an error printed (a net that does not fit the data). */
 int pl_layered_create(pl_layered *L, const pl_config *cfg, const pl_comm *comm,
@@ -46,6 +55,19 @@ static inline uint64_t pl_layered_step(const pl_layered *L, int epoch, int batch
 {
     return (uint64_t)epoch * (uint64_t)L->nbatches + (uint64_t)batch;
 }
+
+/* One minibatch of B examples (in xbuf, ybuf) for a layered rule: its
+ * learning signal, increments summed over the ranks, and the steps at rate
+ * lr; *stats = the minibatch's summed loss and errors. Returns 0, or
+ * PL_EXIT_DIVERGED before any step when the loss is not finite. */
+typedef int (*pl_layered_step_fn)(void *rule, int B, uint64_t step, float lr,
+                                  pl_dp_stats *stats);
+/* One epoch from pos->batch on, in the order keyed by (run.seed, epoch),
+ * each minibatch through step(rule, ...) at the schedule's rate; poll (may
+ * be NULL) between minibatches. The rule interface's epoch (rule.h). */
+int pl_layered_epoch(pl_layered *L, const pl_config *cfg, const pl_dataset *train, int epoch,
+                     pl_epoch_pos *pos, pl_poll_fn poll, void *ctx, pl_layered_step_fn step,
+                     void *rule);
 
 /* The net's tensors (replicated, first dimension by the rest; the first
  * dense layer's W seeing the raw input is the picture), the optimiser's

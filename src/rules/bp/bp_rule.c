@@ -15,22 +15,6 @@
 
 static bp_model *as_bp(pl_model *m) { return (bp_model *)m; }
 
-static int bp_check(const pl_config *cfg, int nranks, char *err, size_t size)
-{
-    (void)nranks;
-    char why[512];
-    if (pl_netspec_check(cfg->net.layers, why, sizeof why)) {
-        snprintf(err, size, "net.layers %s", why);
-        return -1;
-    }
-    return 0;
-}
-
-static const pl_dataset *split_of(const pl_model *m, int split)
-{
-    return split == PL_SPLIT_TRAIN ? m->train : split == PL_SPLIT_VALID ? m->valid : m->test;
-}
-
 static pl_model *bp_create(const pl_config *cfg, const pl_comm *comm, const pl_dataset *train,
                            const pl_dataset *valid, const pl_dataset *test)
 {
@@ -54,51 +38,29 @@ static void bp_destroy(pl_model *m)
  * replicated step's and resumes on any rank count. */
 static void bp_state(pl_model *m, pl_state *s) { pl_layered_state(&as_bp(m)->lay, m->train, s); }
 
-static int bp_epochs(const pl_config *cfg, int stage)
+/* A minibatch: the data-parallel gradient of the mean loss, then the
+ * sharded optimiser step. */
+static int bp_step(void *rule, int B, uint64_t step, float lr, pl_dp_stats *st)
 {
-    (void)stage;
-    return cfg->optim.epochs;
+    bp_model *b = rule;
+    pl_layered *lay = &b->lay;
+    pl_dp_gradient(&lay->dp, &lay->net, lay->xbuf, lay->ybuf, B, b->base.cfg->run.seed, step, st);
+    if (!isfinite(st->loss))
+        return PL_EXIT_DIVERGED; /* before the step: the weights stay finite */
+    pl_dp_step(&lay->dp, &lay->net, &lay->opt, lr);
+    return 0;
 }
 
-static double bp_lr(const pl_config *cfg, int stage, int epoch)
-{
-    (void)stage;
-    pl_schedule s;
-    pl_schedule_from_config(&s, cfg);
-    return pl_schedule_lr(&s, epoch, 0, 1);
-}
-
-/* One epoch of minibatches in the order keyed by (seed, epoch): the
- * data-parallel gradient of the mean loss, then the sharded optimiser step
- * at the schedule's rate of that minibatch. */
 static int bp_epoch(pl_model *m, int stage, int epoch, pl_epoch_pos *pos, pl_poll_fn poll,
                     void *ctx)
 {
-    pl_layered *lay = &as_bp(m)->lay;
-    const pl_config *cfg = m->cfg;
     (void)stage;
-    pl_layered_begin_epoch(lay, cfg, m->train, epoch);
-    int B;
-    while ((B = pl_layered_minibatch(lay, cfg, m->train, pos->batch)) > 0) {
-        pl_dp_stats st;
-        pl_dp_gradient(&lay->dp, &lay->net, lay->xbuf, lay->ybuf, B, cfg->run.seed,
-                       pl_layered_step(lay, epoch, pos->batch), &st);
-        if (!isfinite(st.loss))
-            return PL_EXIT_DIVERGED; /* before the step: the weights stay finite */
-        float lr = (float)pl_schedule_lr(&lay->sched, epoch, pos->batch, lay->nbatches);
-        pl_dp_step(&lay->dp, &lay->net, &lay->opt, lr);
-        pos->loss_sum += st.loss;
-        pos->wrong += st.errors;
-        pos->batch++;
-        if (poll && pos->batch < lay->nbatches && poll(ctx))
-            return PL_EXIT_CHECKPOINTED;
-    }
-    return 0;
+    return pl_layered_epoch(&as_bp(m)->lay, m->cfg, m->train, epoch, pos, poll, ctx, bp_step, m);
 }
 
 static long bp_errors(pl_model *m, int split)
 {
-    return pl_layered_errors(&as_bp(m)->lay, split_of(m, split));
+    return pl_layered_errors(&as_bp(m)->lay, pl_layered_split(m, split));
 }
 
 static void bp_describe(pl_model *m, pl_json *j, char *line, size_t size)
@@ -141,12 +103,12 @@ const pl_rule pl_rule_bp = {
     .nstages = 1,
     .stages = {{"train", "net optim", 1}},
     .shared_stages = 0,
-    .check = bp_check,
+    .check = pl_layered_check,
     .create = bp_create,
     .destroy = bp_destroy,
     .state = bp_state,
-    .epochs = bp_epochs,
-    .lr = bp_lr,
+    .epochs = pl_layered_epochs,
+    .lr = pl_layered_lr,
     .epoch = bp_epoch,
     .errors = bp_errors,
     .describe = bp_describe,

@@ -31,23 +31,14 @@ static lra_e_rule e_rule_of(const pl_config *cfg)
 
 static int reclra_check(const pl_config *cfg, int nranks, char *err, size_t size)
 {
-    (void)nranks;
-    char why[512];
-    if (pl_netspec_check(cfg->net.layers, why, sizeof why)) {
-        snprintf(err, size, "net.layers %s", why);
+    if (pl_layered_check(cfg, nranks, err, size))
         return -1;
-    }
     if (strcmp(cfg->net.loss, "xent") != 0) {
         snprintf(err, size, "net.loss = %s: rec-LRA's output error is softmax minus the label "
                  "(net.loss = xent)", cfg->net.loss);
         return -1;
     }
     return 0;
-}
-
-static const pl_dataset *split_of(const pl_model *m, int split)
-{
-    return split == PL_SPLIT_TRAIN ? m->train : split == PL_SPLIT_VALID ? m->valid : m->test;
 }
 
 static pl_model *reclra_create(const pl_config *cfg, const pl_comm *comm, const pl_dataset *train,
@@ -121,20 +112,6 @@ static void reclra_state(pl_model *m, pl_state *s)
     pl_state_attr(s, "lra", "synapses", r->lra.n, 1);
 }
 
-static int reclra_epochs(const pl_config *cfg, int stage)
-{
-    (void)stage;
-    return cfg->optim.epochs;
-}
-
-static double reclra_lr(const pl_config *cfg, int stage, int epoch)
-{
-    (void)stage;
-    pl_schedule s;
-    pl_schedule_from_config(&s, cfg);
-    return pl_schedule_lr(&s, epoch, 0, 1);
-}
-
 /* Scales the rows' errors (every hidden layer's and the output's) by 1/B
  * once the targets are set: the increments are then means. */
 static void scale_errors(reclra_model *r, int row0, int rows, float scale)
@@ -186,9 +163,10 @@ static void sum_synapses(reclra_model *r, const pl_dp_plan *plan)
 
 /* One minibatch of B examples in lay.xbuf: targets, increments, steps.
  * Returns 0 or PL_EXIT_DIVERGED (before any step). */
-static int step(reclra_model *r, int B, uint64_t seed, uint64_t stepno, float lr,
-                pl_dp_stats *stats)
+static int reclra_step(void *rule, int B, uint64_t stepno, float lr, pl_dp_stats *stats)
 {
+    reclra_model *r = rule;
+    const uint64_t seed = r->base.cfg->run.seed;
     pl_layered *lay = &r->lay;
     pl_net *net = &lay->net;
     pl_dp *dp = &lay->dp;
@@ -220,34 +198,17 @@ static int step(reclra_model *r, int B, uint64_t seed, uint64_t stepno, float lr
     return 0;
 }
 
-/* One epoch of minibatches in the order keyed by (seed, epoch). */
 static int reclra_epoch(pl_model *m, int stage, int epoch, pl_epoch_pos *pos, pl_poll_fn poll,
                         void *ctx)
 {
-    reclra_model *r = as_lra(m);
-    pl_layered *lay = &r->lay;
-    const pl_config *cfg = m->cfg;
     (void)stage;
-    pl_layered_begin_epoch(lay, cfg, m->train, epoch);
-    int B;
-    while ((B = pl_layered_minibatch(lay, cfg, m->train, pos->batch)) > 0) {
-        pl_dp_stats st;
-        float lr = (float)pl_schedule_lr(&lay->sched, epoch, pos->batch, lay->nbatches);
-        int rc = step(r, B, cfg->run.seed, pl_layered_step(lay, epoch, pos->batch), lr, &st);
-        if (rc)
-            return rc;
-        pos->loss_sum += st.loss;
-        pos->wrong += st.errors;
-        pos->batch++;
-        if (poll && pos->batch < lay->nbatches && poll(ctx))
-            return PL_EXIT_CHECKPOINTED;
-    }
-    return 0;
+    return pl_layered_epoch(&as_lra(m)->lay, m->cfg, m->train, epoch, pos, poll, ctx,
+                            reclra_step, m);
 }
 
 static long reclra_errors(pl_model *m, int split)
 {
-    return pl_layered_errors(&as_lra(m)->lay, split_of(m, split));
+    return pl_layered_errors(&as_lra(m)->lay, pl_layered_split(m, split));
 }
 
 static void reclra_describe(pl_model *m, pl_json *j, char *line, size_t size)
@@ -337,8 +298,8 @@ const pl_rule pl_rule_reclra = {
     .create = reclra_create,
     .destroy = reclra_destroy,
     .state = reclra_state,
-    .epochs = reclra_epochs,
-    .lr = reclra_lr,
+    .epochs = pl_layered_epochs,
+    .lr = pl_layered_lr,
     .epoch = reclra_epoch,
     .errors = reclra_errors,
     .describe = reclra_describe,
