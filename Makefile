@@ -69,12 +69,12 @@ help:
 	@echo "                on 1 and 2 ranks (tools/nn_dp_bench.c)"
 	@echo "make setup      install packages and fetch datasets (tools/setup.sh)"
 
-# The hot loops (KH step, SGEMM tiles, readout, checksums, nn kernels) vectorise only at -O3.
+# The hot loops (KH step, SGEMM tiles, readout, checksums, nn kernels, rec-LRA targets) vectorise only at -O3.
 # -fno-math-errno lets sqrtf compile to the vector instruction (the same
 # correctly rounded result; errno is never read): Adam's step 3x faster.
 HOT := build/src/rules/kh/kh.o build/src/nn/gemm.o build/src/rules/kh/readout.o build/mpi/h5io.o \
        build/src/nn/exact.o build/src/nn/act.o build/src/nn/conv.o build/src/nn/adam.o \
-       build/src/nn/optim.o build/src/nn/loss.o
+       build/src/nn/optim.o build/src/nn/loss.o build/src/rules/reclra/lra.o
 $(HOT): OPT = -O3 -fno-math-errno
 
 bin/plastic: $(APP_SRC:%.c=build/%.o) $(OBJ) $(MPI_OBJ)
