@@ -6,7 +6,10 @@
 #   threads and as 2 ranks x 1 thread (target <= 1.3);
 #   bp (configs/bench-bp.ini: the 784-256-256-10 MLP, B=100) against the
 #   bare GEMMs of its layers, as 1 rank x 1 thread and 2 ranks x 1 thread
-#   (target <= 1.5), and the 2-rank data-parallel speed-up.
+#   (target <= 1.5), and the 2-rank data-parallel speed-up;
+#   rec-LRA against backprop on the same 5 x 256 tanh MLP
+#   (configs/bench-reclra.ini, B=50), 1 rank: examples per second of each
+#   and their ratio.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ]; then
@@ -23,7 +26,16 @@ echo "== bp: 1 rank x 1 thread"
 OPENBLAS_NUM_THREADS=1 mpirun --bind-to none -np 1 bin/plastic bench configs/bench-bp.ini "$@" | tee -a "$log"
 echo "== bp: 2 ranks x 1 thread"
 OPENBLAS_NUM_THREADS=1 mpirun --oversubscribe -np 2 bin/plastic bench configs/bench-bp.ini "$@" | tee -a "$log"
+echo "== reclra: 1 rank x 1 thread"
+OPENBLAS_NUM_THREADS=1 mpirun --bind-to none -np 1 bin/plastic bench configs/bench-reclra.ini "$@" | tee -a "$log"
+echo "== bp on the same net: 1 rank x 1 thread"
+OPENBLAS_NUM_THREADS=1 mpirun --bind-to none -np 1 bin/plastic bench configs/bench-reclra.ini model.rule=bp "$@" \
+    | sed 's/^summary: bp /summary: bp-5x256 /' | tee -a "$log"
 echo "== summary (ratio = epoch time / bare GEMM time; targets: kh <= 1.3, bp <= 1.5)"
 grep '^summary' "$log"
 awk '$1 == "summary:" && $2 == "bp" { e[$3] = $9 }
      END { if (e[1] > 0 && e[2] > 0) printf "bp data-parallel: 2 ranks %.2fx faster per epoch than 1\n", e[1] / e[2] }' "$log"
+awk '$1 == "summary:" && ($2 == "reclra" || $2 == "bp-5x256") && $3 == 1 { e[$2] = $9 }
+     END { if (e["reclra"] > 0 && e["bp-5x256"] > 0)
+               printf "5x256 tanh MLP, 1 rank: rec-LRA %.0f examples/s, backprop %.0f examples/s: rec-LRA %.2fx the speed of backprop\n",
+                      50000 / e["reclra"], 50000 / e["bp-5x256"], e["bp-5x256"] / e["reclra"] }' "$log"
