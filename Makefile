@@ -76,6 +76,9 @@ HOT := build/src/rules/kh/kh.o build/src/nn/gemm.o build/src/rules/kh/readout.o 
        build/src/nn/exact.o build/src/nn/act.o build/src/nn/conv.o build/src/nn/adam.o \
        build/src/nn/optim.o build/src/nn/loss.o build/src/rules/reclra/lra.o
 $(HOT): OPT = -O3 -fno-math-errno
+# The activations' branch-free kernels (tanh, elu) if-convert only when
+# comparisons may be evaluated unconditionally: no FP exception flags are read.
+build/src/nn/act.o: OPT = -O3 -fno-math-errno -fno-trapping-math
 
 bin/plastic: $(APP_SRC:%.c=build/%.o) $(OBJ) $(MPI_OBJ)
 	@mkdir -p bin
