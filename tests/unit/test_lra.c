@@ -99,6 +99,13 @@ static void pathways_of_mlps_and_residual_nets(void **state)
     const char *res = "dense 5 tanh, res( dense 6 tanh, dense 5 tanh ) x2, dense 4 softmax";
     expect_sources(res, LRA_PATH_OUTPUT, 1, (int[]){5, 4, 2, 1, 0}, (int[]){7, 5, 7, 2, 7}, 5);
     expect_sources(res, LRA_PATH_CHAIN, 1, (int[]){5, 4, 2, 1, 0}, (int[]){7, 5, 4, 2, 1}, 5);
+    /* conv nets: pool and dropout layers get no target and are skipped by
+     * the chain: 0 conv, 1 pool, 2 conv, 3 dropout, 4 dense, 5 output */
+    const char *cnn = "conv 2 3x3 tanh, pool 2, conv 3 2x2 relu, dropout 0.2, dense 5 tanh, "
+                      "dense 4 softmax";
+    expect_sources(cnn, LRA_PATH_OUTPUT, 1, (int[]){4, 2, 0}, (int[]){5, 5, 5}, 3);
+    expect_sources(cnn, LRA_PATH_CHAIN, 1, (int[]){4, 2, 0}, (int[]){5, 4, 2}, 3);
+    expect_sources(cnn, LRA_PATH_OUTPUT, 3, (int[]){4, 2, 0}, (int[]){5, 4, 2}, 3);
     /* a block of one layer: its layer ends it */
     expect_sources("dense 5 relu, res( dense 5 relu ) x2, dense 4 softmax", LRA_PATH_OUTPUT, 1,
                    (int[]){3, 1, 0}, (int[]){5, 5, 5}, 3);
@@ -126,9 +133,8 @@ static void bad_pathways_are_refused_naming_the_key(void **state)
     expect_refused("dense 5 tanh, dense 4 softmax", 0, "lra.gap = 0: it must be at least 1");
     expect_refused("dense 5 tanh, res( dense 5 tanh, dense 5 tanh ), dense 4 softmax", 3,
                    "lra.gap = 3: a net with res( ) blocks");
-    expect_refused("conv 2 3x3 relu, dense 4 softmax", 1,
-                   "net.layers entry 1 'conv 2 3x3 relu': rec-LRA gives targets to dense");
-    expect_refused("dense 5 tanh, dropout 0.5, dense 4 softmax", 1, "entry 2 'dropout 0.5'");
+    expect_refused("conv 2 3x3 relu, pool 2, conv 2 2x2 relu, dense 5 tanh, dense 4 softmax", 2,
+                   "lra.gap = 2 does not divide the 3 hidden layers");
 }
 
 /* ---- kernels against the references ---- */
@@ -195,6 +201,8 @@ static void kernels_match_the_references(void **state)
         check_kernels(mlp, LRA_PATH_CHAIN, 1, (lra_e_rule)rule);
         check_kernels(res, LRA_PATH_OUTPUT, 1, (lra_e_rule)rule);
         check_kernels(res, LRA_PATH_CHAIN, 1, (lra_e_rule)rule);
+        check_kernels("conv 2 3x3 tanh, pool 2, conv 3 2x2 elu, dense 5 tanh, dense 4 softmax",
+                      LRA_PATH_CHAIN, 1, (lra_e_rule)rule);
     }
 }
 

@@ -207,12 +207,14 @@ static double learn(const char *layers, const char *const *ov, int epochs)
     return after;
 }
 
-static void learns_prototypes_with_tanh_and_residual_blocks(void **state)
+static void learns_prototypes_with_mlps_residual_and_conv_nets(void **state)
 {
     (void)state;
     const char *const ov[] = {"optim.lr=0.01", NULL};
     assert_true(learn("dense 16 tanh, dense 16 tanh, dense 3 softmax", ov, 10) < 0.1);
     assert_true(learn("dense 16 tanh, res( dense 16 tanh, dense 16 tanh ) x2, dense 3 softmax",
+                      ov, 10) < 0.1);
+    assert_true(learn("conv 4 3x3 tanh, pool 2, conv 4 2x2 relu, dense 16 tanh, dense 3 softmax",
                       ov, 10) < 0.1);
     const char *const chain[] = {"optim.lr=0.01", "lra.pathway=chain", "lra.e_rule=fixed",
                                  NULL};
@@ -286,7 +288,7 @@ int main(void)
         cmocka_unit_test(state_lists_net_synapses_and_optimisers),
         cmocka_unit_test(one_sgd_step_follows_the_equations),
         cmocka_unit_test(the_error_shrinks_on_a_fixed_example),
-        cmocka_unit_test(learns_prototypes_with_tanh_and_residual_blocks),
+        cmocka_unit_test(learns_prototypes_with_mlps_residual_and_conv_nets),
         cmocka_unit_test(sign_units_still_learn),
         cmocka_unit_test(bad_configurations_name_the_key),
     };

@@ -13,26 +13,18 @@
 #include "plastic/rng.h"
 #include "nn/bound.h" /* pl_absmax, as the net's gradient bounds use */
 
-/* "entry 3 'conv 32 3x3 relu'" of layer l, for messages. */
-static void name_entry(const pl_net *net, int l, char *out, size_t size)
+/* Layers given a target: dense and convolutional ones (pool, dropout and
+ * residual adds pass activity on and have no weights to align). */
+static int takes_target(const pl_layer_spec *s)
 {
-    const pl_netspec *s = &net->spec;
-    int e = s->layers[l].entry;
-    if (e >= 1 && e <= s->nentries) {
-        const struct pl_span *sp = &s->entries[e - 1];
-        int len = sp->len > 80 ? 80 : sp->len;
-        snprintf(out, size, "entry %d '%.*s%s'", e, len, s->text + sp->start,
-                 sp->len > 80 ? "..." : "");
-    } else {
-        snprintf(out, size, "layer %d", l + 1);
-    }
+    return s->kind == PL_LAYER_DENSE || s->kind == PL_LAYER_CONV;
 }
 
-/* The next dense layer above l (the output if none is between). */
-static int dense_above(const pl_net *net, int l)
+/* The next layer above l given a target (the output if none is between). */
+static int target_above(const pl_net *net, int l)
 {
     for (int k = l + 1; k < net->nlayers; k++)
-        if (net->layers[k].spec.kind == PL_LAYER_DENSE)
+        if (takes_target(&net->layers[k].spec))
             return k;
     return net->nlayers - 1;
 }
@@ -45,19 +37,9 @@ int lra_create(lra *a, const pl_net *net, lra_pathway pathway, int gap, float be
     int hidden = 0, blocks = 0;
     for (int l = 0; l < L; l++) {
         const pl_layer_spec *s = &net->layers[l].spec;
-        if (s->kind == PL_LAYER_ADD) {
+        if (s->kind == PL_LAYER_ADD)
             blocks++;
-            continue;
-        }
-        if (s->kind != PL_LAYER_DENSE) {
-            char what[128];
-            name_entry(net, l, what, sizeof what);
-            snprintf(err, errsize,
-                     "net.layers %s: rec-LRA gives targets to dense layers only (and res( ) "
-                     "blocks of them)", what);
-            return -1;
-        }
-        if (l != out)
+        else if (takes_target(s) && l != out)
             hidden++;
     }
     if (gap < 1 || (blocks > 0 && gap != 1)) {
@@ -87,18 +69,18 @@ int lra_create(lra *a, const pl_net *net, lra_pathway pathway, int gap, float be
     long off = 0, d_off = 0;
     int j = 0; /* hidden layers from the top */
     for (int l = out - 1; l >= 0; l--) {
-        if (net->layers[l].spec.kind != PL_LAYER_DENSE)
+        if (!takes_target(&net->layers[l].spec))
             continue;
         int src;
         const int ends_block = l + 1 < L && net->layers[l + 1].spec.kind == PL_LAYER_ADD;
         if (pathway == LRA_PATH_CHAIN)
-            src = dense_above(net, l);
+            src = target_above(net, l);
         else if (ends_block)
             src = out;
         else if (inside[l])
-            src = dense_above(net, l);
+            src = target_above(net, l);
         else
-            src = blocks > 0 || j % gap == 0 ? out : dense_above(net, l);
+            src = blocks > 0 || j % gap == 0 ? out : target_above(net, l);
         j++;
         lra_synapse *s = &a->syn[a->n];
         s->dst = l;

@@ -2,7 +2,8 @@
  * and Giles, AAAI 2023): the error pathway of a network and the kernels of
  * one minibatch. docs/algorithms.md §7 has the equations and our choices.
  *
- * Every hidden layer l (dense, not the output) gets a target from one
+ * Every hidden layer l with weights (dense or conv, not the output; pool,
+ * dropout and residual adds have none) gets a target from one
  * error e_s through an error synapse E (out_l x out_s):
  *     d_l = E e_s,   y_l = f_l(h_l - beta d_l),   e_l = z_l - y_l,
  * from the top down, starting at the output's e_L = z_L - onehot. The
@@ -54,12 +55,10 @@ typedef struct lra {
     lra_e_rule e_rule;
 } lra;
 
-/* The pathway of net: one synapse per hidden dense layer. gap (>= 1)
- * groups a plain MLP's hidden layers from the top; it must divide their
+/* The pathway of net: one synapse per hidden dense or conv layer. gap
+ * (>= 1) groups a net's hidden layers from the top; it must divide their
  * number, and be 1 for a net with res( ) blocks (the blocks are the
- * groups). Layers other than dense (conv, pool, dropout) are refused for
- * now, naming the entry. 0, or -1 with the reason in err (naming the key
- * or the net.layers entry). */
+ * groups). 0, or -1 with the reason in err (naming the key). */
 int lra_create(lra *a, const pl_net *net, lra_pathway pathway, int gap, float beta,
                lra_e_rule e_rule, char *err, size_t errsize);
 void lra_free(lra *a);
