@@ -1,10 +1,13 @@
-/* The parallel layer over MPI: the world communicator and the collectives
- * the numerics need. The only file besides topk.c and the HDF5 writers that
- * includes mpi.h. Bytes handed to collectives are counted for `bench`. */
+/* The parallel layer over MPI: the world communicator, its splits, the
+ * collectives the numerics need and the pipeline's point-to-point
+ * messages. The only file besides topk.c and the HDF5 writers that
+ * includes mpi.h. Bytes handed to collectives and sends are counted for
+ * `bench`. */
 #include "plastic/par.h"
 #include "plastic/common.h"
 #include "comm_impl.h"
 
+#include <limits.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -198,3 +201,69 @@ void pl_gatherv_float(const pl_comm *c, const float *send, long count, float *re
 }
 
 long pl_comm_bytes_sent(const pl_comm *c) { return c->bytes_sent; }
+
+pl_comm *pl_comm_split(const pl_comm *c, int color, int key)
+{
+    pl_comm *sub = pl_calloc(1, sizeof *sub);
+    MPI_Comm_split(c->comm, color, key, &sub->comm);
+    MPI_Comm_rank(sub->comm, &sub->rank);
+    MPI_Comm_size(sub->comm, &sub->size);
+    return sub;
+}
+
+void pl_comm_free(pl_comm *c)
+{
+    if (!c || c == &world || c == &self)
+        return;
+    MPI_Comm_free(&c->comm);
+    pl_free(c);
+}
+
+/* A nonblocking request: MPI's handle, kept off par.h so src/ needs no
+ * mpi.h. */
+struct pl_request {
+    MPI_Request req;
+};
+
+static int message_count(const pl_comm *c, long n)
+{
+    if (n < 0 || n > INT_MAX) {
+        pl_error_all("a message of %ld floats: more than MPI's int count", n);
+        pl_comm_abort(c, PL_EXIT_USAGE);
+    }
+    return (int)n;
+}
+
+pl_request *pl_isend_float(const pl_comm *c, const float *buf, long n, int dest, int tag)
+{
+    pl_request *r = pl_alloc(sizeof *r);
+    count_bytes(c, n * (long)sizeof *buf);
+    MPI_Isend(buf, message_count(c, n), MPI_FLOAT, dest, tag, c->comm, &r->req);
+    return r;
+}
+
+pl_request *pl_irecv_float(const pl_comm *c, float *buf, long n, int src, int tag)
+{
+    pl_request *r = pl_alloc(sizeof *r);
+    MPI_Irecv(buf, message_count(c, n), MPI_FLOAT, src, tag, c->comm, &r->req);
+    return r;
+}
+
+void pl_wait(pl_request *r)
+{
+    if (!r)
+        return;
+    MPI_Wait(&r->req, MPI_STATUS_IGNORE);
+    pl_free(r);
+}
+
+void pl_send_float(const pl_comm *c, const float *buf, long n, int dest, int tag)
+{
+    count_bytes(c, n * (long)sizeof *buf);
+    MPI_Send(buf, message_count(c, n), MPI_FLOAT, dest, tag, c->comm);
+}
+
+void pl_recv_float(const pl_comm *c, float *buf, long n, int src, int tag)
+{
+    MPI_Recv(buf, message_count(c, n), MPI_FLOAT, src, tag, c->comm, MPI_STATUS_IGNORE);
+}
