@@ -10,10 +10,22 @@
 
 int pl_layered_check(const pl_config *cfg, int nranks, char *err, size_t size)
 {
-    (void)nranks;
     char why[512];
     if (pl_netspec_check(cfg->net.layers, why, sizeof why)) {
         snprintf(err, size, "net.layers %s", why);
+        return -1;
+    }
+    const int blocks = strcmp(cfg->net.parallel, "blocks") == 0, S = cfg->net.stages;
+    if (!blocks && S != 0) {
+        snprintf(err, size, "net.stages = %d: stages are for net.parallel = blocks (it is %s)", S,
+                 cfg->net.parallel);
+        return -1;
+    }
+    if (blocks && S > 0 && (S > nranks || nranks % S != 0)) {
+        snprintf(err, size,
+                 "net.stages = %d does not divide the %d rank(s): net.parallel = blocks needs "
+                 "whole pipelines of net.stages ranks (or net.stages = 0: one pipeline of all "
+                 "ranks)", S, nranks);
         return -1;
     }
     return 0;
