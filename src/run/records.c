@@ -220,6 +220,8 @@ static float *gather_rows(const pl_run *r, const pl_array *a, long shown)
     }
     long row0 = a->start[0], mine = row0 >= shown ? 0 : (row0 + a->count[0] > shown ? shown - row0
                                                                                    : a->count[0]);
+    if (a->copy) /* another rank sends these rows */
+        mine = 0;
     pl_gatherv_float(r->comm, a->data, mine * cols, all);
     return all;
 }
