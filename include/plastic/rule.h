@@ -204,6 +204,10 @@ struct pl_rule {
      * the layout. Collective. */
     double (*bench_bare)(pl_model *m, int stage);
     void (*bench_describe)(pl_model *m, int stage, char *line, size_t size);
+    /* bench (optional): the rule's own timings of the epoch just run as a
+     * line for rank 0, or "" (e.g. a pipeline's per-stage compute and
+     * message times). Collective. */
+    void (*bench_detail)(pl_model *m, int stage, char *line, size_t size);
 };
 
 /* ---- the registry (src/rules/registry.c) ---- */
