@@ -92,7 +92,7 @@ static void progress(const pl_run *r, const char *phase, int epoch, int epochs, 
 void pl_record_start(pl_run *r, const char *resumed_from)
 {
     const char *stage = pl_rule_stage_name(r->rule, r->cur.stage);
-    char line[256];
+    char line[1024]; /* the rule's description, with a pipeline's layout */
     pl_json j;
     pl_json_begin(&j, resumed_from ? "resume" : "start");
     pl_json_str(&j, "name", r->cfg->run.name);
