@@ -31,7 +31,7 @@ int pl_par_init_threads(int *argc, char ***argv, int multiple)
     MPI_Comm_rank(world.comm, &world.rank);
     MPI_Comm_size(world.comm, &world.size);
     world.bytes_sent = 0;
-    self = (pl_comm){MPI_COMM_SELF, 0, 1, 0};
+    self = (pl_comm){MPI_COMM_SELF, 0, 1, 0, NULL};
     pl_log_set_rank(world.rank);
     return 0;
 }
@@ -57,8 +57,14 @@ void pl_comm_abort(const pl_comm *c, int code)
 void pl_barrier(const pl_comm *c) { MPI_Barrier(c->comm); }
 
 /* Collectives only read the counter through a const handle elsewhere;
- * counting is bookkeeping, not communicator state. */
-static void count_bytes(const pl_comm *c, long bytes) { ((pl_comm *)c)->bytes_sent += bytes; }
+ * counting is bookkeeping, not communicator state. A split's bytes count
+ * on the communicators it was split from, so a rank's total stays on the
+ * one it was handed (bench: the world's). */
+static void count_bytes(const pl_comm *c, long bytes)
+{
+    for (pl_comm *p = (pl_comm *)c; p; p = p->parent)
+        p->bytes_sent += bytes;
+}
 
 void pl_allreduce_max_float(const pl_comm *c, float *buf, int n)
 {
@@ -205,6 +211,7 @@ long pl_comm_bytes_sent(const pl_comm *c) { return c->bytes_sent; }
 pl_comm *pl_comm_split(const pl_comm *c, int color, int key)
 {
     pl_comm *sub = pl_calloc(1, sizeof *sub);
+    sub->parent = (pl_comm *)c;
     MPI_Comm_split(c->comm, color, key, &sub->comm);
     MPI_Comm_rank(sub->comm, &sub->rank);
     MPI_Comm_size(sub->comm, &sub->size);

@@ -52,7 +52,8 @@ void pl_bcast_bytes(const pl_comm *c, void *buf, long bytes, int root);
 void pl_topk_allreduce(const pl_comm *c, pl_rank_entry *lists, int nlists, int k);
 
 /* Sub-communicators: the ranks of c with the same color, ordered by key
- * (collective over c). Free with pl_comm_free. */
+ * (collective over c); their bytes also count on c. Free with
+ * pl_comm_free, before c. */
 pl_comm *pl_comm_split(const pl_comm *c, int color, int key);
 void pl_comm_free(pl_comm *c);
 

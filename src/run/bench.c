@@ -52,7 +52,7 @@ int pl_bench(const pl_config *cfg, const pl_comm *comm)
     double *ratio = pl_alloc((size_t)(epochs > 0 ? epochs : 1) * sizeof(double));
     long bytes_per_epoch = 0;
 
-    char line[256];
+    char line[512];
     rule->bench_describe(m, stage, line, sizeof line);
     pl_info("bench: %s, stage %s, %d rank(s) x %d thread(s): %s", rule->name,
             rule->stages[stage].name, pl_comm_size(comm), threads, line);
