@@ -15,7 +15,7 @@
 
 /* Message tags: one per kind, so a stray message cannot match another
  * kind; within a kind MPI keeps the order of a sender's messages. */
-enum { TAG_FORWARD = 11, TAG_BACKWARD = 12, TAG_EVALUATE = 13, TAG_PING = 14 };
+enum { TAG_FORWARD = 11, TAG_BACKWARD = 12, TAG_EVALUATE = 13, TAG_PING = 14, TAG_OUTPUT = 15 };
 
 int pl_pipe_capacity(int B, int chunk, int exact, int nranks, int stages)
 {
@@ -58,7 +58,10 @@ int pl_pipe_init(pl_pipe *p, const pl_net *net, const pl_comm *comm, int stages,
     const int piece = p->chunk < cap ? p->chunk : cap;
     p->max_micro = (cap + piece - 1) / piece;
     p->req = pl_calloc((size_t)(2 * p->max_micro + 1), sizeof *p->req);
+    p->out_req = pl_calloc((size_t)(S * p->max_micro + 1), sizeof *p->out_req);
+    p->out_copy = pl_alloc((size_t)cap * (size_t)net->nclass * sizeof *p->out_copy);
     p->stats = pl_calloc((size_t)(2 * p->max_micro + 1), sizeof *p->stats);
+    p->shared = 0;
     return 0;
 }
 
@@ -69,6 +72,8 @@ void pl_pipe_free(pl_pipe *p)
     pl_comm_free(p->col);
     pl_free(p->first);
     pl_free(p->req);
+    pl_free(p->out_req);
+    pl_free(p->out_copy);
     pl_free(p->stats);
     memset(p, 0, sizeof *p);
 }
@@ -133,19 +138,27 @@ static float *rows_of(float *buf, const pl_layer *L, int row0)
 }
 
 void pl_pipe_forward(pl_pipe *p, pl_net *net, const float *X, const uint8_t *y,
-                     const pl_dp_plan *plan, uint64_t seed, uint64_t step, float scale)
+                     const pl_dp_plan *plan, uint64_t seed, uint64_t step, float scale,
+                     int share_output)
 {
     const int n = pl_pipe_micro(p, plan), s = p->stage, last = p->stages - 1;
     const float *x = X + (size_t)plan->row0 * (size_t)pl_shape_size(net->input);
     const pl_pass pass = {.train = 1, .seed = seed, .step = step, .example0 = (uint64_t)plan->row0};
     pl_request **recv = p->req, **send = p->req + p->max_micro;
     const pl_layer *below = s > 0 ? &net->layers[p->l0 - 1] : NULL;
-    const pl_layer *top = &net->layers[p->l1 - 1];
+    const pl_layer *top = &net->layers[p->l1 - 1], *out = &net->layers[net->nlayers - 1];
+    const int C = (int)out->out_size;
     int row0, rows;
+    p->shared = share_output && p->stages > 1 ? n : 0;
     for (int i = 0; below && i < n; i++) { /* every input posted at once */
         pl_pipe_micro_rows(p, plan, i, &row0, &rows);
         recv[i] = pl_irecv_float(p->line, rows_of(below->z, below, row0),
                                  (long)rows * below->out_size, s - 1, TAG_FORWARD);
+    }
+    for (int i = 0; s < last && i < p->shared; i++) { /* and every output error */
+        pl_pipe_micro_rows(p, plan, i, &row0, &rows);
+        p->out_req[i] = pl_irecv_float(p->line, rows_of(out->delta, out, row0), (long)rows * C,
+                                       last, TAG_OUTPUT);
     }
     for (int i = 0; i < n; i++) {
         pl_pipe_micro_rows(p, plan, i, &row0, &rows);
@@ -159,26 +172,38 @@ void pl_pipe_forward(pl_pipe *p, pl_net *net, const float *X, const uint8_t *y,
             long errors = 0;
             p->stats[2 * i] = pl_net_loss(net, y + plan->row0, row0, rows, scale, &errors);
             p->stats[2 * i + 1] = (double)errors;
+            if (i < p->shared) { /* sent from a copy: the rule may scale its own */
+                float *e = p->out_copy + (size_t)row0 * C;
+                memcpy(e, rows_of(out->delta, out, row0), (size_t)rows * C * sizeof *e);
+                for (int t = 0; t < last; t++)
+                    p->out_req[i * last + t] = pl_isend_float(p->line, e, (long)rows * C, t,
+                                                              TAG_OUTPUT);
+            }
         }
     }
     for (int i = 0; s < last && i < n; i++)
         wait_timed(p, send[i]);
 }
 
-void pl_pipe_share_output(pl_pipe *p, pl_net *net, const pl_dp_plan *plan)
+void pl_pipe_output(pl_pipe *p, int i)
 {
-    if (p->stages == 1)
-        return;
-    const pl_layer *out = &net->layers[net->nlayers - 1];
-    double t = pl_now();
-    pl_bcast_bytes(p->line, out->delta, (long)plan->rows * out->out_size * (long)sizeof(float),
-                   p->stages - 1);
-    p->t_wait += pl_now() - t;
+    if (p->stage < p->stages - 1 && i < p->shared) {
+        wait_timed(p, p->out_req[i]);
+        p->out_req[i] = NULL;
+    }
 }
 
 void pl_pipe_share_stats(pl_pipe *p, const pl_dp_plan *plan)
 {
     const int n = pl_pipe_micro(p, plan);
+    /* the output errors still travelling: received on the way (a rule
+     * that did not wait for them), or sent from the last stage */
+    const int waits = p->stage < p->stages - 1 ? p->shared : p->shared * (p->stages - 1);
+    for (int k = 0; k < waits; k++) {
+        wait_timed(p, p->out_req[k]);
+        p->out_req[k] = NULL;
+    }
+    p->shared = 0;
     if (p->stages > 1 && n > 0) {
         double t = pl_now();
         pl_bcast_bytes(p->line, p->stats, 2L * n * (long)sizeof *p->stats, p->stages - 1);

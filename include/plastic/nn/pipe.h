@@ -12,9 +12,11 @@
  *             rank) and sends its output to s + 1, micro-batch after
  *             micro-batch, so the stages overlap; the last computes the
  *             loss and the output's error;
- *   share     the last stage broadcasts the output's error of the whole
- *             minibatch (rec-LRA: every stage's targets come from it) and
- *             the per-micro-batch loss and error counts;
+ *   share     (rec-LRA) the last stage sends each micro-batch's output
+ *             error to every stage as soon as it has it, so a stage sets
+ *             its targets for a micro-batch while later ones still stream
+ *             through the stages above; at the end it broadcasts the
+ *             micro-batches' loss and error counts;
  *   backward  (backprop only) dL/dz of a stage's input goes to s - 1,
  *             micro-batch after micro-batch: the backward sweep;
  *   sum, step each stage forms its layers' increments over all its rows
@@ -48,6 +50,10 @@ typedef struct pl_pipe {
     int chunk;             /* rows per micro-batch */
     int max_micro;         /* micro-batches of the largest share */
     pl_request **req;      /* 2 x max_micro: receives, then sends */
+    pl_request **out_req;  /* the output's error: max_micro receives, or (last stage)
+                              S - 1 sends per micro-batch */
+    float *out_copy;       /* last stage: what those sends read (capacity x classes) */
+    int shared;            /* micro-batches whose output error is being shared */
     double *stats;         /* per micro-batch: the loss (summed) and the errors */
     /* bench: seconds of the minibatches (pl_pipe_begin to pl_pipe_end) and
      * of them blocked on the pipeline's messages and broadcasts */
@@ -81,14 +87,17 @@ void pl_pipe_micro_rows(const pl_pipe *p, const pl_dp_plan *plan, int i, int *ro
  * labels; stage 0 reads X, the others receive): dropout keyed by (seed,
  * step, example); on the last stage the output layer's delta becomes
  * scale dL/dh (pl_net_loss) and the micro-batches' loss and errors are
- * kept. Collective over the pipeline. */
+ * kept. With share_output, each micro-batch's output delta goes on to
+ * every stage (pl_pipe_output). Collective over the pipeline. */
 void pl_pipe_forward(pl_pipe *p, pl_net *net, const float *X, const uint8_t *y,
-                     const pl_dp_plan *plan, uint64_t seed, uint64_t step, float scale);
-/* The last stage's output delta of the share's rows, to every stage of
- * the pipeline. */
-void pl_pipe_share_output(pl_pipe *p, pl_net *net, const pl_dp_plan *plan);
+                     const pl_dp_plan *plan, uint64_t seed, uint64_t step, float scale,
+                     int share_output);
+/* Waits until micro-batch i's output delta (shared by the forward) is in
+ * this rank's output layer's delta. */
+void pl_pipe_output(pl_pipe *p, int i);
 /* The micro-batches' loss and errors, from the last stage to every stage
- * (into the stage's sums: pl_dp_chunk_stats). */
+ * (into the stage's sums: pl_dp_chunk_stats); completes the sharing of
+ * the output. */
 void pl_pipe_share_stats(pl_pipe *p, const pl_dp_plan *plan);
 /* Backprop through the pipeline, micro-batch by micro-batch, from the
  * output delta the forward left on the last stage: every stage's deltas

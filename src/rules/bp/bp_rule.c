@@ -78,7 +78,7 @@ static int bp_step_blocks(bp_model *b, int B, uint64_t step, float lr, pl_dp_sta
     pl_dp_plan plan;
     pl_pipe_begin(p, B, &plan);
     pl_pipe_forward(p, &lay->net, lay->xbuf, lay->ybuf, &plan, b->base.cfg->run.seed, step,
-                    1.0f / (float)B);
+                    1.0f / (float)B, 0);
     pl_pipe_backward(p, &lay->net, &plan);
     pl_pipe_share_stats(p, &plan);
     pl_pipe_sum(p, &lay->net, &plan, st);

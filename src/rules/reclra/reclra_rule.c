@@ -274,9 +274,10 @@ static void reclra_update(reclra_model *r, float lr)
         pl_optim_step(&r->eopt, r->lra.E + r->e0, r->lra.dE + r->e0, erate);
 }
 
-/* Blocks mode: the forward streamed through the stages; e_L and the loss
- * from the last stage to all; then every stage at once: its layers'
- * targets, chunk by chunk, its increments and steps. */
+/* Blocks mode: the forward streamed through the stages; e_L from the last
+ * stage to all, micro-batch by micro-batch; every stage sets its layers'
+ * targets as each micro-batch's e_L arrives, then, all at once, forms its
+ * increments and steps. */
 static int reclra_step_blocks(reclra_model *r, int B, uint64_t stepno, float lr,
                               pl_dp_stats *stats)
 {
@@ -284,17 +285,18 @@ static int reclra_step_blocks(reclra_model *r, int B, uint64_t stepno, float lr,
     pl_pipe *p = &lay->pipe;
     pl_dp_plan plan;
     pl_pipe_begin(p, B, &plan);
-    /* the output's delta becomes e_L = softmax - onehot */
+    /* the output's delta becomes e_L = softmax - onehot, sent to every
+     * stage micro-batch by micro-batch */
     pl_pipe_forward(p, &lay->net, lay->xbuf, lay->ybuf, &plan, r->base.cfg->run.seed, stepno,
-                    1.0f);
-    pl_pipe_share_output(p, &lay->net, &plan);
-    pl_pipe_share_stats(p, &plan);
+                    1.0f, 1);
     for (int i = 0; i < pl_pipe_micro(p, &plan); i++) {
         int row0, rows;
         pl_pipe_micro_rows(p, &plan, i, &row0, &rows);
+        pl_pipe_output(p, i);
         lra_targets_range(&r->lra, &lay->net, r->s0, r->s1, row0, rows);
         scale_errors(r, row0, rows, 1.0f / (float)B);
     }
+    pl_pipe_share_stats(p, &plan);
     pl_pipe_sum(p, &lay->net, &plan, stats);
     sum_synapses(r, &plan);
     if (isfinite(stats->loss))
