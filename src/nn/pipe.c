@@ -149,6 +149,7 @@ void pl_pipe_forward(pl_pipe *p, pl_net *net, const float *X, const uint8_t *y,
     const pl_layer *top = &net->layers[p->l1 - 1], *out = &net->layers[net->nlayers - 1];
     const int C = (int)out->out_size;
     int row0, rows;
+    const double t0 = pl_now(), wait0 = p->t_wait;
     p->shared = share_output && p->stages > 1 ? n : 0;
     for (int i = 0; below && i < n; i++) { /* every input posted at once */
         pl_pipe_micro_rows(p, plan, i, &row0, &rows);
@@ -183,6 +184,7 @@ void pl_pipe_forward(pl_pipe *p, pl_net *net, const float *X, const uint8_t *y,
     }
     for (int i = 0; s < last && i < n; i++)
         wait_timed(p, send[i]);
+    p->t_forward += pl_now() - t0 - (p->t_wait - wait0);
 }
 
 void pl_pipe_output(pl_pipe *p, int i)
@@ -220,6 +222,7 @@ void pl_pipe_backward(pl_pipe *p, pl_net *net, const pl_dp_plan *plan)
     const pl_layer *below = s > 0 ? &net->layers[p->l0 - 1] : NULL;
     const pl_layer *top = &net->layers[p->l1 - 1];
     int row0, rows;
+    const double t0 = pl_now(), wait0 = p->t_wait;
     for (int i = 0; s < last && i < n; i++) { /* dL/dz of the stage's output, from above */
         pl_pipe_micro_rows(p, plan, i, &row0, &rows);
         recv[i] = pl_irecv_float(p->line, rows_of(top->delta, top, row0),
@@ -236,6 +239,7 @@ void pl_pipe_backward(pl_pipe *p, pl_net *net, const pl_dp_plan *plan)
     }
     for (int i = 0; below && i < n; i++)
         wait_timed(p, send[i]);
+    p->t_backward += pl_now() - t0 - (p->t_wait - wait0);
 }
 
 void pl_pipe_sum(pl_pipe *p, pl_net *net, const pl_dp_plan *plan, pl_dp_stats *stats)

@@ -115,7 +115,8 @@ double pl_layered_bench_bare(pl_layered *L, const pl_config *cfg, const pl_comm 
 /* Rows of this rank's share of a minibatch (bench). */
 int pl_layered_share_rows(const pl_layered *L, const pl_config *cfg, const pl_comm *comm);
 
-/* bench, blocks mode: every rank's minibatch time, its time blocked on the
+/* bench, blocks mode: every rank's minibatch time, of it computing (in
+ * the forward, in the backward sweep, the rest) and blocked on the
  * pipeline's messages, per minibatch since the last call, and the time of
  * one micro-batch's activations from stage 0 to stage 1, as a line for
  * rank 0 ("" in data mode). Collective. */

@@ -55,9 +55,10 @@ typedef struct pl_pipe {
     float *out_copy;       /* last stage: what those sends read (capacity x classes) */
     int shared;            /* micro-batches whose output error is being shared */
     double *stats;         /* per micro-batch: the loss (summed) and the errors */
-    /* bench: seconds of the minibatches (pl_pipe_begin to pl_pipe_end) and
-     * of them blocked on the pipeline's messages and broadcasts */
-    double t_total, t_wait, t_start;
+    /* bench: seconds of the minibatches (pl_pipe_begin to pl_pipe_end), of
+     * them blocked on the pipeline's messages and broadcasts, and computing
+     * in the forward and in the backward sweep */
+    double t_total, t_wait, t_start, t_forward, t_backward;
     long minibatches;
     int blas_threads;      /* saved while a minibatch runs on one BLAS thread */
 } pl_pipe;
