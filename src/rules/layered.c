@@ -314,9 +314,10 @@ void pl_layered_bench_detail(pl_layered *L, const pl_comm *comm, char *line, siz
     pl_pipe *p = &L->pipe;
     const int P = pl_comm_size(comm);
     const double mb = p->minibatches > 0 ? (double)p->minibatches : 1.0;
-    enum { K = 4 };
+    enum { K = 5 };
     const float mine[K] = {(float)(p->t_total / mb), (float)(p->t_wait / mb),
-                           (float)(p->t_forward / mb), (float)(p->t_backward / mb)};
+                           (float)(p->t_forward / mb), (float)(p->t_backward / mb),
+                           (float)((p->c_total - p->c_wait) / mb)};
     float *all = pl_comm_rank(comm) == 0 ? pl_alloc((size_t)P * K * sizeof *all) : NULL;
     pl_gatherv_float(comm, mine, K, all);
     const pl_layer *out0 = &L->net.layers[p->first[1] - 1]; /* stage 0's output */
@@ -329,9 +330,10 @@ void pl_layered_bench_detail(pl_layered *L, const pl_comm *comm, char *line, siz
             at += (size_t)snprintf(line + at, size - at,
                                    "%s rank %d (stage %d) %.2f ms: compute %.2f ms (forward "
                                    "%.2f, backward sweep %.2f, the rest %.2f), blocked on "
-                                   "messages %.2f ms", r ? ";" : "", r, r % p->stages,
-                                   1e3 * v[0], 1e3 * (v[0] - v[1]), 1e3 * v[2], 1e3 * v[3],
-                                   1e3 * (v[0] - v[1] - v[2] - v[3]), 1e3 * v[1]);
+                                   "messages %.2f ms, CPU outside waits %.2f ms",
+                                   r ? ";" : "", r, r % p->stages, 1e3 * v[0],
+                                   1e3 * (v[0] - v[1]), 1e3 * v[2], 1e3 * v[3],
+                                   1e3 * (v[0] - v[1] - v[2] - v[3]), 1e3 * v[1], 1e3 * v[4]);
         }
         if (p->stages > 1 && at < size)
             snprintf(line + at, size - at,
@@ -339,6 +341,6 @@ void pl_layered_bench_detail(pl_layered *L, const pl_comm *comm, char *line, siz
                      1e3 * msg);
         pl_free(all);
     }
-    p->t_total = p->t_wait = p->t_forward = p->t_backward = 0.0;
+    p->t_total = p->t_wait = p->t_forward = p->t_backward = p->c_total = p->c_wait = 0.0;
     p->minibatches = 0;
 }

@@ -117,7 +117,8 @@ int pl_layered_share_rows(const pl_layered *L, const pl_config *cfg, const pl_co
 
 /* bench, blocks mode: every rank's minibatch time, of it computing (in
  * the forward, in the backward sweep, the rest) and blocked on the
- * pipeline's messages, per minibatch since the last call, and the time of
+ * pipeline's messages, and its CPU time outside the waits (its compute on
+ * a core of its own), per minibatch since the last call, and the time of
  * one micro-batch's activations from stage 0 to stage 1, as a line for
  * rank 0 ("" in data mode). Collective. */
 void pl_layered_bench_detail(pl_layered *L, const pl_comm *comm, char *line, size_t size);

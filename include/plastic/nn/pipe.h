@@ -59,6 +59,10 @@ typedef struct pl_pipe {
      * them blocked on the pipeline's messages and broadcasts, and computing
      * in the forward and in the backward sweep */
     double t_total, t_wait, t_start, t_forward, t_backward;
+    /* the same in this process's CPU seconds: the minibatches, and inside
+     * the waits (MPI polls while it waits): their difference is the
+     * compute a rank would take on a core of its own */
+    double c_total, c_wait, c_start;
     long minibatches;
     int blas_threads;      /* saved while a minibatch runs on one BLAS thread */
 } pl_pipe;
@@ -121,7 +125,7 @@ void pl_pipe_evaluate(pl_pipe *p, pl_net *net, const float *X, const uint8_t *y,
                       pl_dp_stats *stats);
 
 /* bench: seconds of one message of n floats from stage 0 to stage 1 of
- * the first pipeline (half a ping-pong's round trip, the median of reps;
+ * the first pipeline (half a ping-pong's round trip, the fastest of reps;
  * 0 with one stage), the same on every rank. Collective. */
 double pl_pipe_message_time(pl_pipe *p, long n, int reps);
 
