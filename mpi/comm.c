@@ -1,10 +1,13 @@
-/* The parallel layer over MPI: the world communicator and the collectives
- * the numerics need. The only file besides topk.c and the HDF5 writers that
- * includes mpi.h. Bytes handed to collectives are counted for `bench`. */
+/* The parallel layer over MPI: the world communicator, its splits, the
+ * collectives the numerics need and the pipeline's point-to-point
+ * messages. The only file besides topk.c and the HDF5 writers that
+ * includes mpi.h. Bytes handed to collectives and sends are counted for
+ * `bench`. */
 #include "plastic/par.h"
 #include "plastic/common.h"
 #include "comm_impl.h"
 
+#include <limits.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +31,7 @@ int pl_par_init_threads(int *argc, char ***argv, int multiple)
     MPI_Comm_rank(world.comm, &world.rank);
     MPI_Comm_size(world.comm, &world.size);
     world.bytes_sent = 0;
-    self = (pl_comm){MPI_COMM_SELF, 0, 1, 0};
+    self = (pl_comm){MPI_COMM_SELF, 0, 1, 0, NULL};
     pl_log_set_rank(world.rank);
     return 0;
 }
@@ -54,8 +57,14 @@ void pl_comm_abort(const pl_comm *c, int code)
 void pl_barrier(const pl_comm *c) { MPI_Barrier(c->comm); }
 
 /* Collectives only read the counter through a const handle elsewhere;
- * counting is bookkeeping, not communicator state. */
-static void count_bytes(const pl_comm *c, long bytes) { ((pl_comm *)c)->bytes_sent += bytes; }
+ * counting is bookkeeping, not communicator state. A split's bytes count
+ * on the communicators it was split from, so a rank's total stays on the
+ * one it was handed (bench: the world's). */
+static void count_bytes(const pl_comm *c, long bytes)
+{
+    for (pl_comm *p = (pl_comm *)c; p; p = p->parent)
+        p->bytes_sent += bytes;
+}
 
 void pl_allreduce_max_float(const pl_comm *c, float *buf, int n)
 {
@@ -198,3 +207,70 @@ void pl_gatherv_float(const pl_comm *c, const float *send, long count, float *re
 }
 
 long pl_comm_bytes_sent(const pl_comm *c) { return c->bytes_sent; }
+
+pl_comm *pl_comm_split(const pl_comm *c, int color, int key)
+{
+    pl_comm *sub = pl_calloc(1, sizeof *sub);
+    sub->parent = (pl_comm *)c;
+    MPI_Comm_split(c->comm, color, key, &sub->comm);
+    MPI_Comm_rank(sub->comm, &sub->rank);
+    MPI_Comm_size(sub->comm, &sub->size);
+    return sub;
+}
+
+void pl_comm_free(pl_comm *c)
+{
+    if (!c || c == &world || c == &self)
+        return;
+    MPI_Comm_free(&c->comm);
+    pl_free(c);
+}
+
+/* A nonblocking request: MPI's handle, kept off par.h so src/ needs no
+ * mpi.h. */
+struct pl_request {
+    MPI_Request req;
+};
+
+static int message_count(const pl_comm *c, long n)
+{
+    if (n < 0 || n > INT_MAX) {
+        pl_error_all("a message of %ld floats: more than MPI's int count", n);
+        pl_comm_abort(c, PL_EXIT_USAGE);
+    }
+    return (int)n;
+}
+
+pl_request *pl_isend_float(const pl_comm *c, const float *buf, long n, int dest, int tag)
+{
+    pl_request *r = pl_alloc(sizeof *r);
+    count_bytes(c, n * (long)sizeof *buf);
+    MPI_Isend(buf, message_count(c, n), MPI_FLOAT, dest, tag, c->comm, &r->req);
+    return r;
+}
+
+pl_request *pl_irecv_float(const pl_comm *c, float *buf, long n, int src, int tag)
+{
+    pl_request *r = pl_alloc(sizeof *r);
+    MPI_Irecv(buf, message_count(c, n), MPI_FLOAT, src, tag, c->comm, &r->req);
+    return r;
+}
+
+void pl_wait(pl_request *r)
+{
+    if (!r)
+        return;
+    MPI_Wait(&r->req, MPI_STATUS_IGNORE);
+    pl_free(r);
+}
+
+void pl_send_float(const pl_comm *c, const float *buf, long n, int dest, int tag)
+{
+    count_bytes(c, n * (long)sizeof *buf);
+    MPI_Send(buf, message_count(c, n), MPI_FLOAT, dest, tag, c->comm);
+}
+
+void pl_recv_float(const pl_comm *c, float *buf, long n, int src, int tag)
+{
+    MPI_Recv(buf, message_count(c, n), MPI_FLOAT, src, tag, c->comm, MPI_STATUS_IGNORE);
+}

@@ -8,6 +8,7 @@ struct pl_comm {
     MPI_Comm comm;
     int rank, size;
     long bytes_sent; /* payload handed to collectives by this rank */
+    struct pl_comm *parent; /* a split's communicator, which counts its bytes too */
 };
 
 void pl_topk_op_free(void);

@@ -12,7 +12,7 @@ pl_h5_block pl_h5_array_block(const pl_array *a, const pl_comm *comm, int readin
     pl_h5_block b = {{(hsize_t)a->dims[0], (hsize_t)a->dims[1]},
                      {(hsize_t)a->start[0], (hsize_t)a->start[1]},
                      {(hsize_t)a->count[0], (hsize_t)a->count[1]}};
-    if (a->replicated && !reading && comm->rank != 0)
+    if (!reading && (a->replicated ? comm->rank != 0 : a->copy))
         b.count[0] = b.count[1] = 0;
     return b;
 }

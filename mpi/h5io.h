@@ -21,7 +21,8 @@ typedef struct pl_h5_block {
 } pl_h5_block;
 
 /* This rank's block of a rule's array: its own block, except for a
- * replicated array, which rank 0 alone writes and every rank reads whole. */
+ * replicated array, which rank 0 alone writes and every rank reads whole,
+ * and a copy, which its rank reads but does not write. */
 pl_h5_block pl_h5_array_block(const pl_array *a, const pl_comm *comm, int reading);
 hid_t pl_h5_type(int dtype); /* of enum pl_dtype */
 

@@ -2,6 +2,7 @@
  * identity. Unit tests link this instead of comm.c and topk.c. */
 #include "plastic/par.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,3 +63,46 @@ void pl_gatherv_float(const pl_comm *c, const float *send, long count, float *re
         memmove(recv, send, (size_t)count * sizeof *send);
 }
 long pl_comm_bytes_sent(const pl_comm *c) { (void)c; return 0; }
+
+/* Every split of one process is that process again. */
+pl_comm *pl_comm_split(const pl_comm *c, int color, int key)
+{
+    (void)c; (void)color; (void)key;
+    return calloc(1, sizeof(pl_comm));
+}
+void pl_comm_free(pl_comm *c)
+{
+    if (c && c != &serial_world)
+        free(c);
+}
+
+/* One process has no peer: a message is a bug in the caller (a pipeline
+ * of one stage sends nothing). */
+static void no_peer(const char *what)
+{
+    fprintf(stderr, "plastic: internal error: %s in a one-process run\n", what);
+    abort();
+}
+pl_request *pl_isend_float(const pl_comm *c, const float *buf, long n, int dest, int tag)
+{
+    (void)c; (void)buf; (void)n; (void)dest; (void)tag;
+    no_peer("pl_isend_float");
+    return NULL;
+}
+pl_request *pl_irecv_float(const pl_comm *c, float *buf, long n, int src, int tag)
+{
+    (void)c; (void)buf; (void)n; (void)src; (void)tag;
+    no_peer("pl_irecv_float");
+    return NULL;
+}
+void pl_wait(pl_request *r) { (void)r; }
+void pl_send_float(const pl_comm *c, const float *buf, long n, int dest, int tag)
+{
+    (void)c; (void)buf; (void)n; (void)dest; (void)tag;
+    no_peer("pl_send_float");
+}
+void pl_recv_float(const pl_comm *c, float *buf, long n, int src, int tag)
+{
+    (void)c; (void)buf; (void)n; (void)src; (void)tag;
+    no_peer("pl_recv_float");
+}

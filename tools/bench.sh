@@ -9,33 +9,65 @@
 #   (target <= 1.5), and the 2-rank data-parallel speed-up;
 #   rec-LRA against backprop on the same 5 x 256 tanh MLP
 #   (configs/bench-reclra.ini, B=50), 1 rank: examples per second of each
-#   and their ratio.
+#   and their ratio;
+#   block parallelism (configs/bench-pipe.ini: a residual net of 8 blocks of
+#   width 1024, net.parallel = blocks): rec-LRA and backprop on the same
+#   pipeline, 1 rank x 1 thread and 2 ranks (2 stages) x 1 thread, each
+#   rank's time per minibatch, the part blocked on messages, one
+#   micro-batch's message time, and the 2-rank speed-ups (rec-LRA target
+#   >= 1.6).
+# BENCH=pipe (or kh, bp, reclra) runs one part only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ]; then
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 fi
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+pipelog=$(mktemp)
+trap 'rm -f "$log" "$pipelog"' EXIT
+part=${BENCH:-all}
 
-echo "== kh: 1 rank x 2 threads"
-OPENBLAS_NUM_THREADS=2 mpirun --bind-to none -np 1 bin/plastic bench configs/bench.ini "$@" | tee -a "$log"
-echo "== kh: 2 ranks x 1 thread"
-OPENBLAS_NUM_THREADS=1 mpirun --oversubscribe -np 2 bin/plastic bench configs/bench.ini "$@" | tee -a "$log"
-echo "== bp: 1 rank x 1 thread"
-OPENBLAS_NUM_THREADS=1 mpirun --bind-to none -np 1 bin/plastic bench configs/bench-bp.ini "$@" | tee -a "$log"
-echo "== bp: 2 ranks x 1 thread"
-OPENBLAS_NUM_THREADS=1 mpirun --oversubscribe -np 2 bin/plastic bench configs/bench-bp.ini "$@" | tee -a "$log"
-echo "== reclra: 1 rank x 1 thread"
-OPENBLAS_NUM_THREADS=1 mpirun --bind-to none -np 1 bin/plastic bench configs/bench-reclra.ini "$@" | tee -a "$log"
-echo "== bp on the same net: 1 rank x 1 thread"
-OPENBLAS_NUM_THREADS=1 mpirun --bind-to none -np 1 bin/plastic bench configs/bench-reclra.ini model.rule=bp "$@" \
-    | sed 's/^summary: bp /summary: bp-5x256 /' | tee -a "$log"
+if [ "$part" = all ] || [ "$part" = kh ]; then
+    echo "== kh: 1 rank x 2 threads"
+    OPENBLAS_NUM_THREADS=2 mpirun --bind-to none -np 1 bin/plastic bench configs/bench.ini "$@" | tee -a "$log"
+    echo "== kh: 2 ranks x 1 thread"
+    OPENBLAS_NUM_THREADS=1 mpirun --oversubscribe -np 2 bin/plastic bench configs/bench.ini "$@" | tee -a "$log"
+fi
+if [ "$part" = all ] || [ "$part" = bp ]; then
+    echo "== bp: 1 rank x 1 thread"
+    OPENBLAS_NUM_THREADS=1 mpirun --bind-to none -np 1 bin/plastic bench configs/bench-bp.ini "$@" | tee -a "$log"
+    echo "== bp: 2 ranks x 1 thread"
+    OPENBLAS_NUM_THREADS=1 mpirun --oversubscribe -np 2 bin/plastic bench configs/bench-bp.ini "$@" | tee -a "$log"
+fi
+if [ "$part" = all ] || [ "$part" = reclra ]; then
+    echo "== reclra: 1 rank x 1 thread"
+    OPENBLAS_NUM_THREADS=1 mpirun --bind-to none -np 1 bin/plastic bench configs/bench-reclra.ini "$@" | tee -a "$log"
+    echo "== bp on the same net: 1 rank x 1 thread"
+    OPENBLAS_NUM_THREADS=1 mpirun --bind-to none -np 1 bin/plastic bench configs/bench-reclra.ini model.rule=bp "$@" \
+        | sed 's/^summary: bp /summary: bp-5x256 /' | tee -a "$log"
+fi
+if [ "$part" = all ] || [ "$part" = pipe ]; then
+    for rule in reclra bp; do
+        echo "== pipe: $rule, 1 rank x 1 thread"
+        OPENBLAS_NUM_THREADS=1 mpirun --bind-to none -np 1 bin/plastic bench configs/bench-pipe.ini \
+            model.rule=$rule "$@" | tee -a "$pipelog"
+        echo "== pipe: $rule, 2 ranks (2 stages) x 1 thread"
+        OPENBLAS_NUM_THREADS=1 mpirun --oversubscribe --bind-to none -np 2 bin/plastic bench \
+            configs/bench-pipe.ini model.rule=$rule "$@" | tee -a "$pipelog"
+    done
+fi
 echo "== summary (ratio = epoch time / bare GEMM time; targets: kh <= 1.3, bp <= 1.5)"
-grep '^summary' "$log"
+grep -h '^summary' "$log" "$pipelog" || true
 awk '$1 == "summary:" && $2 == "bp" { e[$3] = $9 }
      END { if (e[1] > 0 && e[2] > 0) printf "bp data-parallel: 2 ranks %.2fx faster per epoch than 1\n", e[1] / e[2] }' "$log"
 awk '$1 == "summary:" && ($2 == "reclra" || $2 == "bp-5x256") && $3 == 1 { e[$2] = $9 }
      END { if (e["reclra"] > 0 && e["bp-5x256"] > 0)
                printf "5x256 tanh MLP, 1 rank: rec-LRA %.0f examples/s, backprop %.0f examples/s: rec-LRA %.2fx the speed of backprop\n",
                       50000 / e["reclra"], 50000 / e["bp-5x256"], e["bp-5x256"] / e["reclra"] }' "$log"
+awk '$1 == "summary:" { e[$2, $3] = $9 }
+     END { if (e["reclra", 1] > 0 && e["reclra", 2] > 0)
+               printf "rec-LRA blocks: 2 stages %.2fx faster per epoch than 1 (target >= 1.6)\n",
+                      e["reclra", 1] / e["reclra", 2]
+           if (e["bp", 1] > 0 && e["bp", 2] > 0)
+               printf "bp blocks (same pipeline): 2 stages %.2fx faster per epoch than 1\n",
+                      e["bp", 1] / e["bp", 2] }' "$pipelog"

@@ -63,6 +63,8 @@ typedef struct pl_config {
         double init_std; /* normal: standard deviation of the initial weights */
         char loss[16];   /* xent | hinge */
         double hinge_mu; /* hinge: weight of the non-target terms */
+        char parallel[8]; /* data | blocks: how ranks share the net (nn/dp.h, nn/pipe.h) */
+        int stages;      /* blocks: ranks per pipeline; 0 = all ranks */
     } net;
 
     struct {
@@ -118,14 +120,14 @@ int pl_config_load_text(pl_config *cfg, const char *text, const char *name);
  * run), or NULL for none. */
 
 /* 0 if the two configurations compute the same run (they may differ in where
- * and how it executes: run.dir, run.threads, data.dir, checkpoint.*, log.*,
- * and in the skipped sections); else 1, with the first differing key and
- * both values written to what. */
+ * and how it executes: run.dir, run.threads, data.dir, net.parallel,
+ * net.stages, checkpoint.*, log.*, and in the skipped sections); else 1,
+ * with the first differing key and both values written to what. */
 int pl_config_diff(const pl_config *stored, const pl_config *current, const char *const *skip,
                    char *what, size_t size);
 
 /* 1 if section.key says where or how a run executes (run.dir, run.threads,
- * data.dir, checkpoint.*, log.* ...) rather than what it computes, 0 if it
+ * data.dir, net.stages, checkpoint.*, log.* ...) rather than what it computes, 0 if it
  * is part of the computation, -1 if there is no such key. */
 int pl_config_is_runtime(const char *dotted);
 

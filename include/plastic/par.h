@@ -51,6 +51,23 @@ void pl_bcast_bytes(const pl_comm *c, void *buf, long bytes, int root);
  * holds the k best entries of the union over ranks, in the same order. */
 void pl_topk_allreduce(const pl_comm *c, pl_rank_entry *lists, int nlists, int k);
 
+/* Sub-communicators: the ranks of c with the same color, ordered by key
+ * (collective over c); their bytes also count on c. Free with
+ * pl_comm_free, before c. */
+pl_comm *pl_comm_split(const pl_comm *c, int color, int key);
+void pl_comm_free(pl_comm *c);
+
+/* Point-to-point messages of floats (the pipeline's activations and
+ * deltas, nn/pipe.h). The nonblocking calls return a request that
+ * pl_wait completes and frees (NULL is allowed and ignored); the buffer
+ * must not be touched until then. n < 2^31. Counted: the floats sent. */
+typedef struct pl_request pl_request;
+pl_request *pl_isend_float(const pl_comm *c, const float *buf, long n, int dest, int tag);
+pl_request *pl_irecv_float(const pl_comm *c, float *buf, long n, int src, int tag);
+void pl_wait(pl_request *r);
+void pl_send_float(const pl_comm *c, const float *buf, long n, int dest, int tag);
+void pl_recv_float(const pl_comm *c, float *buf, long n, int src, int tag);
+
 /* Rank 0 receives, in rank order, every rank's count floats into recv
  * (recv may be NULL elsewhere). */
 void pl_gatherv_float(const pl_comm *c, const float *send, long count, float *recv);

@@ -44,13 +44,17 @@ enum pl_array_kind { PL_ARRAY_MODEL, PL_ARRAY_STATE, PL_ARRAY_OPTIM };
  * +count[0]) and columns [start[1], +count[1]) of dims[0] x dims[1];
  * data holds count[0] x count[1] elements, row-major. A replicated array
  * (every rank holds all of it, e.g. data-parallel weights) is written by
- * rank 0 and read by every rank. */
+ * rank 0 and read by every rank; a block marked copy is likewise read by
+ * its rank and written by the rank whose block it copies. */
 typedef struct pl_array {
     char name[64];         /* "kh/W", "net/dense1/W", "readout/adam_m" */
     int kind;              /* enum pl_array_kind */
     int dtype;             /* enum pl_dtype */
     long dims[2], start[2], count[2];
     int replicated;
+    int copy;              /* this rank's block is a copy of another rank's (blocks mode: the
+                              same stage in another pipeline): read, but neither written nor
+                              counted in the checksum */
     void *data;
     int stage;             /* the stage that trains it (sweeps load the shared stages') */
     const char *init_from; /* fresh run: read it from this model file first ("" or NULL: no) */
@@ -200,6 +204,10 @@ struct pl_rule {
      * the layout. Collective. */
     double (*bench_bare)(pl_model *m, int stage);
     void (*bench_describe)(pl_model *m, int stage, char *line, size_t size);
+    /* bench (optional): the rule's own timings of the epoch just run as a
+     * line for rank 0, or "" (e.g. a pipeline's per-stage compute and
+     * message times). Collective. */
+    void (*bench_detail)(pl_model *m, int stage, char *line, size_t size);
 };
 
 /* ---- the registry (src/rules/registry.c) ---- */

@@ -135,6 +135,12 @@ static const struct key keys[] = {
            "xent: softmax cross-entropy; hinge: target above +1, others below -1"),
     DBL("net", "hinge_mu", net.hinge_mu, "1", AT_LEAST(0),
         "weight of the non-target terms of the hinge loss"),
+    CHOICE("net", "parallel", net.parallel, "data", "data|blocks",
+           "how ranks share a layered net: data (each rank a slice of every minibatch, the "
+           "whole net) or blocks (a pipeline: each rank a stage of consecutive blocks)"),
+    INT("net", "stages", net.stages, "0", AT_LEAST(0),
+        "blocks: ranks per pipeline (0: all ranks); ranks / stages pipelines split each "
+        "minibatch's examples"),
 
     CHOICE("optim", "method", optim.method, "adam", "sgd|momentum|adam", "optimiser"),
     DBL("optim", "lr", optim.lr, "0.001", ABOVE(0), "base learning rate"),
@@ -729,8 +735,12 @@ int pl_config_load_text(pl_config *cfg, const char *text, const char *name)
  * a run may resume with other values for these. */
 static bool may_differ_on_resume(const struct key *k)
 {
-    static const char *const runtime[] = {"run.name", "run.dir",  "run.threads",
-                                          "run.resume", "data.dir", NULL};
+    /* net.parallel and net.stages lay the net out over the ranks, as the
+     * rank count does (results may differ by float rounding, as with the
+     * fast sum on another rank count) */
+    static const char *const runtime[] = {"run.name",    "run.dir",      "run.threads",
+                                          "run.resume",  "data.dir",     "net.parallel",
+                                          "net.stages",  NULL};
     if (!strcmp(k->section, "checkpoint") || !strcmp(k->section, "log"))
         return true;
     char full[2 * PL_NAME_MAX];

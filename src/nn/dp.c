@@ -17,14 +17,36 @@ enum { MAX_GROUP = 8 };
 void pl_dp_init(pl_dp *dp, const pl_net *net, const pl_comm *comm, int chunk, int exact,
                 int max_batch)
 {
+    pl_dp_init_layers(dp, net, comm, chunk, exact, max_batch, 0, net->nlayers);
+}
+
+/* The first tensor of a layer at or after l (ntensors if none). */
+static int first_tensor(const pl_net *net, int l)
+{
+    int t = 0;
+    while (t < net->ntensors && net->tensors[t].layer < l)
+        t++;
+    return t;
+}
+
+void pl_dp_init_layers(pl_dp *dp, const pl_net *net, const pl_comm *comm, int chunk, int exact,
+                       int max_batch, int l0, int l1)
+{
     memset(dp, 0, sizeof *dp);
     dp->comm = comm;
     dp->chunk = chunk > 0 ? chunk : 1;
     dp->exact = exact;
     dp->max_batch = max_batch;
     dp->max_chunks = (max_batch + dp->chunk - 1) / dp->chunk;
-    dp->nparams = net->nparams;
-    dp->hi = net->nparams; /* replicated until pl_dp_shard */
+    dp->l0 = l0;
+    dp->l1 = l1;
+    /* tensors are laid out in layer order: the range's are contiguous */
+    dp->t0 = first_tensor(net, l0);
+    const int t1 = first_tensor(net, l1);
+    dp->p0 = dp->t0 < net->ntensors ? net->tensors[dp->t0].offset : net->nparams;
+    dp->nparams = (t1 < net->ntensors ? net->tensors[t1].offset : net->nparams) - dp->p0;
+    dp->lo = dp->p0; /* replicated until pl_dp_shard */
+    dp->hi = dp->p0 + dp->nparams;
     int need = pl_dp_capacity(max_batch, dp->chunk, exact, pl_comm_size(comm));
     if (net->capacity < need) {
         pl_error_all("pl_dp_init: the net holds %d rows, a minibatch of %d needs %d here "
@@ -33,14 +55,15 @@ void pl_dp_init(pl_dp *dp, const pl_net *net, const pl_comm *comm, int chunk, in
     }
     if (!exact)
         return;
-    long *counts = pl_alloc((size_t)(net->ntensors + 1) * sizeof *counts);
+    const int nt = t1 - dp->t0;
+    long *counts = pl_alloc((size_t)(nt + 1) * sizeof *counts);
     long largest = 0;
-    for (int t = 0; t < net->ntensors; t++) {
-        counts[t] = net->tensors[t].count;
-        if (t % 2 == 1 && counts[t - 1] + counts[t] > largest) /* W and b of a layer */
-            largest = counts[t - 1] + counts[t];
+    for (int k = 0; k < nt; k++) {
+        counts[k] = net->tensors[dp->t0 + k].count;
+        if (k % 2 == 1 && counts[k - 1] + counts[k] > largest) /* W and b of a layer */
+            largest = counts[k - 1] + counts[k];
     }
-    pl_exact_init(&dp->sum, net->ntensors, counts, 2 * dp->max_chunks);
+    pl_exact_init(&dp->sum, nt, counts, 2 * dp->max_chunks);
     dp->group = dp->max_chunks < MAX_GROUP ? dp->max_chunks : MAX_GROUP;
     dp->stride = largest;
     dp->scratch = pl_alloc((size_t)(largest > 0 ? largest : 1) * (size_t)(dp->group > 0 ? dp->group : 1) *
@@ -67,6 +90,8 @@ void pl_dp_shard(pl_dp *dp)
     dp->shard = 1;
     pl_block_range(dp->nparams, pl_comm_size(dp->comm), pl_comm_rank(dp->comm), &dp->lo,
                    &dp->hi);
+    dp->lo += dp->p0;
+    dp->hi += dp->p0;
 }
 
 void pl_dp_block(const pl_dp *dp, long *lo, long *hi)
@@ -158,8 +183,9 @@ void pl_dp_chunk_stats(pl_dp *dp, const pl_dp_plan *plan, int i, double loss, lo
 static void sum_exact(pl_dp *dp, pl_net *net, const pl_dp_plan *plan, pl_dp_stats *stats)
 {
     pl_exact *s = &dp->sum;
-    for (int l = 0; l < net->nlayers; l++) {
-        int t = net->layers[l].param;
+    /* exact tensor t - t0 is the net's tensor t */
+    for (int l = dp->l0; l < dp->l1; l++) {
+        int t = net->layers[l].param < 0 ? -1 : net->layers[l].param - dp->t0;
         for (int i = 0; t >= 0 && i < plan->nchunks; i++) {
             int row0, rows;
             double bW, bb;
@@ -170,11 +196,11 @@ static void sum_exact(pl_dp *dp, pl_net *net, const pl_dp_plan *plan, pl_dp_stat
         }
     }
     pl_exact_agree(s, dp->comm);
-    for (int l = 0; l < net->nlayers; l++) {
-        int t = net->layers[l].param;
-        if (t < 0)
+    for (int l = dp->l0; l < dp->l1; l++) {
+        if (net->layers[l].param < 0)
             continue;
-        const long nW = net->tensors[t].count;
+        const int t = net->layers[l].param - dp->t0;
+        const long nW = net->tensors[net->layers[l].param].count;
         for (int i0 = 0; i0 < plan->nchunks; i0 += dp->group) {
             int n = plan->nchunks - i0 < dp->group ? plan->nchunks - i0 : dp->group;
             for (int k = 0; k < n; k++) { /* chunk i0 + k's W, b at scratch + k stride */
@@ -188,9 +214,9 @@ static void sum_exact(pl_dp *dp, pl_net *net, const pl_dp_plan *plan, pl_dp_stat
         }
     }
     if (dp->shard) /* only this rank's block is stepped here */
-        pl_exact_finish_block(s, dp->comm, net->grads);
+        pl_exact_finish_block(s, dp->comm, net->grads + dp->p0);
     else
-        pl_exact_finish(s, dp->comm, net->grads);
+        pl_exact_finish(s, dp->comm, net->grads + dp->p0);
     if (stats) { /* every chunk's values, added in chunk order */
         const double *side = pl_exact_side(s);
         stats->loss = 0.0;
@@ -204,15 +230,20 @@ static void sum_exact(pl_dp *dp, pl_net *net, const pl_dp_plan *plan, pl_dp_stat
 
 static void sum_fast(pl_dp *dp, pl_net *net, const pl_dp_plan *plan, pl_dp_stats *stats)
 {
+    float *g = net->grads + dp->p0;
     if (plan->rows > 0)
-        pl_net_grads(net, 0, plan->rows, net->grads, 0.0f);
+        for (int l = dp->l0; l < dp->l1; l++) {
+            const pl_layer *L = &net->layers[l];
+            if (L->param >= 0)
+                pl_net_layer_grads(net, l, 0, plan->rows, L->dW, L->db, 0.0f);
+        }
     else
-        memset(net->grads, 0, (size_t)net->nparams * sizeof *net->grads);
+        memset(g, 0, (size_t)dp->nparams * sizeof *g);
     if (pl_comm_size(dp->comm) > 1) { /* one rank holds the sum already */
         if (dp->shard) /* only this rank's block is stepped here */
-            pl_reduce_scatter_sum_float(dp->comm, net->grads, net->nparams);
+            pl_reduce_scatter_sum_float(dp->comm, g, dp->nparams);
         else
-            pl_allreduce_sum_float(dp->comm, net->grads, net->nparams);
+            pl_allreduce_sum_float(dp->comm, g, dp->nparams);
         pl_allreduce_sum_double(dp->comm, dp->fast_stats, 2);
     }
     if (stats) {
@@ -231,7 +262,7 @@ void pl_dp_sum(pl_dp *dp, pl_net *net, const pl_dp_plan *plan, pl_dp_stats *stat
 
 void pl_dp_step(pl_dp *dp, pl_net *net, pl_optim *opt, float lr)
 {
-    if (opt->n != dp->hi - dp->lo || net->nparams != dp->nparams) {
+    if (opt->n != dp->hi - dp->lo || dp->p0 + dp->nparams > net->nparams) {
         pl_error_all("pl_dp_step: an optimiser of %ld values for parameters [%ld, %ld) of %ld "
                      "(pl_dp_block)", opt->n, dp->lo, dp->hi, net->nparams);
         pl_comm_abort(dp->comm, PL_EXIT_USAGE);
@@ -239,7 +270,7 @@ void pl_dp_step(pl_dp *dp, pl_net *net, pl_optim *opt, float lr)
     /* on every rank, an empty block too: Adam's step count t is replicated */
     pl_optim_step(opt, net->params + dp->lo, net->grads + dp->lo, lr);
     if (dp->shard && pl_comm_size(dp->comm) > 1)
-        pl_allgather_blocks_float(dp->comm, net->params, net->nparams);
+        pl_allgather_blocks_float(dp->comm, net->params + dp->p0, dp->nparams);
 }
 
 void pl_dp_gradient(pl_dp *dp, pl_net *net, const float *X, const uint8_t *y, int B,

@@ -238,15 +238,22 @@ const float *pl_net_output(const pl_net *net) { return net->layers[net->nlayers 
 
 void pl_net_forward(pl_net *net, const float *x, int row0, int rows, const pl_pass *pass)
 {
+    pl_net_forward_layers(net, x, 0, net->nlayers, row0, rows, pass);
+}
+
+void pl_net_forward_layers(pl_net *net, const float *x, int l0, int l1, int row0, int rows,
+                           const pl_pass *pass)
+{
     net->x = x;
     if (rows <= 0)
         return;
-    if (row0 < 0 || row0 + rows > net->capacity) { /* every later pass trusts this check */
-        pl_error_all("pl_net_forward: rows %d to %d do not fit the net's %d", row0,
-                     row0 + rows - 1, net->capacity);
+    if (row0 < 0 || row0 + rows > net->capacity || l0 < 0 || l1 > net->nlayers) {
+        /* every later pass trusts this check */
+        pl_error_all("pl_net_forward: rows %d to %d (layers %d to %d) do not fit the net's %d "
+                     "(%d)", row0, row0 + rows - 1, l0, l1 - 1, net->capacity, net->nlayers);
         abort();
     }
-    for (int l = 0; l < net->nlayers; l++) {
+    for (int l = l0; l < l1; l++) {
         pl_layer *L = &net->layers[l];
         const pl_layer_spec *s = &L->spec;
         const float *in = pl_net_layer_input(net, l) + (size_t)row0 * L->in_size;
@@ -333,11 +340,16 @@ static void input_gradient(pl_net *net, int l, const float *d, int row0, int row
 
 void pl_net_backward(pl_net *net, int row0, int rows)
 {
-    if (rows <= 0)
+    pl_net_backward_layers(net, 0, net->nlayers, row0, rows);
+}
+
+void pl_net_backward_layers(pl_net *net, int l0, int l1, int row0, int rows)
+{
+    if (rows <= 0 || l1 <= l0)
         return;
     memset(net->written, 0, (size_t)net->nlayers);
-    net->written[net->nlayers - 1] = 1; /* by pl_net_loss */
-    for (int l = net->nlayers - 1; l >= 0; l--) {
+    net->written[l1 - 1] = 1; /* by pl_net_loss, or the stage above */
+    for (int l = l1 - 1; l >= l0; l--) {
         pl_layer *L = &net->layers[l];
         const size_t at = (size_t)row0 * L->out_size;
         if (has_params(&L->spec) && L->spec.act != PL_ACT_SOFTMAX)

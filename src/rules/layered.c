@@ -10,10 +10,22 @@
 
 int pl_layered_check(const pl_config *cfg, int nranks, char *err, size_t size)
 {
-    (void)nranks;
     char why[512];
     if (pl_netspec_check(cfg->net.layers, why, sizeof why)) {
         snprintf(err, size, "net.layers %s", why);
+        return -1;
+    }
+    const int blocks = strcmp(cfg->net.parallel, "blocks") == 0, S = cfg->net.stages;
+    if (!blocks && S != 0) {
+        snprintf(err, size, "net.stages = %d: stages are for net.parallel = blocks (it is %s)", S,
+                 cfg->net.parallel);
+        return -1;
+    }
+    if (blocks && S > 0 && (S > nranks || nranks % S != 0)) {
+        snprintf(err, size,
+                 "net.stages = %d does not divide the %d rank(s): net.parallel = blocks needs "
+                 "whole pipelines of net.stages ranks (or net.stages = 0: one pipeline of all "
+                 "ranks)", S, nranks);
         return -1;
     }
     return 0;
@@ -38,23 +50,30 @@ const pl_dataset *pl_layered_split(const pl_model *m, int split)
     return split == PL_SPLIT_TRAIN ? m->train : split == PL_SPLIT_VALID ? m->valid : m->test;
 }
 
+int pl_layered_blocks(const pl_config *cfg) { return strcmp(cfg->net.parallel, "blocks") == 0; }
+
 int pl_layered_create(pl_layered *L, const pl_config *cfg, const pl_comm *comm,
                       const pl_dataset *train)
 {
     memset(L, 0, sizeof *L);
     pl_shape input = {train->channels, train->rows, train->cols, 0};
-    const int exact = strcmp(cfg->optim.sum, "exact") == 0;
-    /* the net's rows hold this rank's share of a minibatch (evaluation goes
-     * in pieces of as many) */
-    int capacity = pl_dp_capacity(cfg->optim.batch, cfg->optim.chunk, exact, pl_comm_size(comm));
+    const int exact = strcmp(cfg->optim.sum, "exact") == 0, P = pl_comm_size(comm);
+    L->blocks = pl_layered_blocks(cfg);
+    /* the net's rows hold this rank's share of a minibatch, in blocks mode
+     * its pipeline's (evaluation goes in pieces of as many) */
+    int capacity = L->blocks ? pl_pipe_capacity(cfg->optim.batch, cfg->optim.chunk, exact, P,
+                                                 cfg->net.stages)
+                             : pl_dp_capacity(cfg->optim.batch, cfg->optim.chunk, exact, P);
     if (pl_net_create_config(&L->net, cfg, input, train->nclass, capacity) != 0)
         return -1;
     pl_net_init_config(&L->net, cfg);
-    pl_dp_init_config(&L->dp, &L->net, comm, cfg);
-    pl_dp_shard(&L->dp);
-    long lo, hi;
-    pl_dp_block(&L->dp, &lo, &hi);
-    pl_optim_init_config(&L->opt, cfg, hi - lo);
+    if (!L->blocks) { /* blocks: pl_layered_stages, once the rule knows its units */
+        pl_dp_init_config(&L->dp, &L->net, comm, cfg);
+        pl_dp_shard(&L->dp);
+        long lo, hi;
+        pl_dp_block(&L->dp, &lo, &hi);
+        pl_optim_init_config(&L->opt, cfg, hi - lo);
+    }
     pl_schedule_from_config(&L->sched, cfg);
     const int size = cfg->optim.batch;
     L->xbuf = pl_alloc((size_t)size * (size_t)train->dim * sizeof *L->xbuf);
@@ -64,8 +83,52 @@ int pl_layered_create(pl_layered *L, const pl_config *cfg, const pl_comm *comm,
     return 0;
 }
 
+int pl_layered_stages(pl_layered *L, const pl_config *cfg, const pl_comm *comm,
+                      const char *start, const double *cost, const char *units)
+{
+    char err[256];
+    const int exact = strcmp(cfg->optim.sum, "exact") == 0;
+    if (pl_pipe_init(&L->pipe, &L->net, comm, cfg->net.stages, start, cost, cfg->optim.chunk,
+                     exact, cfg->optim.batch, err, sizeof err) != 0) {
+        if (cfg->net.stages > 0)
+            pl_error("net.stages = %d (net.parallel = blocks): %s (%s)", cfg->net.stages, err,
+                     units);
+        else
+            pl_error("net.stages = 0 (net.parallel = blocks, one stage per rank): %s (%s); set "
+                     "net.stages to fewer", err, units);
+        return -1;
+    }
+    long lo, hi;
+    pl_dp_block(&L->pipe.dp, &lo, &hi);
+    pl_optim_init_config(&L->opt, cfg, hi - lo);
+    return 0;
+}
+
+void pl_layered_layout(const pl_layered *L, const double *cost, char *line, size_t size)
+{
+    line[0] = '\0';
+    if (!L->blocks)
+        return;
+    const pl_pipe *p = &L->pipe;
+    size_t at = (size_t)snprintf(line, size, "%d stage(s) x %d pipeline(s), layers", p->stages,
+                                 p->pipes);
+    for (int s = 0; s < p->stages && at < size; s++)
+        at += (size_t)snprintf(line + at, size - at, "%s%d-%d", s ? " | " : " ",
+                               p->first[s] + 1, p->first[s + 1]);
+    for (int s = 0; s < p->stages && at < size; s++) {
+        double c = 0.0;
+        for (int l = p->first[s]; l < p->first[s + 1]; l++)
+            c += cost[l];
+        at += (size_t)snprintf(line + at, size - at, "%s%.3g", s ? " | " : " (cost ", c);
+    }
+    if (at < size)
+        snprintf(line + at, size - at, ")");
+}
+
 void pl_layered_free(pl_layered *L)
 {
+    if (L->blocks)
+        pl_pipe_free(&L->pipe);
     pl_dp_free(&L->dp);
     pl_optim_free(&L->opt);
     pl_net_free(&L->net);
@@ -125,15 +188,23 @@ void pl_layered_state(pl_layered *L, const pl_dataset *train, pl_state *s)
     for (int t = 0; t < net->ntensors; t++) {
         const pl_param *p = &net->tensors[t];
         long rows = p->ndim > 1 ? p->shape[0] : 1;
-        pl_array *a = pl_state_whole(s, p->name, PL_ARRAY_MODEL, PL_F32, rows, p->count / rows,
-                                     net->params + p->offset, 0);
+        float *data = net->params + p->offset;
+        pl_array *a;
+        if (L->blocks) { /* whole on its stage's ranks, the first pipeline's written */
+            const int mine = p->layer >= L->pipe.l0 && p->layer < L->pipe.l1;
+            a = pl_state_rows(s, p->name, PL_ARRAY_MODEL, PL_F32, rows, p->count / rows, 0,
+                              mine ? rows : 0, data, 0);
+            a->copy = mine && L->pipe.pipe > 0;
+        } else {
+            a = pl_state_whole(s, p->name, PL_ARRAY_MODEL, PL_F32, rows, p->count / rows, data, 0);
+        }
         const pl_layer *layer = &net->layers[p->layer];
         a->picture = t == 0 && layer->spec.kind == PL_LAYER_DENSE && p->ndim == 2 &&
                      layer->in_size == train->dim;
     }
     pl_optim_array opt[2];
     long lo, hi;
-    pl_dp_block(&L->dp, &lo, &hi);
+    pl_dp_block(pl_layered_dp(L), &lo, &hi);
     int n = pl_optim_arrays(&L->opt, opt);
     for (int i = 0; i < n; i++) {
         const char *leaf = strrchr(opt[i].name, '/');
@@ -151,17 +222,19 @@ void pl_layered_state(pl_layered *L, const pl_dataset *train, pl_state *s)
 long pl_layered_errors(pl_layered *L, const pl_dataset *d)
 {
     pl_dp_stats st = {0};
-    if (d->n)
+    if (d->n && L->blocks)
+        pl_pipe_evaluate(&L->pipe, &L->net, d->x, d->y, d->n, &st);
+    else if (d->n)
         pl_dp_evaluate(&L->dp, &L->net, d->x, d->y, d->n, &st);
     return st.errors;
 }
 
 /* The GEMMs of one minibatch of `rows` examples through the net, as the
  * layers call them. */
-static void bare_minibatch(const pl_net *net, int rows, int backprop, float *a, float *bb,
-                           float *c)
+static void bare_minibatch(const pl_net *net, int l0, int l1, int rows, int backprop, float *a,
+                           float *bb, float *c)
 {
-    for (int l = 0; l < net->nlayers; l++) {
+    for (int l = l0; l < l1; l++) {
         const pl_layer *L = &net->layers[l];
         const int input_grad = backprop && l > 0;
         if (L->spec.kind == PL_LAYER_DENSE) {
@@ -189,15 +262,25 @@ static void bare_minibatch(const pl_net *net, int rows, int backprop, float *a, 
     }
 }
 
+int pl_layered_share_rows(const pl_layered *L, const pl_config *cfg, const pl_comm *comm)
+{
+    long lo, hi;
+    if (L->blocks)
+        pl_block_range(cfg->optim.batch, L->pipe.pipes, L->pipe.pipe, &lo, &hi);
+    else
+        pl_block_range(cfg->optim.batch, pl_comm_size(comm), pl_comm_rank(comm), &lo, &hi);
+    return (int)(hi - lo);
+}
+
 double pl_layered_bench_bare(pl_layered *L, const pl_config *cfg, const pl_comm *comm, long n,
                              int backprop)
 {
     const pl_net *net = &L->net;
     const int size = cfg->optim.batch;
-    long lo, hi, biggest = 1;
-    pl_block_range(size, pl_comm_size(comm), pl_comm_rank(comm), &lo, &hi);
-    const int rows = (int)(hi - lo);
-    for (int l = 0; l < net->nlayers; l++) {
+    const int l0 = L->blocks ? L->pipe.l0 : 0, l1 = L->blocks ? L->pipe.l1 : net->nlayers;
+    long biggest = 1;
+    const int rows = pl_layered_share_rows(L, cfg, comm);
+    for (int l = l0; l < l1; l++) {
         const pl_layer *layer = &net->layers[l];
         long in = layer->in_size, out = layer->out_size, w = in * out;
         if (layer->spec.kind == PL_LAYER_CONV) {
@@ -214,11 +297,50 @@ double pl_layered_bench_bare(pl_layered *L, const pl_config *cfg, const pl_comm 
     pl_barrier(comm);
     double t0 = pl_now();
     for (long start = 0; start < n && rows > 0; start += size)
-        bare_minibatch(net, rows, backprop, a, bb, c);
+        bare_minibatch(net, l0, l1, rows, backprop, a, bb, c);
     double t = pl_now() - t0;
     pl_allreduce_max_double(comm, &t, 1);
     pl_free(a);
     pl_free(bb);
     pl_free(c);
     return t;
+}
+
+void pl_layered_bench_detail(pl_layered *L, const pl_comm *comm, char *line, size_t size)
+{
+    line[0] = '\0';
+    if (!L->blocks)
+        return;
+    pl_pipe *p = &L->pipe;
+    const int P = pl_comm_size(comm);
+    const double mb = p->minibatches > 0 ? (double)p->minibatches : 1.0;
+    enum { K = 5 };
+    const float mine[K] = {(float)(p->t_total / mb), (float)(p->t_wait / mb),
+                           (float)(p->t_forward / mb), (float)(p->t_backward / mb),
+                           (float)((p->c_total - p->c_wait) / mb)};
+    float *all = pl_comm_rank(comm) == 0 ? pl_alloc((size_t)P * K * sizeof *all) : NULL;
+    pl_gatherv_float(comm, mine, K, all);
+    const pl_layer *out0 = &L->net.layers[p->first[1] - 1]; /* stage 0's output */
+    const long floats = (long)p->chunk * out0->out_size;
+    const double msg = pl_pipe_message_time(p, floats, 20);
+    if (all) {
+        size_t at = (size_t)snprintf(line, size, "per minibatch:");
+        for (int r = 0; r < P && at < size; r++) {
+            const float *v = all + K * r;
+            at += (size_t)snprintf(line + at, size - at,
+                                   "%s rank %d (stage %d) %.2f ms: compute %.2f ms (forward "
+                                   "%.2f, backward sweep %.2f, the rest %.2f), blocked on "
+                                   "messages %.2f ms, CPU outside waits %.2f ms",
+                                   r ? ";" : "", r, r % p->stages, 1e3 * v[0],
+                                   1e3 * (v[0] - v[1]), 1e3 * v[2], 1e3 * v[3],
+                                   1e3 * (v[0] - v[1] - v[2] - v[3]), 1e3 * v[1], 1e3 * v[4]);
+        }
+        if (p->stages > 1 && at < size)
+            snprintf(line + at, size - at,
+                     "; one micro-batch's activations (%ld floats) stage 0 -> 1: %.3f ms", floats,
+                     1e3 * msg);
+        pl_free(all);
+    }
+    p->t_total = p->t_wait = p->t_forward = p->t_backward = p->c_total = p->c_wait = 0.0;
+    p->minibatches = 0;
 }

@@ -1,6 +1,7 @@
 /* What the layered rules (bp, rec-LRA) share: a net on the data's shape
  * whose buffers hold this rank's share of a minibatch, the data-parallel
- * path (nn/dp.h) with the optimiser step sharded over the ranks, the
+ * path (nn/dp.h) with the optimiser step sharded over the ranks or, with
+ * net.parallel = blocks, the pipeline of stages (nn/pipe.h), the
  * learning-rate schedule, an epoch's minibatches in the order keyed by
  * (run.seed, epoch), the net's part of the rule's state, evaluation, and
  * the bare GEMMs of the net's forward and weight products for bench. */
@@ -15,13 +16,16 @@
 #include "plastic/nn/dp.h"
 #include "plastic/nn/net.h"
 #include "plastic/nn/optim.h"
+#include "plastic/nn/pipe.h"
 #include "plastic/nn/schedule.h"
 #include "plastic/par.h"
 #include "plastic/rule.h"
 
 typedef struct pl_layered {
     pl_net net;          /* parameters, activations, deltas, gradients */
-    pl_dp dp;            /* the minibatch over the ranks; the sharded step */
+    int blocks;          /* net.parallel = blocks: pipe, not dp */
+    pl_dp dp;            /* data: the minibatch over the ranks; the sharded step */
+    pl_pipe pipe;        /* blocks: the stages, their sums over the pipelines */
     pl_optim opt;        /* the net's optimiser, over this rank's block */
     pl_schedule sched;
     float *xbuf;         /* one minibatch, in the epoch's order */
@@ -39,10 +43,29 @@ double pl_layered_lr(const pl_config *cfg, int stage, int epoch);
 const pl_dataset *pl_layered_split(const pl_model *m, int split);
 
 /* From net.*, optim.* and run.seed, for train's shape on comm. 0, or -1
- * after an error printed (a net that does not fit the data). */
+ * after an error printed (a net that does not fit the data). In blocks
+ * mode the net is whole on every rank, its buffers a pipeline's share of
+ * a minibatch, and pl_layered_stages must follow. */
 int pl_layered_create(pl_layered *L, const pl_config *cfg, const pl_comm *comm,
                       const pl_dataset *train);
+/* Blocks mode: the stages (units start, layer costs cost: nn/stages.h),
+ * the pipelines, and the optimiser over this rank's block of its stage's
+ * parameters. 0, or -1 after an error printed naming net.stages when
+ * there are fewer units than stages (units: what a unit is, for it). */
+int pl_layered_stages(pl_layered *L, const pl_config *cfg, const pl_comm *comm,
+                      const char *start, const double *cost, const char *units);
 void pl_layered_free(pl_layered *L);
+
+/* The data-parallel path whose block the optimiser steps: data mode's, or
+ * this stage's over the pipelines. */
+static inline pl_dp *pl_layered_dp(pl_layered *L) { return L->blocks ? &L->pipe.dp : &L->dp; }
+
+/* Whether a configuration asks for net.parallel = blocks. */
+int pl_layered_blocks(const pl_config *cfg);
+
+/* "2 stages x 1 pipeline: layers 1-9 | 10-19 (multiply-adds 8.8e+06 |
+ * 8.0e+06)" in blocks mode, "" in data mode. */
+void pl_layered_layout(const pl_layered *L, const double *cost, char *line, size_t size);
 
 /* Draws the epoch's order of the training set. */
 void pl_layered_begin_epoch(pl_layered *L, const pl_config *cfg, const pl_dataset *train,
@@ -69,10 +92,13 @@ int pl_layered_epoch(pl_layered *L, const pl_config *cfg, const pl_dataset *trai
                      pl_epoch_pos *pos, pl_poll_fn poll, void *ctx, pl_layered_step_fn step,
                      void *rule);
 
-/* The net's tensors (replicated, first dimension by the rest; the first
- * dense layer's W seeing the raw input is the picture), the optimiser's
- * arrays ("net/m", "net/v" or "net/velocity", 1 x nparams by columns: this
- * rank's block), Adam's step count and the net's attributes. */
+/* The net's tensors (first dimension by the rest; replicated in data
+ * mode, in blocks mode all rows on their stage's ranks, none elsewhere,
+ * copies in pipelines after the first; the first dense layer's W seeing
+ * the raw input is the picture), the optimiser's arrays ("net/m", "net/v"
+ * or "net/velocity", 1 x nparams by columns: this rank's block), Adam's
+ * step count and the net's attributes. Names and shapes are the same in
+ * both modes, so a checkpoint resumes in either on any rank count. */
 void pl_layered_state(pl_layered *L, const pl_dataset *train, pl_state *s);
 
 /* Misclassified examples of d, shared over the ranks. Collective. */
@@ -82,8 +108,19 @@ long pl_layered_errors(pl_layered *L, const pl_dataset *d);
  * of each minibatch (the slowest rank's): per dense layer the forward
  * product and the weight gradient, and the input gradient past the first
  * layer when backprop is set; per conv layer the same per example on
- * im2col'd inputs. Collective. */
+ * im2col'd inputs. In blocks mode, this rank's stage's layers on its
+ * pipeline's share. Collective. */
 double pl_layered_bench_bare(pl_layered *L, const pl_config *cfg, const pl_comm *comm, long n,
                              int backprop);
+/* Rows of this rank's share of a minibatch (bench). */
+int pl_layered_share_rows(const pl_layered *L, const pl_config *cfg, const pl_comm *comm);
+
+/* bench, blocks mode: every rank's minibatch time, of it computing (in
+ * the forward, in the backward sweep, the rest) and blocked on the
+ * pipeline's messages, and its CPU time outside the waits (its compute on
+ * a core of its own), per minibatch since the last call, and the time of
+ * one micro-batch's activations from stage 0 to stage 1, as a line for
+ * rank 0 ("" in data mode). Collective. */
+void pl_layered_bench_detail(pl_layered *L, const pl_comm *comm, char *line, size_t size);
 
 #endif

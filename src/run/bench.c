@@ -52,7 +52,7 @@ int pl_bench(const pl_config *cfg, const pl_comm *comm)
     double *ratio = pl_alloc((size_t)(epochs > 0 ? epochs : 1) * sizeof(double));
     long bytes_per_epoch = 0;
 
-    char line[256];
+    char line[512];
     rule->bench_describe(m, stage, line, sizeof line);
     pl_info("bench: %s, stage %s, %d rank(s) x %d thread(s): %s", rule->name,
             rule->stages[stage].name, pl_comm_size(comm), threads, line);
@@ -75,6 +75,12 @@ int pl_bench(const pl_config *cfg, const pl_comm *comm)
                 "per rank %ld", e + 1, epoch_s[e], bare_s[e], ratio[e],
                 bytes_per_epoch / minibatches);
         bytes_per_epoch /= minibatches;
+        if (rule->bench_detail) {
+            char detail[4096];
+            rule->bench_detail(m, stage, detail, sizeof detail);
+            if (detail[0])
+                pl_info("epoch %d %s", e + 1, detail);
+        }
     }
     if (rc == 0 && epochs > 0) {
         double me = median(epoch_s, epochs), mb = median(bare_s, epochs);

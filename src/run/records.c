@@ -92,7 +92,7 @@ static void progress(const pl_run *r, const char *phase, int epoch, int epochs, 
 void pl_record_start(pl_run *r, const char *resumed_from)
 {
     const char *stage = pl_rule_stage_name(r->rule, r->cur.stage);
-    char line[256];
+    char line[1024]; /* the rule's description, with a pipeline's layout */
     pl_json j;
     pl_json_begin(&j, resumed_from ? "resume" : "start");
     pl_json_str(&j, "name", r->cfg->run.name);
@@ -220,6 +220,8 @@ static float *gather_rows(const pl_run *r, const pl_array *a, long shown)
     }
     long row0 = a->start[0], mine = row0 >= shown ? 0 : (row0 + a->count[0] > shown ? shown - row0
                                                                                    : a->count[0]);
+    if (a->copy) /* another rank sends these rows */
+        mine = 0;
     pl_gatherv_float(r->comm, a->data, mine * cols, all);
     return all;
 }

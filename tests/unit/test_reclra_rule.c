@@ -2,7 +2,9 @@
  * equal to the equations (W -= lr e z^T / B with the targets of the naive
  * reference, E -= gamma lr dE), the output's error shrinking on a fixed
  * example, learning a prototype task with tanh and with sign units (no
- * derivative is taken), and bad configurations refused naming the key. */
+ * derivative is taken), and bad configurations refused naming the key;
+ * blocks mode on one rank: data mode's exact bits, the same state names and
+ * shapes, its checks. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -282,6 +284,77 @@ static void bad_configurations_name_the_key(void **state)
     assert_int_not_equal(pl_config_override(&cfg, "net.layers=dense 5 tnah, dense 10 softmax"), 0);
 }
 
+/* One rank in blocks mode (one stage) with exact sums: bitwise data mode's
+ * exact path, weights and synapses, after two epochs of a residual net;
+ * the state's names and global shapes are those of data mode, each array
+ * whole on the one stage (by rows, the optimisers' by columns). */
+static void blocks_mode_is_data_modes_exact_path(void **state)
+{
+    (void)state;
+    const char *const data_ov[] = {"optim.sum=exact", "optim.batch=20", "optim.chunk=6", NULL};
+    const char *const blocks_ov[] = {"optim.sum=exact", "optim.batch=20", "optim.chunk=6",
+                                     "net.parallel=blocks", NULL};
+    const char *layers = "dense 8 tanh, res( dense 8 tanh, dense 8 tanh ), dense 3 softmax";
+    fixture fd, fb;
+    setup(&fd, 47, layers, data_ov);
+    setup(&fb, 47, layers, blocks_ov);
+    pl_model *md = create(&fd), *mb = create(&fb);
+    assert_non_null(mb);
+    for (int e = 0; e < 2; e++) {
+        assert_int_equal(run_epoch(md, e), 0);
+        assert_int_equal(run_epoch(mb, e), 0);
+    }
+    reclra_model *rd = (reclra_model *)md, *rb = (reclra_model *)mb;
+    assert_true(rb->lay.blocks);
+    assert_memory_equal(rd->lay.net.params, rb->lay.net.params,
+                        (size_t)rd->lay.net.nparams * sizeof(float));
+    assert_memory_equal(rd->lra.E, rb->lra.E, (size_t)rd->lra.nE * sizeof(float));
+    assert_int_equal(pl_rule_reclra.errors(md, PL_SPLIT_TEST),
+                     pl_rule_reclra.errors(mb, PL_SPLIT_TEST));
+    pl_state *sd = pl_calloc(1, sizeof *sd), *sb = pl_calloc(1, sizeof *sb);
+    pl_rule_reclra.state(md, sd);
+    pl_rule_reclra.state(mb, sb);
+    assert_int_equal(sd->narrays, sb->narrays);
+    for (int i = 0; i < sd->narrays; i++) {
+        const pl_array *a = &sd->arrays[i], *b = &sb->arrays[i];
+        assert_string_equal(a->name, b->name);
+        assert_int_equal(a->dims[0], b->dims[0]);
+        assert_int_equal(a->dims[1], b->dims[1]);
+        assert_false(b->replicated);
+        assert_false(b->copy);
+        assert_int_equal(b->count[0] * b->count[1], b->dims[0] * b->dims[1]);
+    }
+    pl_free(sd);
+    pl_free(sb);
+    pl_rule_reclra.destroy(md);
+    pl_rule_reclra.destroy(mb);
+    teardown(&fd);
+    teardown(&fb);
+}
+
+/* Blocks mode's checks: stages outside blocks mode, stages that do not
+ * divide the ranks, a chain of targets across stages. */
+static void blocks_mode_checks_name_the_key(void **state)
+{
+    (void)state;
+    pl_config cfg;
+    char err[512] = "";
+    pl_config_defaults(&cfg);
+    assert_int_equal(pl_config_override(&cfg, "model.rule=reclra"), 0);
+    assert_int_equal(pl_config_override(&cfg, "net.stages=2"), 0);
+    assert_int_not_equal(pl_rule_reclra.check(&cfg, 2, err, sizeof err), 0);
+    assert_non_null(strstr(err, "net.stages = 2: stages are for net.parallel = blocks"));
+    assert_int_equal(pl_config_override(&cfg, "net.parallel=blocks"), 0);
+    assert_int_equal(pl_rule_reclra.check(&cfg, 4, err, sizeof err), 0);
+    assert_int_not_equal(pl_rule_reclra.check(&cfg, 3, err, sizeof err), 0);
+    assert_non_null(strstr(err, "net.stages = 2 does not divide the 3 rank(s)"));
+    assert_int_equal(pl_config_override(&cfg, "lra.pathway=chain"), 0);
+    assert_int_not_equal(pl_rule_reclra.check(&cfg, 2, err, sizeof err), 0);
+    assert_non_null(strstr(err, "lra.pathway = chain"));
+    assert_int_equal(pl_config_override(&cfg, "net.stages=1"), 0);
+    assert_int_equal(pl_rule_reclra.check(&cfg, 2, err, sizeof err), 0); /* one stage: fine */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -291,6 +364,8 @@ int main(void)
         cmocka_unit_test(learns_prototypes_with_mlps_residual_and_conv_nets),
         cmocka_unit_test(sign_units_still_learn),
         cmocka_unit_test(bad_configurations_name_the_key),
+        cmocka_unit_test(blocks_mode_is_data_modes_exact_path),
+        cmocka_unit_test(blocks_mode_checks_name_the_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -63,9 +63,11 @@ typedef struct pl_dp {
                         chunks, stride floats apart */
     long stride;
     int group;
-    long nparams;
+    int l0, l1;      /* the layers summed and stepped: all, or a pipeline stage's */
+    int t0;          /* their first tensor */
+    long p0, nparams; /* their parameters: [p0, p0 + nparams) of the flat vector */
     int shard;       /* the optimiser step is sharded (pl_dp_shard) */
-    long lo, hi;     /* the parameters this rank steps: its block, or all */
+    long lo, hi;     /* the parameters this rank steps: its block, or all of the range */
     double fast_stats[2]; /* fast: loss and errors of this rank */
     int blas_threads;     /* saved by pl_dp_blas_single, 0 if not saved */
 } pl_dp;
@@ -86,6 +88,12 @@ typedef struct pl_dp_stats {
  * net must hold pl_dp_capacity(max_batch, chunk, exact, ranks) rows. */
 void pl_dp_init(pl_dp *dp, const pl_net *net, const pl_comm *comm, int chunk, int exact,
                 int max_batch);
+/* The same for layers [l0, l1) only (a pipeline stage, nn/pipe.h): the
+ * sums and the step cover their parameters, a contiguous range of the
+ * flat vector, and blocks are cut from that range. pl_dp_gradient and
+ * pl_dp_evaluate need the whole net. */
+void pl_dp_init_layers(pl_dp *dp, const pl_net *net, const pl_comm *comm, int chunk, int exact,
+                       int max_batch, int l0, int l1);
 /* From optim.chunk, optim.sum and optim.batch. */
 void pl_dp_init_config(pl_dp *dp, const pl_net *net, const pl_comm *comm, const pl_config *cfg);
 void pl_dp_free(pl_dp *dp);

@@ -109,6 +109,14 @@ void pl_net_init_config(pl_net *net, const pl_config *cfg);
  * gradients of these rows are taken. */
 void pl_net_forward(pl_net *net, const float *x, int row0, int rows, const pl_pass *pass);
 
+/* The same for layers [l0, l1) only (a pipeline stage, nn/pipe.h): layer
+ * l0's input is the net's input (l0 = 0) or layer l0 - 1's z, which the
+ * caller filled for the rows; a residual add in the range must take its
+ * skip from the range or from layer l0 - 1. The same arithmetic as the
+ * whole pass, layer by layer. */
+void pl_net_forward_layers(pl_net *net, const float *x, int l0, int l1, int row0, int rows,
+                           const pl_pass *pass);
+
 /* The loss of rows [row0, row0 + rows) of the last forward against
  * labels (label of row r at labels[r]), summed over the rows; the output
  * layer's delta becomes scale dL/dz (dL/dh for a softmax output) and
@@ -119,6 +127,10 @@ double pl_net_loss(pl_net *net, const uint8_t *labels, int row0, int rows, float
 /* Backprop: from the output layer's delta, every layer's delta = dL/dh
  * (dL/dz for pool, dropout and add layers) for rows [row0, row0 + rows). */
 void pl_net_backward(pl_net *net, int row0, int rows);
+/* The same through layers [l0, l1) only: from layer l1 - 1's delta (the
+ * loss's, or dL/dz received from the stage above) to layer l0 - 1's delta
+ * = dL/dz of the range's input (nothing when l0 = 0). */
+void pl_net_backward_layers(pl_net *net, int l0, int l1, int row0, int rows);
 
 /* Parameter gradients of layer l from its delta and its input over the
  * rows: dW = beta dW + sum_rows delta input^T, db likewise. */

@@ -130,9 +130,14 @@ void lra_init(lra *a, lra_e_init kind, double std, uint64_t seed)
 
 void lra_targets(lra *a, pl_net *net, int row0, int rows)
 {
+    lra_targets_range(a, net, 0, a->n, row0, rows);
+}
+
+void lra_targets_range(lra *a, pl_net *net, int i0, int i1, int row0, int rows)
+{
     if (rows <= 0)
         return;
-    for (int i = 0; i < a->n; i++) { /* top down: a source's error is ready */
+    for (int i = i0; i < i1; i++) { /* top down: a source's error is ready */
         const lra_synapse *s = &a->syn[i];
         pl_layer *D = &net->layers[s->dst];
         const pl_layer *S = &net->layers[s->src];

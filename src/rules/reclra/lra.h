@@ -71,6 +71,9 @@ void lra_init(lra *a, lra_e_init kind, double std, uint64_t seed);
  * e_l = z_l - f_l(h_l - beta d) into layer dst's delta, for the rows. The
  * output layer's delta must hold e_L (pl_net_loss with scale 1). */
 void lra_targets(lra *a, pl_net *net, int row0, int rows);
+/* The same for synapses [i0, i1) only (a pipeline stage's: its sources'
+ * errors must be ready, its own or the output's). */
+void lra_targets_range(lra *a, pl_net *net, int i0, int i1, int row0, int rows);
 
 /* Synapse i's increment over the rows: out = beta_acc out + (z or d)^T e_s
  * (out(dst) x out(src)); zero for the fixed rule. */

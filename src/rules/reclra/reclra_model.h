@@ -13,7 +13,10 @@ typedef struct reclra_model {
     pl_model base;       /* the trainer's view; must come first */
     pl_layered lay;      /* the net, its data-parallel path and optimiser */
     lra lra;             /* error synapses, targets */
-    pl_optim eopt;       /* the synapses' optimiser (replicated: they are small) */
+    int s0, s1;          /* the synapses this rank steps: all, or its stage's */
+    long e0, e1;         /* their weights: [e0, e1) of lra.E */
+    pl_optim eopt;       /* their optimiser (replicated over the ranks sharing them: they
+                            are small) */
     pl_exact esum;       /* exact mode: the synapses' increments over chunks and ranks */
     float *escratch;     /* exact mode: one synapse's increment of one chunk */
 } reclra_model;
