@@ -20,6 +20,22 @@ json_field() { # file field
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
+# Stops a background `bin/plastic train` (mpirun's pid) training into dir
+# once its metrics.jsonl holds `epochs` epoch records: SIGUSR1 to its ranks,
+# then mpirun must exit 85 (checkpointed); log is shown if not.
+signal_after_epochs() { # pid dir epochs log
+    local pid=$1 dir=$2 epochs=$3 log=$4 got code
+    for _ in $(seq 1 600); do
+        got=$(grep -c '"event":"epoch"' "$dir/metrics.jsonl" 2>/dev/null)
+        [ "${got:-0}" -ge "$epochs" ] && break
+        sleep 0.05
+    done
+    pkill -USR1 -f "^bin/plastic train .*run.dir=$dir" || fail "no rank to signal"
+    wait "$pid"
+    code=$?
+    [ "$code" = 85 ] || { cat "$log"; fail "signalled run exited $code, expected 85"; }
+}
+
 # ASAN_OPTIONS for fuzz harness NAME (tests/run.sh fuzz, tools/fuzz.sh).
 fuzz_asan_options() {
     case $1 in

@@ -42,16 +42,7 @@ done
 
 # stop on a signal during epoch 3 on 2 ranks; resume on 3
 train 2 "$out/sig" > "$out/sig.log" 2>&1 &
-pid=$!
-for _ in $(seq 1 600); do
-    got=$(grep -c '"event":"epoch"' "$out/sig/metrics.jsonl" 2>/dev/null)
-    [ "${got:-0}" -ge 2 ] && break
-    sleep 0.05
-done
-pkill -USR1 -f "^bin/plastic train .*run.dir=$out/sig" || fail "no rank to signal"
-wait "$pid"
-code=$?
-[ "$code" = 85 ] || { cat "$out/sig.log"; fail "signalled run exited $code, expected 85"; }
+signal_after_epochs $! "$out/sig" 2 "$out/sig.log"
 train 3 "$out/sig" run.resume=auto > "$out/sig2.log" 2>&1 || { cat "$out/sig2.log"; fail "resume"; }
 same_model "$out/r1" "$out/sig" "signal on 2 ranks, resumed on 3"
 [ "$(grep -c '"event":"epoch"' "$out/sig/metrics.jsonl")" = 6 ] || fail "epochs not recorded once each"
