@@ -255,16 +255,6 @@ void pl_pipe_backward(pl_pipe *p, pl_net *net, const pl_dp_plan *plan)
     p->t_backward += pl_now() - t0 - (p->t_wait - wait0);
 }
 
-void pl_pipe_sum(pl_pipe *p, pl_net *net, const pl_dp_plan *plan, pl_dp_stats *stats)
-{
-    pl_dp_sum(&p->dp, net, plan, stats);
-}
-
-void pl_pipe_step(pl_pipe *p, pl_net *net, pl_optim *opt, float lr)
-{
-    pl_dp_step(&p->dp, net, opt, lr);
-}
-
 void pl_pipe_evaluate(pl_pipe *p, pl_net *net, const float *X, const uint8_t *y, long n,
                       pl_dp_stats *stats)
 {

@@ -108,13 +108,6 @@ void pl_pipe_share_stats(pl_pipe *p, const pl_dp_plan *plan);
  * output delta the forward left on the last stage: every stage's deltas
  * = dL/dh of its layers. */
 void pl_pipe_backward(pl_pipe *p, pl_net *net, const pl_dp_plan *plan);
-/* The stage's increments (its layers' deltas and inputs) summed over the
- * pipelines into its block of net->grads; stats = the minibatch's loss
- * and errors, the same on every rank. Collective. */
-void pl_pipe_sum(pl_pipe *p, pl_net *net, const pl_dp_plan *plan, pl_dp_stats *stats);
-/* One optimiser step of the stage's parameters (opt over pl_dp_block of
- * p->dp), gathered over the pipelines. Collective over the pipelines. */
-void pl_pipe_step(pl_pipe *p, pl_net *net, pl_optim *opt, float lr);
 /* Stops the minibatch's clock. */
 void pl_pipe_end(pl_pipe *p);
 

@@ -81,9 +81,9 @@ static int bp_step_blocks(bp_model *b, int B, uint64_t step, float lr, pl_dp_sta
                     1.0f / (float)B, 0);
     pl_pipe_backward(p, &lay->net, &plan);
     pl_pipe_share_stats(p, &plan);
-    pl_pipe_sum(p, &lay->net, &plan, st);
+    pl_dp_sum(&p->dp, &lay->net, &plan, st); /* over the pipelines, into the stage's block */
     if (isfinite(st->loss))
-        pl_pipe_step(p, &lay->net, &lay->opt, lr);
+        pl_dp_step(&p->dp, &lay->net, &lay->opt, lr);
     pl_pipe_end(p);
     return isfinite(st->loss) ? 0 : PL_EXIT_DIVERGED; /* before the step: weights stay finite */
 }

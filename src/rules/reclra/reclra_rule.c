@@ -265,10 +265,7 @@ static void sum_synapses(reclra_model *r, const pl_dp_plan *plan)
 static void reclra_update(reclra_model *r, float lr)
 {
     pl_layered *lay = &r->lay;
-    if (lay->blocks)
-        pl_pipe_step(&lay->pipe, &lay->net, &lay->opt, lr);
-    else
-        pl_dp_step(&lay->dp, &lay->net, &lay->opt, lr);
+    pl_dp_step(pl_layered_dp(lay), &lay->net, &lay->opt, lr);
     const float erate = (float)r->base.cfg->lra.gamma * lr;
     if (r->lra.e_rule != LRA_E_FIXED && erate > 0.0f)
         pl_optim_step(&r->eopt, r->lra.E + r->e0, r->lra.dE + r->e0, erate);
@@ -297,7 +294,7 @@ static int reclra_step_blocks(reclra_model *r, int B, uint64_t stepno, float lr,
         scale_errors(r, row0, rows, 1.0f / (float)B);
     }
     pl_pipe_share_stats(p, &plan);
-    pl_pipe_sum(p, &lay->net, &plan, stats);
+    pl_dp_sum(&p->dp, &lay->net, &plan, stats); /* over the pipelines, into the stage's block */
     sum_synapses(r, &plan);
     if (isfinite(stats->loss))
         reclra_update(r, lr);
