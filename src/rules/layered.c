@@ -202,21 +202,30 @@ void pl_layered_state(pl_layered *L, const pl_dataset *train, pl_state *s)
         a->picture = t == 0 && layer->spec.kind == PL_LAYER_DENSE && p->ndim == 2 &&
                      layer->in_size == train->dim;
     }
-    pl_optim_array opt[2];
     long lo, hi;
     pl_dp_block(pl_layered_dp(L), &lo, &hi);
-    int n = pl_optim_arrays(&L->opt, opt);
-    for (int i = 0; i < n; i++) {
-        const char *leaf = strrchr(opt[i].name, '/');
-        char name[64];
-        snprintf(name, sizeof name, "net/%s", leaf ? leaf + 1 : opt[i].name);
-        pl_state_cols(s, name, PL_ARRAY_OPTIM, PL_F32, 1, net->nparams, lo, hi - lo, opt[i].data,
-                      0);
-    }
-    if (L->opt.method == PL_OPTIM_ADAM)
-        pl_state_scalar(s, "net", "adam_t", &L->opt.adam.t);
+    pl_layered_optim_state(&L->opt, "net", net->nparams, lo, 0, 0, s);
     pl_state_attr(s, "net", "params", (double)net->nparams, 1);
     pl_state_attr(s, "net", "layers", net->nlayers, 1);
+}
+
+void pl_layered_optim_state(pl_optim *opt, const char *group, long total, long lo, int whole,
+                            int copy, pl_state *s)
+{
+    pl_optim_array arrays[2];
+    const int n = pl_optim_arrays(opt, arrays);
+    for (int i = 0; i < n; i++) {
+        const char *leaf = strrchr(arrays[i].name, '/');
+        char name[64];
+        snprintf(name, sizeof name, "%s/%s", group, leaf ? leaf + 1 : arrays[i].name);
+        if (whole)
+            pl_state_whole(s, name, PL_ARRAY_OPTIM, PL_F32, 1, total, arrays[i].data, 0);
+        else
+            pl_state_cols(s, name, PL_ARRAY_OPTIM, PL_F32, 1, total, lo, opt->n, arrays[i].data,
+                          0)->copy = copy;
+    }
+    if (opt->method == PL_OPTIM_ADAM)
+        pl_state_scalar(s, group, "adam_t", &opt->adam.t);
 }
 
 long pl_layered_errors(pl_layered *L, const pl_dataset *d)

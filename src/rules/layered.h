@@ -101,6 +101,13 @@ int pl_layered_epoch(pl_layered *L, const pl_config *cfg, const pl_dataset *trai
  * both modes, so a checkpoint resumes in either on any rank count. */
 void pl_layered_state(pl_layered *L, const pl_dataset *train, pl_state *s);
 
+/* An optimiser's arrays ("<group>/m", "<group>/v" or "<group>/velocity")
+ * as 1 x total arrays of which opt holds [lo, lo + opt->n): replicated
+ * (whole) or by columns, a copy in pipelines after the first; and Adam's
+ * step count "<group>/adam_t". */
+void pl_layered_optim_state(pl_optim *opt, const char *group, long total, long lo, int whole,
+                            int copy, pl_state *s);
+
 /* Misclassified examples of d, shared over the ranks. Collective. */
 long pl_layered_errors(pl_layered *L, const pl_dataset *d);
 

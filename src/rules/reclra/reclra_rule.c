@@ -186,20 +186,7 @@ static void reclra_state(pl_model *m, pl_state *s)
             pl_state_whole(s, y->name, PL_ARRAY_MODEL, PL_F32, y->rows, y->cols, E, 0);
         }
     }
-    pl_optim_array opt[2];
-    int n = pl_optim_arrays(&r->eopt, opt);
-    for (int i = 0; i < n; i++) {
-        const char *leaf = strrchr(opt[i].name, '/');
-        char name[64];
-        snprintf(name, sizeof name, "lra/%s", leaf ? leaf + 1 : opt[i].name);
-        if (blocks)
-            pl_state_cols(s, name, PL_ARRAY_OPTIM, PL_F32, 1, r->lra.nE, r->e0, r->e1 - r->e0,
-                          opt[i].data, 0)->copy = copy;
-        else
-            pl_state_whole(s, name, PL_ARRAY_OPTIM, PL_F32, 1, r->lra.nE, opt[i].data, 0);
-    }
-    if (r->eopt.method == PL_OPTIM_ADAM)
-        pl_state_scalar(s, "lra", "adam_t", &r->eopt.adam.t);
+    pl_layered_optim_state(&r->eopt, "lra", r->lra.nE, r->e0, !blocks, copy, s);
     pl_state_attr(s, "lra", "synapses", r->lra.n, 1);
 }
 
