@@ -282,7 +282,7 @@ int pl_layered_share_rows(const pl_layered *L, const pl_config *cfg, const pl_co
 }
 
 double pl_layered_bench_bare(pl_layered *L, const pl_config *cfg, const pl_comm *comm, long n,
-                             int backprop)
+                             int backprop, const pl_gemm_shape *extra, int nextra)
 {
     const pl_net *net = &L->net;
     const int size = cfg->optim.batch;
@@ -301,12 +301,24 @@ double pl_layered_bench_bare(pl_layered *L, const pl_config *cfg, const pl_comm 
         biggest = need > biggest ? need : biggest;
         biggest = w > biggest ? w : biggest;
     }
+    for (int i = 0; i < nextra; i++) { /* each operand and the product */
+        const long m = extra[i].m > 0 ? extra[i].m : rows, nn = extra[i].n, k = extra[i].k;
+        const long need[3] = {m * nn, nn * k, m * k};
+        for (int j = 0; j < 3; j++)
+            biggest = need[j] > biggest ? need[j] : biggest;
+    }
     float *a = pl_calloc((size_t)biggest, sizeof *a), *bb = pl_calloc((size_t)biggest, sizeof *bb);
     float *c = pl_calloc((size_t)biggest, sizeof *c);
     pl_barrier(comm);
     double t0 = pl_now();
-    for (long start = 0; start < n && rows > 0; start += size)
+    for (long start = 0; start < n && rows > 0; start += size) {
         bare_minibatch(net, l0, l1, rows, backprop, a, bb, c);
+        for (int i = 0; i < nextra; i++) {
+            const int m = extra[i].m > 0 ? extra[i].m : rows;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, extra[i].k, extra[i].n,
+                        1.0f, a, extra[i].n, bb, extra[i].k, 0.0f, c, extra[i].k);
+        }
+    }
     double t = pl_now() - t0;
     pl_allreduce_max_double(comm, &t, 1);
     pl_free(a);

@@ -115,10 +115,14 @@ long pl_layered_errors(pl_layered *L, const pl_dataset *d);
  * of each minibatch (the slowest rank's): per dense layer the forward
  * product and the weight gradient, and the input gradient past the first
  * layer when backprop is set; per conv layer the same per example on
- * im2col'd inputs. In blocks mode, this rank's stage's layers on its
- * pipeline's share. Collective. */
+ * im2col'd inputs; then the rule's own products per minibatch, extra[i]
+ * an m x n by n x k product (m = 0: the rows of the share). In blocks
+ * mode, this rank's stage's layers on its pipeline's share. Collective. */
+typedef struct pl_gemm_shape {
+    int m, n, k;
+} pl_gemm_shape;
 double pl_layered_bench_bare(pl_layered *L, const pl_config *cfg, const pl_comm *comm, long n,
-                             int backprop);
+                             int backprop, const pl_gemm_shape *extra, int nextra);
 /* Rows of this rank's share of a minibatch (bench). */
 int pl_layered_share_rows(const pl_layered *L, const pl_config *cfg, const pl_comm *comm);
 

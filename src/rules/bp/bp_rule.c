@@ -143,7 +143,7 @@ static const char *bp_diverged_hint(int stage)
 static double bp_bench_bare(pl_model *m, int stage)
 {
     (void)stage;
-    return pl_layered_bench_bare(&as_bp(m)->lay, m->cfg, m->comm, m->train->n, 1);
+    return pl_layered_bench_bare(&as_bp(m)->lay, m->cfg, m->comm, m->train->n, 1, NULL, 0);
 }
 
 static void bp_bench_describe(pl_model *m, int stage, char *line, size_t size)

@@ -372,41 +372,25 @@ static const char *reclra_diverged_hint(int stage)
 /* ---- bench ---- */
 
 /* The bare GEMMs of an epoch: the net's forward and weight products
- * (layered.h), and per synapse the product d = e E^T and its increment. */
+ * (layered.h), and per synapse of this rank the product d = e E^T
+ * (rows x out_s by out_s x out_l) and, unless fixed, its increment
+ * (out_l x rows by rows x out_s). */
 static double reclra_bench_bare(pl_model *m, int stage)
 {
     reclra_model *r = as_lra(m);
-    const pl_config *cfg = m->cfg;
     (void)stage;
-    double t = pl_layered_bench_bare(&r->lay, cfg, m->comm, m->train->n, 0);
-    long biggest = 1;
-    const int rows = pl_layered_share_rows(&r->lay, cfg, m->comm);
+    const int rows = pl_layered_share_rows(&r->lay, m->cfg, m->comm);
+    pl_gemm_shape *extra = pl_alloc((size_t)(2 * (r->s1 - r->s0) + 1) * sizeof *extra);
+    int n = 0;
     for (int i = r->s0; i < r->s1; i++) {
-        long need = (long)rows * (r->lra.syn[i].rows > r->lra.syn[i].cols ? r->lra.syn[i].rows
-                                                                          : r->lra.syn[i].cols);
-        long w = (long)r->lra.syn[i].rows * r->lra.syn[i].cols;
-        biggest = need > biggest ? need : biggest;
-        biggest = w > biggest ? w : biggest;
+        const int nd = r->lra.syn[i].rows, ns = r->lra.syn[i].cols;
+        extra[n++] = (pl_gemm_shape){0, ns, nd};
+        if (r->lra.e_rule != LRA_E_FIXED)
+            extra[n++] = (pl_gemm_shape){nd, rows, ns};
     }
-    float *a = pl_calloc((size_t)biggest, sizeof *a), *b = pl_calloc((size_t)biggest, sizeof *b);
-    float *c = pl_calloc((size_t)biggest, sizeof *c);
-    pl_barrier(m->comm);
-    double t0 = pl_now();
-    for (long start = 0; start < m->train->n && rows > 0; start += cfg->optim.batch)
-        for (int i = r->s0; i < r->s1; i++) {
-            const int nd = r->lra.syn[i].rows, ns = r->lra.syn[i].cols;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, nd, ns, 1.0f, a, ns, b, ns,
-                        0.0f, c, nd);
-            if (r->lra.e_rule != LRA_E_FIXED)
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nd, ns, rows, 1.0f, c, nd, a,
-                            ns, 0.0f, b, ns);
-        }
-    double te = pl_now() - t0;
-    pl_allreduce_max_double(m->comm, &te, 1);
-    pl_free(a);
-    pl_free(b);
-    pl_free(c);
-    return t + te;
+    double t = pl_layered_bench_bare(&r->lay, m->cfg, m->comm, m->train->n, 0, extra, n);
+    pl_free(extra);
+    return t;
 }
 
 static void reclra_bench_describe(pl_model *m, int stage, char *line, size_t size)
