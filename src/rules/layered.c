@@ -153,12 +153,22 @@ int pl_layered_minibatch(pl_layered *L, const pl_config *cfg, const pl_dataset *
     if (start >= train->n)
         return 0;
     const int B = train->n - start < size ? (int)(train->n - start) : size;
+    /* in blocks mode only the first stage reads the inputs */
+    const int inputs = !L->blocks || L->pipe.stage == 0;
     for (int i = 0; i < B; i++) {
         int e = L->order[start + i];
-        memcpy(L->xbuf + (size_t)i * dim, train->x + (size_t)e * dim, (size_t)dim * sizeof *L->xbuf);
+        if (inputs)
+            memcpy(L->xbuf + (size_t)i * dim, train->x + (size_t)e * dim,
+                   (size_t)dim * sizeof *L->xbuf);
         L->ybuf[i] = train->y[e];
     }
     return B;
+}
+
+/* The minibatch's step number over the run, for dropout masks. */
+static uint64_t step_number(const pl_layered *L, int epoch, int batch)
+{
+    return (uint64_t)epoch * (uint64_t)L->nbatches + (uint64_t)batch;
 }
 
 int pl_layered_epoch(pl_layered *L, const pl_config *cfg, const pl_dataset *train, int epoch,
@@ -170,7 +180,7 @@ int pl_layered_epoch(pl_layered *L, const pl_config *cfg, const pl_dataset *trai
     while ((B = pl_layered_minibatch(L, cfg, train, pos->batch)) > 0) {
         pl_dp_stats st;
         float lr = (float)pl_schedule_lr(&L->sched, epoch, pos->batch, L->nbatches);
-        int rc = step(rule, B, pl_layered_step(L, epoch, pos->batch), lr, &st);
+        int rc = step(rule, B, step_number(L, epoch, pos->batch), lr, &st);
         if (rc)
             return rc;
         pos->loss_sum += st.loss;

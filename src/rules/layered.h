@@ -70,14 +70,10 @@ void pl_layered_layout(const pl_layered *L, const double *cost, char *line, size
 /* Draws the epoch's order of the training set. */
 void pl_layered_begin_epoch(pl_layered *L, const pl_config *cfg, const pl_dataset *train,
                             int epoch);
-/* Copies minibatch `batch` of the epoch into xbuf, ybuf; returns its size
- * (the last may be smaller), 0 past the end. */
+/* Copies minibatch `batch` of the epoch into xbuf (not on a pipeline's
+ * later stages, which never read it) and ybuf; returns its size (the last
+ * may be smaller), 0 past the end. */
 int pl_layered_minibatch(pl_layered *L, const pl_config *cfg, const pl_dataset *train, int batch);
-/* The minibatch's step number over the run, for dropout masks. */
-static inline uint64_t pl_layered_step(const pl_layered *L, int epoch, int batch)
-{
-    return (uint64_t)epoch * (uint64_t)L->nbatches + (uint64_t)batch;
-}
 
 /* One minibatch of B examples (in xbuf, ybuf) for a layered rule: its
  * learning signal, increments summed over the ranks, and the steps at rate
