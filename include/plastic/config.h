@@ -101,6 +101,7 @@ typedef struct pl_config {
 
     struct {
         int progress;    /* 1: rank 0 prints one line per epoch */
+        int test_every;  /* > 0: the test error too, every N epochs (curves) */
     } log;
 } pl_config;
 

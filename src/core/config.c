@@ -193,6 +193,9 @@ static const struct key keys[] = {
         "checkpoints kept in run.dir/ckpt (older ones are deleted)"),
 
     BOOL("log", "progress", log.progress, "1", "1: rank 0 prints one line per epoch"),
+    INT("log", "test_every", log.test_every, "0", AT_LEAST(0),
+        "also measure the test error every N epochs of a supervised phase, for learning "
+        "curves (never for choosing hyperparameters: that is data.valid's job); 0: at the end only"),
 };
 
 enum { KEY_COUNT = sizeof keys / sizeof keys[0] };

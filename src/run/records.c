@@ -139,11 +139,15 @@ void pl_record_epoch(pl_run *r, int epoch, double seconds)
         pl_json_num(&j, "loss", loss);
         pl_json_num(&j, "train_error", r->cur.train_error);
         pl_json_num(&j, "valid_error", r->cur.valid_error);
+        int used = snprintf(detail, sizeof detail, "loss %.4g  train %.2f%%", loss,
+                            r->cur.train_error);
         if (r->valid.n)
-            snprintf(detail, sizeof detail, "loss %.4g  train %.2f%%  valid %.2f%%", loss,
-                     r->cur.train_error, r->cur.valid_error);
-        else
-            snprintf(detail, sizeof detail, "loss %.4g  train %.2f%%", loss, r->cur.train_error);
+            used += snprintf(detail + used, sizeof detail - (size_t)used, "  valid %.2f%%",
+                             r->cur.valid_error);
+        if (isfinite(r->epoch_test)) {
+            pl_json_num(&j, "test_error", r->epoch_test);
+            snprintf(detail + used, sizeof detail - (size_t)used, "  test %.2f%%", r->epoch_test);
+        }
     }
     if (rule->record)
         rule->record(r->model, stage, &j, own, sizeof own);

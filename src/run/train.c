@@ -95,6 +95,12 @@ static int epoch_checkpoint_due(const pl_run *r, int epochs_done, int epochs)
     return every > 0 && epochs_done < epochs && epochs_done % every == 0;
 }
 
+/* log.test_every: a learning curve's test error after this many epochs. */
+static int test_due(const pl_config *cfg, int epochs_done)
+{
+    return cfg->log.test_every > 0 && epochs_done % cfg->log.test_every == 0;
+}
+
 static void enter_stage(pl_run *r, int stage)
 {
     r->cur.stage = stage;
@@ -138,7 +144,11 @@ static int run_stage(pl_run *r)
                                                          r->valid.n)
                                             : NAN;
         }
-        pl_record_epoch(r, epoch, pl_now() - te);
+        double seconds = pl_now() - te; /* training and validation, not the curve's test */
+        r->epoch_test = supervised && test_due(r->cfg, epoch + 1)
+                            ? pl_percent(rule->errors(r->model, PL_SPLIT_TEST), r->test.n)
+                            : NAN;
+        pl_record_epoch(r, epoch, seconds);
         r->cur.step++;
         r->cur.epoch = epoch + 1;
         r->cur.pos = (pl_epoch_pos){0};
@@ -245,6 +255,7 @@ int pl_train(const pl_config *cfg, const pl_comm *comm, const pl_train_opts *opt
     r.rule->state(r.model, r.state);
     r.ckpt = (pl_ckpt_ctx){comm, r.rule, cfg, r.config_text, r.state, r.nstages};
     r.cur = (pl_cursor){.test_error = NAN, .valid_error = NAN, .train_error = NAN};
+    r.epoch_test = NAN;
 
     /* Everything that can fail on bad input comes before the run directory
      * is touched, so a bad run never damages an earlier one's outputs. */
