@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # jobs/train.sbatch on a real Slurm (localhost, tests/slurm/cluster.sh), 2 tasks:
 #  a. a short run finishes: job COMPLETED 0:0, log ends "exit 0 (done)",
-#     metrics.jsonl has its done record, model.h5 exists;
+#     metrics.jsonl has its done record, model.h5 exists; a rec-LRA job with
+#     its blocks on the 2 tasks (net.parallel = blocks) completes, bitwise
+#     equal to 1 process;
 #  b. preemption: a longer run gets SIGUSR1 at the batch shell (what
 #     --signal=B:USR1@120 does before the time limit) after 2 epochs; it
 #     checkpoints, exits 85 and requeues itself; released at once, it resumes
@@ -74,6 +76,23 @@ grep -q '"event":"done"' "$tmp/a/metrics.jsonl" || fail "a: metrics.jsonl has no
 [ -s "$tmp/a/model.h5" ] || fail "a: no model.h5"
 grep -q 'OPENBLAS_NUM_THREADS=1' "$alog" || fail "a: OPENBLAS_NUM_THREADS not set from --cpus-per-task"
 echo "a. job $a: COMPLETED 0:0, done record and model.h5 ($((SECONDS - t0)) s)"
+
+# --- a2. rec-LRA, its blocks on the job's 2 tasks as a pipeline of 2 stages:
+# COMPLETED, and its weights and error synapses bitwise those of 1 process
+r=$(sbatch --parsable -n 2 --output="$tmp/%x_%j.out" jobs/train.sbatch \
+    tests/configs/reclra.ini net.parallel=blocks run.dir="$tmp/lra") || fail "sbatch refused the rec-LRA job"
+rlog=$tmp/plastic_$r.out
+bin/plastic train tests/configs/reclra.ini run.dir="$tmp/lra1" > "$tmp/lra1.log" 2>&1 \
+    || { cat "$tmp/lra1.log"; fail "a2: the 1-process rec-LRA run failed"; }
+slurm_wait "$r" 60 || { show_failure "$r" "$rlog"; fail "job $r did not end within 60 s"; }
+expect_job "$r" JobState COMPLETED "$rlog"
+expect_job "$r" ExitCode 0:0 "$rlog"
+grep -q "blocks: 2 stage(s) x 1 pipeline(s)" "$rlog" || { show_failure "$r" "$rlog"; fail "a2: not a 2-stage pipeline"; }
+for d in /net/dense1/W /net/dense5/W /lra/E1 /lra/E2; do
+    h5diff "$tmp/lra1/model.h5" "$tmp/lra/model.h5" "$d" "$d" > "$tmp/h5diff.out" 2>&1 \
+        || { cat "$tmp/h5diff.out"; fail "a2: $d of the Slurm pipeline differs from 1 process"; }
+done
+echo "a2. job $r: rec-LRA on a 2-stage pipeline COMPLETED 0:0, bitwise the 1-process run ($((SECONDS - t0)) s)"
 
 # --- b. preempted after 2 epochs, requeued, resumed
 b=$(sbatch --parsable -n 2 --output="$tmp/%x_%j.out" jobs/train.sbatch \
