@@ -106,6 +106,24 @@ static void pathways_of_mlps_and_residual_nets(void **state)
     expect_sources(cnn, LRA_PATH_OUTPUT, 1, (int[]){4, 2, 0}, (int[]){5, 5, 5}, 3);
     expect_sources(cnn, LRA_PATH_CHAIN, 1, (int[]){4, 2, 0}, (int[]){5, 4, 2}, 3);
     expect_sources(cnn, LRA_PATH_OUTPUT, 3, (int[]){4, 2, 0}, (int[]){5, 4, 2}, 3);
+    /* a conv layer's target from a conv layer reading its output comes
+     * through a filter bank of the source's shape; from elsewhere, through
+     * a dense synapse: 0 conv, 1 conv, 2 pool, 3 conv, 4 output */
+    pl_net net;
+    lra a;
+    make_net(&net, "conv 2 3x3 tanh, conv 3 2x2 tanh, pool 2, conv 2 2x2 tanh, dense 4 softmax");
+    make_lra(&a, &net, LRA_PATH_CHAIN, 1, LRA_E_TRANSPOSE);
+    assert_int_equal(a.n, 3); /* 3 <- 4, 1 <- 3 (through the pool: dense), 0 <- 1 (conv) */
+    assert_int_equal(a.syn[0].conv, 0);
+    assert_int_equal(a.syn[1].conv, 0);
+    assert_int_equal(a.syn[1].e_rows * a.syn[1].e_cols, a.syn[1].rows * a.syn[1].cols);
+    assert_int_equal(a.syn[2].conv, 1);
+    assert_int_equal(a.syn[2].e_rows, 3);
+    assert_int_equal(a.syn[2].e_cols, 2 * 2 * 2);
+    assert_int_equal(a.syn[2].taps, 4);
+    assert_int_equal(a.nE, a.syn[2].offset + 3 * 8);
+    lra_free(&a);
+    pl_net_free(&net);
     /* a block of one layer: its layer ends it */
     expect_sources("dense 5 relu, res( dense 5 relu ) x2, dense 4 softmax", LRA_PATH_OUTPUT, 1,
                    (int[]){3, 1, 0}, (int[]){5, 5, 5}, 3);
@@ -173,7 +191,7 @@ static void check_kernels(const char *layers, lra_pathway path, int gap, lra_e_r
         pl_free(ref_e[i]);
     }
     for (int i = 0; i < a.n; i++) {
-        const long n = (long)a.syn[i].rows * a.syn[i].cols;
+        const long n = (long)a.syn[i].e_rows * a.syn[i].e_cols;
         float *got = pl_alloc((size_t)n * sizeof *got), *ref = pl_alloc((size_t)n * sizeof *ref);
         lra_synapse_increment(&a, &net, i, 0, 4, got, 0.0f);
         lra_synapse_increment(&a, &net, i, 4, ROWS - 4, got, 1.0f);
@@ -203,6 +221,11 @@ static void kernels_match_the_references(void **state)
         check_kernels(res, LRA_PATH_CHAIN, 1, (lra_e_rule)rule);
         check_kernels("conv 2 3x3 tanh, pool 2, conv 3 2x2 elu, dense 5 tanh, dense 4 softmax",
                       LRA_PATH_CHAIN, 1, (lra_e_rule)rule);
+        /* convolutional synapses: conv on conv, and inside a conv res( ) block */
+        check_kernels("conv 2 3x3 tanh, conv 3 2x2 elu, dense 4 softmax", LRA_PATH_CHAIN, 1,
+                      (lra_e_rule)rule);
+        check_kernels("conv 2 2x2 relu, res( conv 3 3x3 tanh, conv 2 2x2 tanh ), dense 4 softmax",
+                      LRA_PATH_OUTPUT, 1, (lra_e_rule)rule);
     }
 }
 

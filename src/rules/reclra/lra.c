@@ -10,6 +10,8 @@
 
 #include "plastic/common.h"
 #include "plastic/nn/act.h"
+#include "plastic/nn/conv.h"
+#include "plastic/nn/stages.h"
 #include "plastic/rng.h"
 #include "nn/bound.h" /* pl_absmax, as the net's gradient bounds use */
 
@@ -83,14 +85,19 @@ int lra_create(lra *a, const pl_net *net, lra_pathway pathway, int gap, float be
             src = blocks > 0 || j % gap == 0 ? out : target_above(net, l);
         j++;
         lra_synapse *s = &a->syn[a->n];
+        const pl_layer *S = &net->layers[src];
         s->dst = l;
         s->src = src;
         s->rows = (int)net->layers[l].out_size;
-        s->cols = (int)net->layers[src].out_size;
+        s->cols = (int)S->out_size;
+        s->conv = S->spec.kind == PL_LAYER_CONV && src == l + 1;
+        s->e_rows = s->conv ? S->spec.units : s->rows;
+        s->e_cols = s->conv ? (int)(pl_conv_w_size(&S->conv) / S->spec.units) : s->cols;
+        s->taps = s->conv ? S->conv.k_h * S->conv.k_w : 1;
         s->offset = off;
         s->d_offset = d_off;
         snprintf(s->name, sizeof s->name, "lra/E%d", l + 1);
-        off += (long)s->rows * s->cols;
+        off += (long)s->e_rows * s->e_cols;
         d_off += (long)net->capacity * s->rows;
         a->syn_of[l] = a->n++;
     }
@@ -120,9 +127,10 @@ void lra_init(lra *a, lra_e_init kind, double std, uint64_t seed)
         const lra_synapse *s = &a->syn[i];
         pl_rng r;
         pl_rng_init(&r, seed, PL_STREAM_LRA_INIT, (uint64_t)s->dst);
-        const double lim = sqrt(6.0 / (double)(s->rows + s->cols));
+        /* fan-in + fan-out, counted as the net's xavier counts a filter bank's */
+        const double lim = sqrt(6.0 / ((double)s->e_cols + (double)s->e_rows * s->taps));
         float *E = a->E + s->offset;
-        for (long k = 0; k < (long)s->rows * s->cols; k++)
+        for (long k = 0; k < (long)s->e_rows * s->e_cols; k++)
             E[k] = (float)(kind == LRA_E_INIT_XAVIER ? lim * (2.0 * pl_rng_uniform(&r) - 1.0)
                                                      : std * pl_rng_normal(&r));
     }
@@ -144,9 +152,12 @@ void lra_targets_range(lra *a, pl_net *net, int i0, int i1, int row0, int rows)
         const size_t at = (size_t)row0 * (size_t)s->rows;
         float *d = a->d + s->d_offset + at;
         const float *es = S->delta + (size_t)row0 * (size_t)s->cols;
-        /* d (rows x out_l) = e_s (rows x out_s) E^T */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, s->rows, s->cols, 1.0f, es,
-                    s->cols, a->E + s->offset, s->cols, 0.0f, d, s->rows);
+        if (s->conv) /* d = the source's transposed convolution of e_s through E */
+            pl_net_layer_backward_input(net, s->src, S->delta, a->E + s->offset, row0, rows,
+                                        a->d + s->d_offset, 0.0f);
+        else /* d (rows x out_l) = e_s (rows x out_s) E^T */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, s->rows, s->cols, 1.0f,
+                        es, s->cols, a->E + s->offset, s->cols, 0.0f, d, s->rows);
         const long n = (long)rows * s->rows;
         const float *h = D->h + at, *z = D->z + at;
         float *e = D->delta + at, beta = a->beta;
@@ -172,13 +183,24 @@ void lra_synapse_increment(const lra *a, const pl_net *net, int i, int row0, int
     const lra_synapse *s = &a->syn[i];
     if (a->e_rule == LRA_E_FIXED || rows <= 0) { /* a zero increment */
         if (beta_acc == 0.0f)
-            memset(out, 0, (size_t)s->rows * (size_t)s->cols * sizeof *out);
+            memset(out, 0, (size_t)s->e_rows * (size_t)s->e_cols * sizeof *out);
         return;
     }
     const float *f = increment_factor(a, net, s, row0);
-    const float *es = net->layers[s->src].delta + (size_t)row0 * (size_t)s->cols;
+    const pl_layer *S = &net->layers[s->src];
+    const float *es = S->delta + (size_t)row0 * (size_t)s->cols;
+    if (s->conv) {
+        pl_conv_backward_weights(&S->conv, out, NULL, es, f, rows, net->col, beta_acc);
+        return;
+    }
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, s->rows, s->cols, rows, 1.0f, f, s->rows,
                 es, s->cols, beta_acc, out, s->cols);
+}
+
+double lra_synapse_cost(const lra *a, const pl_net *net, int i)
+{
+    const lra_synapse *s = &a->syn[i];
+    return s->conv ? pl_layer_cost(net, s->src) : (double)s->rows * s->cols;
 }
 
 /* |sum_r f[r][i] e[r][j]| <= sum_r max|f[r]| max|e[r]| (NaN if any is not
@@ -189,7 +211,13 @@ double lra_synapse_increment_bound(const lra *a, const pl_net *net, int i, int r
     if (a->e_rule == LRA_E_FIXED || rows <= 0)
         return 0.0;
     const float *f = increment_factor(a, net, s, row0);
-    const float *es = net->layers[s->src].delta + (size_t)row0 * (size_t)s->cols;
+    const pl_layer *S = &net->layers[s->src];
+    const float *es = S->delta + (size_t)row0 * (size_t)s->cols;
+    if (s->conv) {
+        double bound_E, bound_b;
+        pl_conv_grad_bound(&S->conv, es, f, rows, &bound_E, &bound_b);
+        return bound_E;
+    }
     double bound = 0.0;
     for (int r = 0; r < rows; r++)
         bound += pl_absmax(f + (size_t)r * s->rows, s->rows) *

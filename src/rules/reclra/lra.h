@@ -20,6 +20,14 @@
  *     fixed:     no increment.
  * No derivative of f appears anywhere: f may be sign.
  *
+ * A synapse whose source is a conv layer reading dst's output directly
+ * (conv inside a res( ) block, or any conv-on-conv chain) is itself
+ * convolutional: E has the shape of the source's filter bank and d = E e_s
+ * is the source's transposed convolution with E in place of W (a dense
+ * out(dst) x out(src) matrix would be (C H W)^2 floats). Its increments are
+ * the source's weight product with e_s against z_l (transpose: exactly
+ * dW_s, so E follows W) or d_l (eq6).
+ *
  * The kernels work on rows [row0, row0 + rows) of the net's buffers after
  * a forward and pl_net_loss (scale 1) of those rows; lra_ref.c holds the
  * naive references they are tested against. */
@@ -38,7 +46,10 @@ typedef enum lra_e_init { LRA_E_INIT_NORMAL, LRA_E_INIT_XAVIER } lra_e_init;
 typedef struct lra_synapse {
     int dst;       /* the net layer given a target */
     int src;       /* the net layer whose error drives it (above dst) */
-    int rows, cols; /* E is out(dst) x out(src), row-major */
+    int rows, cols; /* out(dst), out(src): the widths of d and e_s */
+    int conv;      /* E is a filter bank of src's W's shape (below) */
+    int e_rows, e_cols; /* E's shape: rows x cols, or src's W's */
+    int taps;      /* conv: the filters' k_h k_w; else 1 */
     long offset;   /* of E in lra->E, of its increment in lra->dE */
     long d_offset; /* of d's row 0 in lra->d (capacity x rows floats) */
     char name[32]; /* "lra/E3" (dst's layer number from 1) */
@@ -76,9 +87,11 @@ void lra_targets(lra *a, pl_net *net, int row0, int rows);
 void lra_targets_range(lra *a, pl_net *net, int i0, int i1, int row0, int rows);
 
 /* Synapse i's increment over the rows: out = beta_acc out + (z or d)^T e_s
- * (out(dst) x out(src)); zero for the fixed rule. */
+ * (E's shape; beta_acc 0 or 1); zero for the fixed rule. */
 void lra_synapse_increment(const lra *a, const pl_net *net, int i, int row0, int rows, float *out,
                            float beta_acc);
+/* Multiply-adds per example of synapse i's d = E e_s. */
+double lra_synapse_cost(const lra *a, const pl_net *net, int i);
 /* A bound on the |values| of lra_synapse_increment (exact sums). */
 double lra_synapse_increment_bound(const lra *a, const pl_net *net, int i, int row0, int rows);
 

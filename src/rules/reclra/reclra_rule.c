@@ -67,8 +67,8 @@ static void reclra_costs(const reclra_model *r, double *cost)
         cost[l] = 2.0 * pl_layer_cost(net, l);
         int i = r->lra.syn_of[l];
         if (i >= 0)
-            cost[l] += (r->lra.e_rule == LRA_E_FIXED ? 1.0 : 2.0) * (double)r->lra.syn[i].rows *
-                       (double)r->lra.syn[i].cols;
+            cost[l] += (r->lra.e_rule == LRA_E_FIXED ? 1.0 : 2.0) *
+                       lra_synapse_cost(&r->lra, net, i);
     }
 }
 
@@ -142,7 +142,7 @@ static pl_model *reclra_create(const pl_config *cfg, const pl_comm *comm, const 
         long largest = 1;
         for (int i = 0; i < ns; i++) {
             const lra_synapse *y = &r->lra.syn[r->s0 + i];
-            counts[i] = (long)y->rows * y->cols;
+            counts[i] = (long)y->e_rows * y->e_cols;
             largest = counts[i] > largest ? counts[i] : largest;
         }
         pl_exact_init(&r->esum, ns, counts, 0);
@@ -179,11 +179,11 @@ static void reclra_state(pl_model *m, pl_state *s)
         float *E = r->lra.E + y->offset;
         if (blocks) {
             const int mine = i >= r->s0 && i < r->s1;
-            pl_array *a = pl_state_rows(s, y->name, PL_ARRAY_MODEL, PL_F32, y->rows, y->cols, 0,
-                                        mine ? y->rows : 0, E, 0);
+            pl_array *a = pl_state_rows(s, y->name, PL_ARRAY_MODEL, PL_F32, y->e_rows,
+                                        y->e_cols, 0, mine ? y->e_rows : 0, E, 0);
             a->copy = mine && copy;
         } else {
-            pl_state_whole(s, y->name, PL_ARRAY_MODEL, PL_F32, y->rows, y->cols, E, 0);
+            pl_state_whole(s, y->name, PL_ARRAY_MODEL, PL_F32, y->e_rows, y->e_cols, E, 0);
         }
     }
     pl_layered_optim_state(&r->eopt, "lra", r->lra.nE, r->e0, !blocks, copy, s);
@@ -383,6 +383,8 @@ static double reclra_bench_bare(pl_model *m, int stage)
     pl_gemm_shape *extra = pl_alloc((size_t)(2 * (r->s1 - r->s0) + 1) * sizeof *extra);
     int n = 0;
     for (int i = r->s0; i < r->s1; i++) {
+        if (r->lra.syn[i].conv)
+            continue; /* per-example im2col products: not modelled here */
         const int nd = r->lra.syn[i].rows, ns = r->lra.syn[i].cols;
         extra[n++] = (pl_gemm_shape){0, ns, nd};
         if (r->lra.e_rule != LRA_E_FIXED)
