@@ -83,6 +83,8 @@ static int write_arrays(hid_t file, const pl_comm *comm, const pl_state *st)
 {
     for (int i = 0; i < st->narrays; i++) {
         const pl_array *a = &st->arrays[i];
+        if (a->derived) /* regenerated at create */
+            continue;
         char path[128];
         array_path(a, path, sizeof path);
         pl_h5_block b = pl_h5_array_block(a, comm, 0);
@@ -249,6 +251,8 @@ static void check_shapes(hid_t file, const pl_state *st, problem *p)
 {
     for (int i = 0; i < st->narrays; i++) {
         const pl_array *a = &st->arrays[i];
+        if (a->derived) /* regenerated at create */
+            continue;
         char path[128];
         array_path(a, path, sizeof path);
         hsize_t dims[2];
@@ -282,6 +286,8 @@ static void read_arrays(hid_t file, const pl_comm *comm, const pl_state *st, pro
 {
     for (int i = 0; i < st->narrays; i++) {
         const pl_array *a = &st->arrays[i];
+        if (a->derived) /* regenerated at create */
+            continue;
         char path[128];
         array_path(a, path, sizeof path);
         pl_h5_block b = pl_h5_array_block(a, comm, 1);

@@ -20,6 +20,7 @@ enum pl_stream {
     PL_STREAM_DROPOUT = 9,       /* counters of its own: nn/dropout.c */
     PL_STREAM_NET_ORDER = 10,    /* substream: epoch (a layered rule's minibatch order) */
     PL_STREAM_LRA_INIT = 11,     /* substream: layer given a target (rec-LRA error synapses) */
+    PL_STREAM_PCONV_NOISE = 12,  /* substream: layer of a network (a pconv layer's noise maps) */
     PL_STREAM_TEST = 99          /* unit tests */
 };
 

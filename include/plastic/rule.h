@@ -59,6 +59,8 @@ typedef struct pl_array {
     int stage;             /* the stage that trains it (sweeps load the shared stages') */
     const char *init_from; /* fresh run: read it from this model file first ("" or NULL: no) */
     int picture;           /* its rows are input-shaped weights: weights.png shows the first 100 */
+    int derived;           /* a model array that create regenerates from the configuration
+                              (a pconv layer's noise maps): in model.h5, never in checkpoints */
 } pl_array;
 
 /* A scalar of the optimiser or the rule, stored as an attribute of the

@@ -36,7 +36,7 @@ static void *carve(struct carver *c, size_t bytes)
 
 static int has_params(const pl_layer_spec *s)
 {
-    return s->kind == PL_LAYER_DENSE || s->kind == PL_LAYER_CONV;
+    return s->kind == PL_LAYER_DENSE || s->kind == PL_LAYER_CONV || s->kind == PL_LAYER_PCONV;
 }
 
 /* h gets a buffer of its own only when z = f(h) differs from it. */
@@ -47,16 +47,17 @@ static int separate_h(const pl_layer_spec *s)
 
 static void name_tensors(pl_net *net)
 {
-    int dense = 0, conv = 0, t = 0;
+    int dense = 0, conv = 0, pconv = 0, t = 0;
     long offset = 0;
     for (int l = 0; l < net->nlayers; l++) {
         pl_layer *L = &net->layers[l];
         L->param = -1;
         if (!has_params(&L->spec))
             continue;
-        int conv_layer = L->spec.kind == PL_LAYER_CONV;
-        int k = conv_layer ? ++conv : ++dense;
-        const char *kind = conv_layer ? "conv" : "dense";
+        const pl_layer_kind kd = L->spec.kind;
+        int conv_layer = kd == PL_LAYER_CONV;
+        int k = conv_layer ? ++conv : kd == PL_LAYER_PCONV ? ++pconv : ++dense;
+        const char *kind = conv_layer ? "conv" : kd == PL_LAYER_PCONV ? "pconv" : "dense";
         pl_param *W = &net->tensors[t], *b = &net->tensors[t + 1];
         memset(W, 0, 2 * sizeof *W);
         snprintf(W->name, sizeof W->name, "net/%s%d/W", kind, k);
@@ -68,6 +69,11 @@ static void name_tensors(pl_net *net)
             W->shape[1] = L->conv.in_c;
             W->shape[2] = L->conv.k_h;
             W->shape[3] = L->conv.k_w;
+        } else if (kd == PL_LAYER_PCONV) {
+            W->ndim = 3;
+            W->shape[0] = L->pconv.out_c;
+            W->shape[1] = L->pconv.in_c;
+            W->shape[2] = L->pconv.maps;
         } else {
             W->ndim = 2;
             W->shape[0] = L->spec.units;
@@ -103,8 +109,14 @@ static void lay_out(pl_net *net, struct carver *c)
         L->delta = carve(c, values * sizeof(float));
         L->mask = L->spec.kind == PL_LAYER_DROPOUT ? carve(c, values * sizeof(float)) : NULL;
         L->argmax = L->spec.kind == PL_LAYER_POOL ? carve(c, values * sizeof(int32_t)) : NULL;
+        L->noise = NULL;
         if (L->spec.kind == PL_LAYER_CONV && pl_conv_col_size(&L->conv) > col)
             col = pl_conv_col_size(&L->conv);
+        if (L->spec.kind == PL_LAYER_PCONV) {
+            L->noise = carve(c, (size_t)pl_pconv_noise_size(&L->pconv) * sizeof(float));
+            if (pl_pconv_scratch_size(&L->pconv) > col)
+                col = pl_pconv_scratch_size(&L->pconv);
+        }
         if (L->param >= 0 && c->base) {
             const pl_param *W = &net->tensors[L->param], *b = &net->tensors[L->param + 1];
             L->W = net->params + W->offset;
@@ -143,6 +155,9 @@ int pl_net_create(pl_net *net, const char *layers, pl_shape input, int nclass, p
         if (L->spec.kind == PL_LAYER_CONV)
             pl_conv_geom_same(&L->conv, L->spec.in.c, L->spec.in.h, L->spec.in.w, L->spec.units,
                               L->spec.k_h, L->spec.k_w, L->spec.stride);
+        if (L->spec.kind == PL_LAYER_PCONV)
+            L->pconv = (pl_pconv_geom){L->spec.in.c, L->spec.in.h, L->spec.in.w, L->spec.maps,
+                                       L->spec.units};
         if (L->spec.kind == PL_LAYER_POOL)
             pl_pool_geom_same(&L->pool, L->spec.in.c, L->spec.in.h, L->spec.in.w, L->spec.k_h,
                               L->spec.k_w, L->spec.stride);
@@ -210,6 +225,11 @@ void pl_net_init(pl_net *net, pl_init_kind kind, double std, uint64_t seed)
                                               : std * pl_rng_normal(&r);
             L->W[i] = (float)v;
         }
+        if (L->noise) {
+            pl_rng_init(&r, seed, PL_STREAM_PCONV_NOISE, (uint64_t)l);
+            for (long i = 0; i < pl_pconv_noise_size(&L->pconv); i++)
+                L->noise[i] = (float)(L->spec.noise * pl_rng_normal(&r));
+        }
     }
 }
 
@@ -264,6 +284,9 @@ void pl_net_forward_layers(pl_net *net, const float *x, int l0, int l1, int row0
             pl_dense_forward(h, in, L->W, L->b, rows, (int)L->in_size, s->units);
             break;
         case PL_LAYER_CONV: pl_conv_forward(&L->conv, h, in, L->W, L->b, rows, net->col); break;
+        case PL_LAYER_PCONV:
+            pl_pconv_forward(&L->pconv, h, in, L->noise, L->W, L->b, rows, net->col);
+            break;
         case PL_LAYER_POOL:
             pl_maxpool_forward(&L->pool, z, L->argmax + (size_t)row0 * L->out_size, in, rows);
             break;
@@ -314,7 +337,10 @@ static void input_gradient(pl_net *net, int l, const float *d, int row0, int row
     pl_layer *L = &net->layers[l];
     switch (L->spec.kind) {
     case PL_LAYER_DENSE:
-    case PL_LAYER_CONV: pl_net_layer_backward_input(net, l, d, L->W, row0, rows, dst, beta); break;
+    case PL_LAYER_CONV:
+    case PL_LAYER_PCONV:
+        pl_net_layer_backward_input(net, l, d, L->W, row0, rows, dst, beta);
+        break;
     case PL_LAYER_POOL:
         pl_maxpool_backward(&L->pool, dst + (size_t)row0 * L->in_size, d + (size_t)row0 * L->out_size,
                             L->argmax + (size_t)row0 * L->out_size, rows, beta);
@@ -379,6 +405,10 @@ void pl_net_layer_backward_input(pl_net *net, int l, const float *delta, const f
         pl_dense_backward_input(o, d, M, rows, (int)L->in_size, L->spec.units, beta);
     else if (L->spec.kind == PL_LAYER_CONV)
         pl_conv_backward_input(&L->conv, o, d, M, rows, net->col, beta);
+    else if (L->spec.kind == PL_LAYER_PCONV)
+        pl_pconv_backward_input(&L->pconv, o, d, M,
+                                pl_net_layer_input(net, l) + (size_t)row0 * L->in_size, L->noise,
+                                rows, net->col, beta);
 }
 
 void pl_net_layer_grads(pl_net *net, int l, int row0, int rows, float *dW, float *db,
@@ -391,6 +421,8 @@ void pl_net_layer_grads(pl_net *net, int l, int row0, int rows, float *dW, float
         pl_dense_backward_weights(dW, db, d, in, rows, (int)L->in_size, L->spec.units, beta);
     else if (L->spec.kind == PL_LAYER_CONV)
         pl_conv_backward_weights(&L->conv, dW, db, d, in, rows, net->col, beta);
+    else if (L->spec.kind == PL_LAYER_PCONV)
+        pl_pconv_backward_weights(&L->pconv, dW, db, d, in, L->noise, rows, net->col, beta);
 }
 
 void pl_net_layer_grad_bound(const pl_net *net, int l, int row0, int rows, double *bound_W,
@@ -404,6 +436,8 @@ void pl_net_layer_grad_bound(const pl_net *net, int l, int row0, int rows, doubl
         pl_dense_grad_bound(d, in, rows, (int)L->in_size, L->spec.units, bound_W, bound_b);
     else if (L->spec.kind == PL_LAYER_CONV)
         pl_conv_grad_bound(&L->conv, d, in, rows, bound_W, bound_b);
+    else if (L->spec.kind == PL_LAYER_PCONV)
+        pl_pconv_grad_bound(&L->pconv, d, in, L->noise, rows, bound_W, bound_b);
 }
 
 void pl_net_grads(pl_net *net, int row0, int rows, float *grad, float beta)

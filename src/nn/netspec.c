@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,13 +18,15 @@ enum {
     MAX_LAYERS = 4096, /* after repeats */
     MAX_UNITS = 1 << 24,
     MAX_KERNEL = 1024,
+    MAX_MAPS = 1024,   /* pconv's noise maps per input channel */
     MAX_DEPTH = 32,    /* nested res blocks */
     WORD_MAX = 32,
     MAX_WORDS = 8,     /* of one entry */
     QUOTE_MAX = 80     /* characters of the text an error message quotes */
 };
 
-#define KINDS "dense|conv|pool|dropout|res( ... )"
+#define KINDS "dense|conv|pool|dropout|pconv|res( ... )"
+#define PCONV_NOISE 0.1f /* pconv's noise std unless "nS" says */
 
 struct parser {
     pl_netspec *s;
@@ -176,6 +179,71 @@ static int looks_like_stride(const char *w)
 
 /* ---- one layer entry ---- */
 
+/* "n0.1": a pconv's noise std, > 0 and finite as a float; -1 otherwise. */
+static double noise_std(const char *w)
+{
+    if (w[0] != 'n' || w[1] == '\0' || isspace((unsigned char)w[1]))
+        return -1.0;
+    char *end;
+    double v = strtod(w + 1, &end);
+    float f = (float)v;
+    return *end == '\0' && f > 0.0f && isfinite(f) ? v : -1.0;
+}
+
+/* "m" and a digit: meant as a number of noise maps. */
+static int looks_like_maps(const char *w)
+{
+    return w[0] == 'm' && isdigit((unsigned char)w[1]);
+}
+
+/* The words of a pconv entry after its kind: "K mM [nS] [ACT]". */
+static int parse_pconv(struct parser *p, const char *name, char words[][WORD_MAX], int nwords,
+                       pl_layer_spec *l)
+{
+    int w = 1;
+    l->kind = PL_LAYER_PCONV;
+    l->noise = PCONV_NOISE;
+    long units = w < nwords ? word_int(words[w], MAX_UNITS) : -1;
+    if (units < 0)
+        return fail(p, "%s: expected the number of channels after 'pconv' (1 to %d), got '%s'",
+                    name, MAX_UNITS, w < nwords ? words[w] : "");
+    l->units = (int)units;
+    w++;
+    if (w >= nwords || words[w][0] != 'm')
+        return fail(p, "%s: expected the noise maps per input channel, such as m8, after the "
+                    "channels, got '%s'", name, w < nwords ? words[w] : "");
+    l->maps = (int)word_int(words[w] + 1, MAX_MAPS);
+    if (l->maps < 0)
+        return fail(p, "%s: bad number of noise maps '%s' (m1 to m%d)", name, words[w],
+                    MAX_MAPS);
+    int have_act = 0, have_noise = 0;
+    for (w++; w < nwords; w++) {
+        int a = pl_act_parse(words[w]);
+        if (a >= 0) {
+            if (have_act)
+                return fail(p, "%s: 'activation' given twice", name);
+            l->act = (pl_act)a;
+            have_act = 1;
+        } else if (words[w][0] == 'n') {
+            double v = noise_std(words[w]);
+            if (v < 0.0)
+                return fail(p, "%s: bad noise std '%s' (n and a number > 0, e.g. n0.1)", name,
+                            words[w]);
+            if (have_noise)
+                return fail(p, "%s: 'noise std' given twice", name);
+            l->noise = (float)v;
+            have_noise = 1;
+        } else if (looks_like_maps(words[w])) {
+            return fail(p, "%s: 'noise maps' given twice", name);
+        } else if (isalpha((unsigned char)words[w][0]) && !isdigit((unsigned char)words[w][1])) {
+            return fail(p, "%s: unknown activation '%s' (%s)", name, words[w], PL_ACT_NAMES);
+        } else {
+            return fail(p, "%s: unexpected '%s'", name, words[w]);
+        }
+    }
+    return 0;
+}
+
 /* The words of entry e (after its kind) fill l; errors name the entry. */
 static int parse_layer(struct parser *p, int e, char words[][WORD_MAX], int nwords,
                        pl_layer_spec *l)
@@ -190,6 +258,8 @@ static int parse_layer(struct parser *p, int e, char words[][WORD_MAX], int nwor
     l->from = -1;
     const char *kind = words[0];
     int w = 1;
+    if (strcmp(kind, "pconv") == 0)
+        return parse_pconv(p, name, words, nwords, l);
     if (strcmp(kind, "dense") == 0 || strcmp(kind, "conv") == 0) {
         int conv = kind[0] == 'c';
         l->kind = conv ? PL_LAYER_CONV : PL_LAYER_DENSE;
@@ -553,6 +623,9 @@ int pl_netspec_shapes(pl_netspec *s, pl_shape input, int nclass, pl_loss_kind lo
             if (spatial(s, l, cur, why, sizeof why))
                 rc = shape_fail(s, l, full, "%s", why);
             break;
+        case PL_LAYER_PCONV: /* per position: any input, flat ones as 1x1 images */
+            l->out = (pl_shape){l->units, cur.h, cur.w, 0};
+            break;
         case PL_LAYER_DROPOUT: l->out = cur; break;
         case PL_LAYER_ADD: {
             pl_shape start = l->from < 0 ? input : s->layers[l->from].out;
@@ -601,6 +674,10 @@ void pl_netspec_describe(const pl_netspec *s, int i, char *buf, size_t size)
     case PL_LAYER_DENSE: snprintf(what, sizeof what, "dense %d %s", l->units, pl_act_name(l->act)); break;
     case PL_LAYER_CONV:
         snprintf(what, sizeof what, "conv %d %dx%d s%d %s", l->units, l->k_h, l->k_w, l->stride,
+                 pl_act_name(l->act));
+        break;
+    case PL_LAYER_PCONV:
+        snprintf(what, sizeof what, "pconv %d m%d n%g %s", l->units, l->maps, (double)l->noise,
                  pl_act_name(l->act));
         break;
     case PL_LAYER_POOL: snprintf(what, sizeof what, "pool %dx%d s%d", l->k_h, l->k_w, l->stride); break;

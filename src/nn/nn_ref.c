@@ -152,6 +152,74 @@ void pl_ref_conv_backward_input(const pl_conv_geom *g, float *dx, const float *d
                 }
 }
 
+/* a[c M + m][p] of one example, in double. */
+static double perturbed(const pl_pconv_geom *g, const float *x, const float *noise, int c, int m,
+                        long p)
+{
+    const long hw = (long)g->h * g->w;
+    double v = (double)x[c * hw + p] + noise[((long)c * g->maps + m) * hw + p];
+    return v > 0 ? v : 0;
+}
+
+void pl_ref_pconv_forward(const pl_pconv_geom *g, float *y, const float *x, const float *noise,
+                          const float *V, const float *b, int B)
+{
+    const long hw = (long)g->h * g->w, in_size = pl_pconv_in_size(g);
+    const long out_size = pl_pconv_out_size(g), j = (long)g->in_c * g->maps;
+    for (int e = 0; e < B; e++)
+        for (int k = 0; k < g->out_c; k++)
+            for (long p = 0; p < hw; p++) {
+                double s = b[k];
+                for (int c = 0; c < g->in_c; c++)
+                    for (int m = 0; m < g->maps; m++)
+                        s += V[k * j + c * g->maps + m] *
+                             perturbed(g, x + e * in_size, noise, c, m, p);
+                y[e * out_size + k * hw + p] = (float)s;
+            }
+}
+
+void pl_ref_pconv_backward_weights(const pl_pconv_geom *g, float *dV, float *db,
+                                   const float *delta, const float *x, const float *noise, int B)
+{
+    const long hw = (long)g->h * g->w, in_size = pl_pconv_in_size(g);
+    const long out_size = pl_pconv_out_size(g), j = (long)g->in_c * g->maps;
+    for (int k = 0; k < g->out_c; k++) {
+        double sb = 0;
+        for (int e = 0; e < B; e++)
+            for (long p = 0; p < hw; p++)
+                sb += delta[e * out_size + k * hw + p];
+        db[k] = (float)sb;
+        for (int c = 0; c < g->in_c; c++)
+            for (int m = 0; m < g->maps; m++) {
+                double s = 0;
+                for (int e = 0; e < B; e++)
+                    for (long p = 0; p < hw; p++)
+                        s += delta[e * out_size + k * hw + p] *
+                             perturbed(g, x + e * in_size, noise, c, m, p);
+                dV[k * j + c * g->maps + m] = (float)s;
+            }
+    }
+}
+
+void pl_ref_pconv_backward_input(const pl_pconv_geom *g, float *dx, const float *delta,
+                                 const float *M, const float *x, const float *noise, int B)
+{
+    const long hw = (long)g->h * g->w, in_size = pl_pconv_in_size(g);
+    const long out_size = pl_pconv_out_size(g), j = (long)g->in_c * g->maps;
+    for (int e = 0; e < B; e++)
+        for (int c = 0; c < g->in_c; c++)
+            for (long p = 0; p < hw; p++) {
+                double s = 0;
+                for (int m = 0; m < g->maps; m++) {
+                    if (perturbed(g, x + e * in_size, noise, c, m, p) <= 0)
+                        continue; /* the relu is flat there */
+                    for (int k = 0; k < g->out_c; k++)
+                        s += (double)M[k * j + c * g->maps + m] * delta[e * out_size + k * hw + p];
+                }
+                dx[e * in_size + c * hw + p] = (float)s;
+            }
+}
+
 /* The input index of the maximum of one window (the first of equal ones,
  * scanning rows then columns), or -1 for a window with no input. */
 static long window_max(const pl_pool_geom *g, const float *x, int c, int oy, int ox)

@@ -36,6 +36,10 @@ double pl_layer_cost(const pl_net *net, int l)
         const pl_conv_geom *g = &L->conv;
         return (double)g->out_c * g->in_c * g->k_h * g->k_w * (double)g->out_h * g->out_w;
     }
+    if (L->spec.kind == PL_LAYER_PCONV) { /* the mixing's multiply-adds, and building a */
+        const pl_pconv_geom *g = &L->pconv;
+        return (double)(g->out_c + 1) * g->in_c * g->maps * (double)g->h * g->w;
+    }
     return (double)L->out_size;
 }
 

@@ -212,6 +212,28 @@ void pl_layered_state(pl_layered *L, const pl_dataset *train, pl_state *s)
         a->picture = t == 0 && layer->spec.kind == PL_LAYER_DENSE && p->ndim == 2 &&
                      layer->in_size == train->dim;
     }
+    /* pconv noise maps, held as the layer's W: for model.h5 only, as every
+     * rank draws them at create from run.seed */
+    for (int l = 0; l < net->nlayers; l++) {
+        const pl_layer *layer = &net->layers[l];
+        if (!layer->noise)
+            continue;
+        const char *w = net->tensors[layer->param].name; /* "net/pconv1/W" */
+        char name[64];
+        snprintf(name, sizeof name, "%.*snoise", (int)(strrchr(w, '/') + 1 - w), w);
+        const long rows = (long)layer->pconv.in_c * layer->pconv.maps;
+        const long cols = (long)layer->pconv.h * layer->pconv.w;
+        pl_array *a;
+        if (L->blocks) {
+            const int mine = l >= L->pipe.l0 && l < L->pipe.l1;
+            a = pl_state_rows(s, name, PL_ARRAY_MODEL, PL_F32, rows, cols, 0, mine ? rows : 0,
+                              layer->noise, 0);
+            a->copy = mine && L->pipe.pipe > 0;
+        } else {
+            a = pl_state_whole(s, name, PL_ARRAY_MODEL, PL_F32, rows, cols, layer->noise, 0);
+        }
+        a->derived = 1;
+    }
     long lo, hi;
     pl_dp_block(pl_layered_dp(L), &lo, &hi);
     pl_layered_optim_state(&L->opt, "net", net->nparams, lo, 0, 0, s);
@@ -277,6 +299,18 @@ static void bare_minibatch(const pl_net *net, int l0, int l1, int rows, int back
                     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kk, hw, g->out_c, 1.0f,
                                 bb, kk, c, hw, 0.0f, a, hw);
             }
+        } else if (L->spec.kind == PL_LAYER_PCONV) { /* as conv, maps for the im2col */
+            const pl_pconv_geom *g = &L->pconv;
+            const int hw = g->h * g->w, j = g->in_c * g->maps;
+            for (int e = 0; e < rows; e++) {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->out_c, hw, j, 1.0f, bb,
+                            j, a, hw, 0.0f, c, hw);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g->out_c, j, hw, 1.0f, c, hw,
+                            a, hw, 0.0f, bb, j);
+                if (input_grad)
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, j, hw, g->out_c, 1.0f,
+                                bb, j, c, hw, 0.0f, a, hw);
+            }
         }
     }
 }
@@ -306,6 +340,10 @@ double pl_layered_bench_bare(pl_layered *L, const pl_config *cfg, const pl_comm 
             const pl_conv_geom *g = &layer->conv;
             in = (long)g->in_c * g->k_h * g->k_w * g->out_h * g->out_w; /* im2col */
             w = (long)g->out_c * g->in_c * g->k_h * g->k_w;
+        }
+        if (layer->spec.kind == PL_LAYER_PCONV) {
+            in = pl_pconv_scratch_size(&layer->pconv); /* the maps a */
+            w = pl_pconv_w_size(&layer->pconv);
         }
         long need = (long)rows * (in > out ? in : out);
         biggest = need > biggest ? need : biggest;

@@ -30,13 +30,15 @@
 #include "plastic/nn/netspec.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* Messages are read into 512 bytes, as the bp rule's check does; one must
  * fit there whole (quotes are cut to QUOTE_MAX characters for that). */
-enum { ERR_SIZE = 512, QUOTE_MAX = 80, MAX_LAYERS = 4096, MAX_UNITS = 1 << 24, MAX_KERNEL = 1024 };
+enum { ERR_SIZE = 512, QUOTE_MAX = 80, MAX_LAYERS = 4096, MAX_UNITS = 1 << 24, MAX_KERNEL = 1024,
+       MAX_MAPS = 1024 };
 
 /* Every byte of err is printable ASCII or occurs in the input. */
 static void check_clean(const char *err, const char *input, const char *what)
@@ -149,6 +151,14 @@ static void check_well_formed(const pl_netspec *s, const char *what)
             FUZZ_CHECK((int)l->act >= 0 && l->act < PL_ACT_COUNT, "%s: layer %d act %d", what, i,
                        (int)l->act);
             break;
+        case PL_LAYER_PCONV:
+            FUZZ_CHECK(l->units >= 1 && l->units <= MAX_UNITS && l->maps >= 1 &&
+                           l->maps <= MAX_MAPS && l->noise > 0.0f && isfinite(l->noise),
+                       "%s: pconv layer %d has %d units, %d maps, noise %g", what, i, l->units,
+                       l->maps, (double)l->noise);
+            FUZZ_CHECK((int)l->act >= 0 && l->act < PL_ACT_COUNT, "%s: layer %d act %d", what, i,
+                       (int)l->act);
+            break;
         case PL_LAYER_POOL:
         case PL_LAYER_DROPOUT:
             FUZZ_CHECK(l->act == PL_ACT_LINEAR, "%s: layer %d has an activation", what, i);
@@ -185,7 +195,8 @@ static void check_same_layers(const pl_netspec *a, const pl_netspec *b, const ch
         const pl_layer_spec *x = &a->layers[i], *y = &b->layers[i];
         FUZZ_CHECK(x->kind == y->kind && x->act == y->act && x->units == y->units &&
                        x->k_h == y->k_h && x->k_w == y->k_w && x->stride == y->stride &&
-                       x->p == y->p && x->from == y->from && x->entry == y->entry &&
+                       x->p == y->p && x->maps == y->maps && x->noise == y->noise &&
+                       x->from == y->from && x->entry == y->entry &&
                        x->block == y->block,
                    "%s: layer %d differs", what, i);
     }
@@ -220,6 +231,11 @@ static void check_shapes_ok(const pl_netspec *s, pl_shape input, int nclass, pl_
                            out.w == (in.w + l->stride - 1) / l->stride && !out.flat,
                        "%s: layer %d's output %dx%dx%d from %dx%dx%d", what, i, out.c, out.h,
                        out.w, in.c, in.h, in.w);
+            break;
+        case PL_LAYER_PCONV:
+            FUZZ_CHECK(out.c == l->units && out.h == in.h && out.w == in.w && !out.flat,
+                       "%s: pconv layer %d's output %dx%dx%d from %dx%dx%d", what, i, out.c,
+                       out.h, out.w, in.c, in.h, in.w);
             break;
         case PL_LAYER_DROPOUT:
             FUZZ_CHECK(same_shape(out, in), "%s: dropout layer %d changes the shape", what, i);

@@ -98,6 +98,8 @@ def net_seeds():
                      "dense 4 clip, dense 4 linear, dense 2 softmax",
         "small-image": "conv 2 2x2 s2 relu, res( conv 2 1x1 tanh ) x2, pool 2, dense 2 clip",
         "errors": "dense 5 (tanh), res(dense 5) x0",
+        "pconv": "pconv 16 m8 relu, pool 2, pconv 8 m2 n0.05 tanh, dense 10 softmax",
+        "pconv-errors": "pconv 4 m0 n-1 ninf, pconv 4 m8 m2 relu n0.1 n0.2",
     }
     for name, text in examples.items():
         put("net", name, text)

@@ -9,8 +9,9 @@
  *   fast mode (float all-reduce, or reduce-scatter when sharded): every
  *   parameter of either within FAST_ATOL + FAST_RTOL |w| of 1 rank's, and
  *   the sharded net the same on every rank.
- * Nets: an MLP with SGD, and a conv net with a residual block and dropout
- * with momentum and Adam. Minibatches of 7 or 8 chunks do not divide
+ * Nets: an MLP with SGD, a conv net with a residual block and dropout
+ * with momentum, a conv net with Adam, and a net of two pconv layers with
+ * Adam. Minibatches of 7 or 8 chunks do not divide
  * evenly over 2, 3 or 4 ranks, and the last minibatch (3 examples) leaves
  * ranks without work; parameter counts are odd, so blocks differ by one.
  * First, the block collectives alone on vectors shorter and longer than
@@ -44,6 +45,8 @@ static const struct setup setups[] = {
      {2, 8, 8, 0}, 30, 4, PL_OPTIM_MOMENTUM, 0.05f},
     {"conv 3 3x3 s2 elu, dense 12 clip, dense 10 linear", {1, 8, 8, 0}, 30, 4, PL_OPTIM_ADAM,
      0.01f},
+    {"pconv 4 m3 n0.3 relu, pool 2, pconv 3 m2 tanh, dense 10 softmax", {2, 8, 8, 0}, 30, 4,
+     PL_OPTIM_ADAM, 0.01f},
 };
 
 static void minibatch(float *x, uint8_t *y, int B, long dim, int step)

@@ -1,6 +1,6 @@
 /* Block parallelism (net.parallel = blocks, nn/pipe.h) on N ranks against
- * one rank, through the rule interface, for backprop and rec-LRA on an MLP
- * and on a residual net. Rank 0 also trains each configuration on a
+ * one rank, through the rule interface, for backprop and rec-LRA on an MLP,
+ * a residual net and a net of pconv layers. Rank 0 also trains each configuration on a
  * communicator of its own (the reference); then:
  *   one pipeline of N stages, fast sums: every weight and error synapse,
  *   the epochs' loss and error counts, and the validation and test errors
@@ -33,12 +33,15 @@ struct net_case {
 static const struct net_case mlps[] = {
     {"mlp", "dense 16 tanh, dense 12 elu, dense 12 tanh, dense 4 softmax"},
     {"res", "dense 12 tanh, res( dense 12 tanh, dense 12 tanh ) x2, dense 4 softmax"},
+    {"pconv", "pconv 3 m2 n0.3 tanh, pool 2, pconv 3 m2 relu, dense 4 softmax"},
 };
 /* backprop also takes dropout, keyed by example: the same masks on any stage */
 static const struct net_case bp_nets[] = {
     {"mlp", "dense 16 tanh, dropout 0.2, dense 12 relu, dense 12 tanh, dense 4 softmax"},
     {"res", "dense 12 tanh, res( dense 12 tanh, dense 12 tanh ) x2, dense 4 softmax"},
+    {"pconv", "pconv 3 m2 n0.3 tanh, pool 2, pconv 3 m2 relu, dense 4 softmax"},
 };
+enum { NNETS = sizeof mlps / sizeof mlps[0] };
 
 static void make_data(pl_dataset *d, int n, uint64_t seed)
 {
@@ -236,7 +239,7 @@ int main(int argc, char **argv)
     long failures = 0;
     const char *rules[] = {"reclra", "bp"};
     for (int ri = 0; ri < 2; ri++)
-        for (int ni = 0; ni < 2; ni++) {
+        for (int ni = 0; ni < NNETS; ni++) {
             const struct net_case *net = ri == 0 ? &mlps[ni] : &bp_nets[ni];
             /* one pipeline, fast sums: one rank in blocks mode */
             failures += check(rules[ri], net, "fast", P, "blocks", 1, d);

@@ -1,6 +1,7 @@
 /* rec-LRA's kernels (src/rules/reclra/lra.c): the error pathway of MLPs and
  * residual nets, targets and errors and the synapses' increments against
- * the naive references, a target that lowers the loss, and the bad
+ * the naive references (conv and pconv nets too), a pconv layer's
+ * increment e a^T by hand, a target that lowers the loss, and the bad
  * pathways refused with the key or entry named. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -124,6 +125,11 @@ static void pathways_of_mlps_and_residual_nets(void **state)
     assert_int_equal(a.nE, a.syn[2].offset + 3 * 8);
     lra_free(&a);
     pl_net_free(&net);
+    /* pconv layers have weights, so they get targets as conv layers do:
+     * 0 pconv, 1 pool, 2 pconv, 3 dense, 4 output */
+    const char *pnet = "pconv 2 m3 relu, pool 2, pconv 3 m2 tanh, dense 5 tanh, dense 4 softmax";
+    expect_sources(pnet, LRA_PATH_OUTPUT, 1, (int[]){3, 2, 0}, (int[]){4, 4, 4}, 3);
+    expect_sources(pnet, LRA_PATH_CHAIN, 1, (int[]){3, 2, 0}, (int[]){4, 3, 2}, 3);
     /* a block of one layer: its layer ends it */
     expect_sources("dense 5 relu, res( dense 5 relu ) x2, dense 4 softmax", LRA_PATH_OUTPUT, 1,
                    (int[]){3, 1, 0}, (int[]){5, 5, 5}, 3);
@@ -226,6 +232,10 @@ static void kernels_match_the_references(void **state)
                       (lra_e_rule)rule);
         check_kernels("conv 2 2x2 relu, res( conv 3 3x3 tanh, conv 2 2x2 tanh ), dense 4 softmax",
                       LRA_PATH_OUTPUT, 1, (lra_e_rule)rule);
+        check_kernels("pconv 2 m3 n0.5 tanh, pool 2, pconv 3 m2 relu, dense 5 elu, "
+                      "dense 4 softmax", LRA_PATH_OUTPUT, 1, (lra_e_rule)rule);
+        check_kernels("res( pconv 1 m4 n0.5 tanh ), pconv 3 m2 logistic, dense 4 softmax",
+                      LRA_PATH_CHAIN, 1, (lra_e_rule)rule);
     }
 }
 
@@ -263,6 +273,57 @@ static void one_layer_by_hand(void **state)
                 s += (double)a.d[r * 2 + u] * O->delta[r * 4 + v];
             assert_true(fabs(dE[u * 4 + v] - s) <= 1e-6 + 1e-5 * fabs(s));
         }
+    lra_free(&a);
+    pl_net_free(&net);
+}
+
+/* A pconv layer's target and increment by hand: e = z - f(h - beta d)
+ * with d = E e_L, and dV = e a^T summed over rows and positions, a =
+ * relu(x + N) its perturbed input maps; db = sum e. */
+static void pconv_increment_by_hand(void **state)
+{
+    (void)state;
+    enum { K = 2, M = 3, HW = 9 };
+    pl_net net;
+    lra a;
+    make_net(&net, "pconv 2 m3 n0.6 tanh, dense 4 softmax");
+    make_lra(&a, &net, LRA_PATH_OUTPUT, 1, LRA_E_TRANSPOSE);
+    assert_int_equal(a.n, 1);
+    assert_int_equal(a.syn[0].dst, 0);
+    float x[ROWS * 9];
+    uint8_t y[ROWS];
+    forward(&net, x, y);
+    lra_targets(&a, &net, 0, ROWS);
+    const pl_layer *P = &net.layers[0], *O = &net.layers[1];
+    for (int r = 0; r < ROWS; r++)
+        for (int u = 0; u < K * HW; u++) {
+            double d = 0.0;
+            for (int v = 0; v < NCLASS; v++)
+                d += a.E[u * NCLASS + v] * (O->z[r * NCLASS + v] - (v == y[r] ? 1.0 : 0.0));
+            const double h = P->h[r * K * HW + u];
+            const double e = tanh(h) - tanh(h - 0.7 * d);
+            if (!(fabs(P->delta[r * K * HW + u] - e) <= 1e-6 + 1e-4 * fabs(e)))
+                fail_msg("e[%d][%d]: %.9g, by hand %.9g", r, u, P->delta[r * K * HW + u], e);
+        }
+    float dV[K * M], db[K];
+    pl_net_layer_grads(&net, 0, 0, ROWS, dV, db, 0.0f);
+    for (int k = 0; k < K; k++) {
+        double sb = 0.0;
+        for (int r = 0; r < ROWS; r++)
+            for (int p = 0; p < HW; p++)
+                sb += P->delta[(r * K + k) * HW + p];
+        assert_true(fabs(db[k] - sb) <= 1e-6 + 1e-5 * fabs(sb));
+        for (int m = 0; m < M; m++) {
+            double s = 0.0;
+            for (int r = 0; r < ROWS; r++)
+                for (int p = 0; p < HW; p++) {
+                    double v = (double)x[r * HW + p] + P->noise[m * HW + p];
+                    s += P->delta[(r * K + k) * HW + p] * (v > 0.0 ? v : 0.0);
+                }
+            if (!(fabs(dV[k * M + m] - s) <= 1e-6 + 1e-5 * fabs(s)))
+                fail_msg("dV[%d][%d]: %.9g, e a^T %.9g", k, m, dV[k * M + m], s);
+        }
+    }
     lra_free(&a);
     pl_net_free(&net);
 }
@@ -312,6 +373,7 @@ int main(void)
         cmocka_unit_test(bad_pathways_are_refused_naming_the_key),
         cmocka_unit_test(kernels_match_the_references),
         cmocka_unit_test(one_layer_by_hand),
+        cmocka_unit_test(pconv_increment_by_hand),
         cmocka_unit_test(the_target_lowers_the_loss),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

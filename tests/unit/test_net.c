@@ -122,6 +122,65 @@ static void init_is_keyed(void **state)
     pl_net_free(&b);
 }
 
+/* A pconv layer: W (V) is out_c x in_c x maps with fan_in in_c maps; its
+ * noise maps are no parameters, are N(0, std^2) keyed by (seed, layer) on
+ * their own stream (the weights do not move them), and its forward is the
+ * reference's on them. */
+static void pconv_noise_and_forward(void **state)
+{
+    (void)state;
+    enum { B = 2 };
+    pl_net a, b;
+    const pl_shape in = {2, 6, 5, 0};
+    create_ok(&a, "pconv 3 m4 n0.5 tanh, pconv 2 m8, dense 4 softmax", in, 4, PL_LOSS_XENT, B);
+    create_ok(&b, "pconv 3 m4 n0.5 tanh, pconv 2 m8, dense 4 softmax", in, 4, PL_LOSS_XENT, B);
+    const pl_param *w = pl_net_param(&a, "net/pconv1/W");
+    assert_non_null(w);
+    assert_int_equal(w->ndim, 3);
+    assert_int_equal(w->shape[0], 3);
+    assert_int_equal(w->shape[1], 2);
+    assert_int_equal(w->shape[2], 4);
+    assert_int_equal(pl_net_param(&a, "net/pconv2/W")->count, 2 * 3 * 8);
+    assert_int_equal(pl_net_param(&a, "net/pconv2/b")->count, 2);
+    assert_int_equal(a.nparams, 3 * 8 + 3 + 2 * 24 + 2 + 4 * 60 + 4);
+    pl_net_init(&a, PL_INIT_XAVIER, 0, 42);
+    pl_net_init(&b, PL_INIT_HE, 0, 42);
+    const long n1 = 2 * 4 * 30, n2 = 3 * 8 * 30;
+    assert_non_null(a.layers[0].noise);
+    assert_null(a.layers[2].noise);
+    assert_memory_equal(a.layers[0].noise, b.layers[0].noise, sizeof(float) * n1);
+    assert_memory_equal(a.layers[1].noise, b.layers[1].noise, sizeof(float) * n2);
+    assert_true(memcmp(a.layers[0].noise, a.layers[1].noise, sizeof(float) * n1) != 0);
+    double ss = 0;
+    for (long i = 0; i < n2; i++)
+        ss += (double)a.layers[1].noise[i] * a.layers[1].noise[i];
+    check_close(sqrt(ss / n2), 0.1, 0, 0.15, "noise sd", 1); /* the default std */
+    ss = 0;
+    for (long i = 0; i < n1; i++)
+        ss += (double)a.layers[0].noise[i] * a.layers[0].noise[i];
+    check_close(sqrt(ss / n1), 0.5, 0, 0.15, "noise sd", 0);
+    pl_net_init(&b, PL_INIT_XAVIER, 0, 43);
+    assert_true(memcmp(a.layers[0].noise, b.layers[0].noise, sizeof(float) * n1) != 0);
+
+    float *x = alloc_uniform(B * 60, 3, 0, -1, 1);
+    const pl_pass pass = {0};
+    pl_net_forward(&a, x, 0, B, &pass);
+    float h1[B * 90], h2[B * 60];
+    pl_ref_pconv_forward(&a.layers[0].pconv, h1, x, a.layers[0].noise, a.layers[0].W,
+                         a.layers[0].b, B);
+    for (int i = 0; i < B * 90; i++) {
+        check_close(a.layers[0].h[i], h1[i], 1e-6, 1e-5, "h1", i);
+        h1[i] = (float)tanh(h1[i]);
+    }
+    pl_ref_pconv_forward(&a.layers[1].pconv, h2, h1, a.layers[1].noise, a.layers[1].W,
+                         a.layers[1].b, B);
+    for (int i = 0; i < B * 60; i++)
+        check_close(a.layers[1].z[i], h2[i], 1e-5, 1e-4, "h2", i);
+    pl_free(x);
+    pl_net_free(&a);
+    pl_net_free(&b);
+}
+
 /* An MLP's forward pass is the composition of the references. */
 static void forward_matches_reference(void **state)
 {
@@ -230,6 +289,24 @@ static void gradients_conv(void **state)
         {"conv 2 2x3 s2 elu, pool 3 s2, dense 3 linear", {1, 7, 5, 0}, 3, PL_LOSS_XENT,
          PL_INIT_HE},
         {"conv 3 1x1 tanh, dense 3 softmax", {2, 3, 3, 0}, 3, PL_LOSS_XENT, PL_INIT_XAVIER},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_gradients(&cases[i]);
+}
+
+/* The noise stds keep every x + N of these inputs well away from the
+ * relu's kink (at least 0.02), where a finite difference is meaningless. */
+static void gradients_pconv(void **state)
+{
+    (void)state;
+    const struct case_ cases[] = {
+        {"pconv 3 m2 n0.5 tanh, dense 4 softmax", {2, 3, 3, 0}, 4, PL_LOSS_XENT, PL_INIT_XAVIER},
+        {"conv 2 3x3 tanh, pconv 3 m2 n0.5 relu, pool 2, dense 3 linear", {1, 4, 4, 0}, 3,
+         PL_LOSS_XENT, PL_INIT_HE},
+        {"dense 5 tanh, pconv 2 m3 n0.6 elu, dense 3 softmax", {1, 2, 3, 0}, 3, PL_LOSS_XENT,
+         PL_INIT_XAVIER},
+        {"res( pconv 2 m2 n0.4 tanh ) x2, pconv 2 m1 clip, dense 4 clip", {2, 3, 2, 0}, 4,
+         PL_LOSS_HINGE, PL_INIT_XAVIER},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         check_gradients(&cases[i]);
@@ -354,9 +431,11 @@ int main(void)
         cmocka_unit_test(tensors_are_named_and_laid_out),
         cmocka_unit_test(create_errors_name_the_entry),
         cmocka_unit_test(init_is_keyed),
+        cmocka_unit_test(pconv_noise_and_forward),
         cmocka_unit_test(forward_matches_reference),
         cmocka_unit_test(gradients_dense),
         cmocka_unit_test(gradients_conv),
+        cmocka_unit_test(gradients_pconv),
         cmocka_unit_test(gradients_residual_and_dropout),
         cmocka_unit_test(row_ranges),
         cmocka_unit_test(layer_api),

@@ -81,6 +81,49 @@ static void convnet(void **state)
     pl_netspec_free(&s);
 }
 
+/* pconv K mM [nS] [ACT]: the noise std defaults to 0.1; the output keeps
+ * the input's resolution with K channels, a flat input as 1x1 images. */
+static void pconv_layers(void **state)
+{
+    (void)state;
+    pl_netspec s;
+    char err[256];
+    parse_ok(&s, "pconv 16 m8 relu, pool 2, pconv 4 m2 n0.05, dense 8 tanh, "
+                 "pconv 3 m1 relu n2, dense 10 softmax");
+    const pl_layer_spec *l = s.layers;
+    assert_int_equal(l[0].kind, PL_LAYER_PCONV);
+    assert_int_equal(l[0].units, 16);
+    assert_int_equal(l[0].maps, 8);
+    assert_true(l[0].noise == 0.1f);
+    assert_int_equal(l[0].act, PL_ACT_RELU);
+    assert_int_equal(l[2].maps, 2);
+    assert_true(l[2].noise == 0.05f);
+    assert_int_equal(l[2].act, PL_ACT_LINEAR);
+    assert_true(l[4].noise == 2.0f); /* the std and the activation in either order */
+    assert_int_equal(l[4].act, PL_ACT_RELU);
+    assert_int_equal(pl_netspec_shapes(&s, mnist, 10, PL_LOSS_XENT, err, sizeof err), 0);
+    assert_int_equal(l[0].out.c, 16);
+    assert_int_equal(l[0].out.h, 28);
+    assert_int_equal(l[0].out.w, 28);
+    assert_false(l[0].out.flat);
+    assert_int_equal(l[2].in.c, 16);
+    assert_int_equal(l[2].out.c, 4);
+    assert_int_equal(l[2].out.h, 14);
+    assert_int_equal(l[4].out.c, 3); /* after a dense layer: 8 channels of 1x1 */
+    assert_int_equal(l[4].out.h, 1);
+    assert_int_equal(pl_shape_size(l[5].in), 3);
+    char line[256];
+    pl_netspec_describe(&s, 0, line, sizeof line);
+    assert_contains(line, "pconv 16 m8 n0.1 relu");
+    assert_contains(line, "1x28x28 -> 16x28x28");
+    pl_netspec_free(&s);
+    char out[256];
+    assert_int_equal(pl_netspec_canonical("pconv  16 m8\tn0.2 relu ,dense 10", out, sizeof out,
+                                          err, sizeof err),
+                     0);
+    assert_string_equal(out, "pconv 16 m8 n0.2 relu, dense 10");
+}
+
 /* A repeat copies the entry; a res block is its layers plus an add from
  * the layer before the block; repeated blocks add from their own start. */
 static void repeats_and_blocks(void **state)
@@ -147,6 +190,29 @@ static void syntax_errors_name_the_entry(void **state)
         {"pool 2 relu", "entry 1 'pool 2 relu': unexpected 'relu' (pool takes a window"},
         {"dropout 1", "entry 1 'dropout 1': expected a probability 0 <= p < 1"},
         {"dropout", "entry 1 'dropout': expected a probability"},
+        {"dense 5, pconv 16 m0", "entry 2 'pconv 16 m0': bad number of noise maps 'm0' (m1 to "
+                                 "m1024)"},
+        {"pconv 16 m2000 relu", "entry 1 'pconv 16 m2000 relu': bad number of noise maps"},
+        {"pconv 16 mx", "entry 1 'pconv 16 mx': bad number of noise maps 'mx'"},
+        {"pconv 16", "entry 1 'pconv 16': expected the noise maps per input channel, such as m8, "
+                     "after the channels, got ''"},
+        {"pconv 16 relu m8", "entry 1 'pconv 16 relu m8': expected the noise maps"},
+        {"pconv m8", "entry 1 'pconv m8': expected the number of channels after 'pconv'"},
+        {"pconv 16 m8 n0", "entry 1 'pconv 16 m8 n0': bad noise std 'n0' (n and a number > 0, "
+                           "e.g. n0.1)"},
+        {"pconv 16 m8 n-0.1", "entry 1 'pconv 16 m8 n-0.1': bad noise std"},
+        {"pconv 16 m8 n", "entry 1 'pconv 16 m8 n': bad noise std"},
+        {"pconv 16 m8 ninf", "bad noise std 'ninf'"},
+        {"pconv 16 m8 nnan", "bad noise std 'nnan'"},
+        {"pconv 16 m8 n1e-60", "bad noise std 'n1e-60'"},
+        {"pconv 16 m8 n1e60", "bad noise std 'n1e60'"},
+        {"pconv 16 m8 n0.1x", "bad noise std 'n0.1x'"},
+        {"pconv 16 m8 m4", "entry 1 'pconv 16 m8 m4': 'noise maps' given twice"},
+        {"pconv 16 m8 n0.1 n0.2", "'noise std' given twice"},
+        {"pconv 16 m8 relu tanh", "entry 1 'pconv 16 m8 relu tanh': 'activation' given twice"},
+        {"pconv 16 m8 rleu", "entry 1 'pconv 16 m8 rleu': unknown activation 'rleu'"},
+        {"pconv 16 m8 3x3", "entry 1 'pconv 16 m8 3x3': unexpected '3x3'"},
+        {"pconv 16 m8 s2", "entry 1 'pconv 16 m8 s2': unexpected 's2'"},
         {"dense 5 tanh x0", "entry 1 'dense 5 tanh x0': bad repeat count 'x0' (x1 to x4096)"},
         {"dense 5 x5000", "entry 1 'dense 5 x5000': bad repeat count"},
         {"dense 5 x4000, dense 5 x200", "more than 4096 layers"},
@@ -261,6 +327,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(mlp),
         cmocka_unit_test(convnet),
+        cmocka_unit_test(pconv_layers),
         cmocka_unit_test(repeats_and_blocks),
         cmocka_unit_test(canonical_spelling),
         cmocka_unit_test(syntax_errors_name_the_entry),

@@ -1,9 +1,11 @@
-/* The rec-LRA rule through the rule interface: its state list, one SGD step
- * equal to the equations (W -= lr e z^T / B with the targets of the naive
- * reference, E -= gamma lr dE), the output's error shrinking on a fixed
- * example, learning a prototype task with tanh and with sign units (no
- * derivative is taken), and bad configurations refused naming the key;
- * blocks mode on one rank: data mode's exact bits, the same state names and
+/* The rec-LRA rule through the rule interface: its state list (a pconv
+ * layer's noise maps derived), one SGD step equal to the equations
+ * (W -= lr e z^T / B with the targets of the naive reference, E -= gamma
+ * lr dE; a pconv layer's V -= lr e a^T / B), the output's error shrinking
+ * on a fixed example, learning a prototype task with tanh, conv and pconv
+ * nets and with sign units (no derivative is taken), and bad
+ * configurations refused naming the key; blocks mode on one rank: data
+ * mode's exact bits (an MLP and a pconv net), the same state names and
  * shapes, its checks. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +19,7 @@
 #include "plastic/common.h"
 #include "plastic/config.h"
 #include "plastic/nn/net.h"
+#include "plastic/nn/nn_ref.h"
 #include "plastic/rule.h"
 #include "rules/reclra/reclra_model.h"
 
@@ -91,6 +94,33 @@ static void state_lists_net_synapses_and_optimisers(void **state)
     teardown(&f);
 }
 
+/* A pconv layer's noise maps are a model array (in model.h5) marked
+ * derived (not checkpointed: create draws them again), after its W and b. */
+static void pconv_noise_is_a_derived_model_array(void **state)
+{
+    (void)state;
+    fixture f;
+    setup(&f, 6, "pconv 2 m4 relu, dense 3 softmax", NULL);
+    pl_model *m = create(&f);
+    pl_state *s = pl_calloc(1, sizeof *s);
+    pl_rule_reclra.state(m, s);
+    const char *names[] = {"net/pconv1/W", "net/pconv1/b", "net/dense1/W", "net/dense1/b",
+                           "net/pconv1/noise"};
+    for (int i = 0; i < 5; i++) {
+        assert_string_equal(s->arrays[i].name, names[i]);
+        assert_int_equal(s->arrays[i].kind, PL_ARRAY_MODEL);
+        assert_int_equal(s->arrays[i].derived, i == 4);
+    }
+    assert_int_equal(s->arrays[0].dims[0], 2);
+    assert_int_equal(s->arrays[0].dims[1], 4);
+    assert_int_equal(s->arrays[4].dims[0], 4); /* one channel x 4 maps, of 3 x 3 */
+    assert_int_equal(s->arrays[4].dims[1], DIM);
+    assert_ptr_equal(s->arrays[4].data, ((reclra_model *)m)->lay.net.layers[0].noise);
+    pl_free(s);
+    pl_rule_reclra.destroy(m);
+    teardown(&f);
+}
+
 /* One SGD step with rate lr on one minibatch equals the equations,
  * computed here from the naive reference's targets on the same forward. */
 static void one_sgd_step_follows_the_equations(void **state)
@@ -151,6 +181,49 @@ static void one_sgd_step_follows_the_equations(void **state)
     pl_free(e0);
     pl_free(dW);
     pl_free(dE);
+    pl_rule_reclra.destroy(m);
+    teardown(&f);
+}
+
+/* A pconv net's SGD step: V -= lr e a^T / B, a = relu(x + N) its
+ * perturbed input maps and e its target error (the reference's targets on
+ * the same forward), b -= lr sum e / B; the dense output's as before. */
+static void pconv_sgd_step_is_e_a(void **state)
+{
+    (void)state;
+    const char *const ov[] = {"optim.method=sgd", "optim.lr=0.5", "lra.gamma=0.3",
+                              "lra.beta=0.8", NULL};
+    fixture f;
+    const int B = 8;
+    setup(&f, B, "pconv 3 m4 n0.5 tanh, pool 2, dense 3 softmax", ov);
+    f.cfg.optim.batch = B;
+    pl_model *m = create(&f);
+    reclra_model *r = (reclra_model *)m;
+    pl_net *net = &r->lay.net;
+    assert_int_equal(r->lra.n, 1);
+    assert_int_equal(r->lra.syn[0].dst, 0);
+    const long np = net->nparams;
+    float *w0 = pl_alloc((size_t)np * sizeof *w0), *dW = pl_alloc((size_t)np * sizeof *dW);
+    memcpy(w0, net->params, (size_t)np * sizeof *w0);
+    pl_layered_begin_epoch(&r->lay, &f.cfg, &f.train, 0);
+    assert_int_equal(pl_layered_minibatch(&r->lay, &f.cfg, &f.train, 0), B);
+    const pl_pass pass = {0};
+    pl_net_forward(net, r->lay.xbuf, 0, B, &pass);
+    pl_net_loss(net, r->lay.ybuf, 0, B, 1.0f, NULL);
+    lra_ref_targets(&r->lra, net, 0, B);
+    const pl_layer *P = &net->layers[0], *O = &net->layers[2];
+    pl_ref_pconv_backward_weights(&P->pconv, dW + (P->W - net->params), dW + (P->b - net->params),
+                                  P->delta, r->lay.xbuf, P->noise, B);
+    pl_ref_dense_backward_weights(dW + (O->W - net->params), dW + (O->b - net->params), O->delta,
+                                  net->layers[1].z, B, (int)O->in_size, (int)O->out_size);
+    assert_int_equal(run_epoch(m, 0), 0);
+    for (long k = 0; k < np; k++) {
+        double want = w0[k] - 0.5 * dW[k] / B;
+        if (!(fabs(net->params[k] - want) <= 1e-6 + 1e-4 * fabs(want)))
+            fail_msg("param %ld: %.8g, the equations %.8g", k, net->params[k], want);
+    }
+    pl_free(w0);
+    pl_free(dW);
     pl_rule_reclra.destroy(m);
     teardown(&f);
 }
@@ -218,6 +291,9 @@ static void learns_prototypes_with_mlps_residual_and_conv_nets(void **state)
                       ov, 10) < 0.1);
     assert_true(learn("conv 4 3x3 tanh, pool 2, conv 4 2x2 relu, dense 16 tanh, dense 3 softmax",
                       ov, 10) < 0.1);
+    assert_true(learn("pconv 8 m4 n0.3 tanh, dense 3 softmax", ov, 10) < 0.1);
+    assert_true(learn("pconv 4 m4 n0.3 relu, pool 2, pconv 4 m2 tanh, dense 16 tanh, "
+                      "dense 3 softmax", ov, 10) < 0.1);
     const char *const chain[] = {"optim.lr=0.01", "lra.pathway=chain", "lra.e_rule=fixed",
                                  NULL};
     assert_true(learn("dense 16 tanh, dense 16 tanh, dense 3 softmax", chain, 10) < 0.1);
@@ -288,13 +364,11 @@ static void bad_configurations_name_the_key(void **state)
  * exact path, weights and synapses, after two epochs of a residual net;
  * the state's names and global shapes are those of data mode, each array
  * whole on the one stage (by rows, the optimisers' by columns). */
-static void blocks_mode_is_data_modes_exact_path(void **state)
+static void blocks_and_data_mode(const char *layers)
 {
-    (void)state;
     const char *const data_ov[] = {"optim.sum=exact", "optim.batch=20", "optim.chunk=6", NULL};
     const char *const blocks_ov[] = {"optim.sum=exact", "optim.batch=20", "optim.chunk=6",
                                      "net.parallel=blocks", NULL};
-    const char *layers = "dense 8 tanh, res( dense 8 tanh, dense 8 tanh ), dense 3 softmax";
     fixture fd, fb;
     setup(&fd, 47, layers, data_ov);
     setup(&fb, 47, layers, blocks_ov);
@@ -332,6 +406,13 @@ static void blocks_mode_is_data_modes_exact_path(void **state)
     teardown(&fb);
 }
 
+static void blocks_mode_is_data_modes_exact_path(void **state)
+{
+    (void)state;
+    blocks_and_data_mode("dense 8 tanh, res( dense 8 tanh, dense 8 tanh ), dense 3 softmax");
+    blocks_and_data_mode("pconv 3 m2 n0.5 tanh, pool 2, pconv 2 m2 relu, dense 3 softmax");
+}
+
 /* Blocks mode's checks: stages outside blocks mode, stages that do not
  * divide the ranks, a chain of targets across stages. */
 static void blocks_mode_checks_name_the_key(void **state)
@@ -360,6 +441,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(state_lists_net_synapses_and_optimisers),
         cmocka_unit_test(one_sgd_step_follows_the_equations),
+        cmocka_unit_test(pconv_noise_is_a_derived_model_array),
+        cmocka_unit_test(pconv_sgd_step_is_e_a),
         cmocka_unit_test(the_error_shrinks_on_a_fixed_example),
         cmocka_unit_test(learns_prototypes_with_mlps_residual_and_conv_nets),
         cmocka_unit_test(sign_units_still_learn),

@@ -65,6 +65,10 @@ static void layer_costs(void **state)
     assert_true(pl_layer_cost(&net, 3) == 5.0);
     assert_true(pl_layer_cost(&net, 4) == 5.0 * 3);
     pl_net_free(&net);
+    /* pconv: K C M H W multiply-adds, and C M H W to build its maps */
+    make_net(&net, "pconv 3 m4 relu, dense 3 softmax", (pl_shape){2, 4, 5, 0});
+    assert_true(pl_layer_cost(&net, 0) == (3.0 + 1) * 2 * 4 * 4 * 5);
+    pl_net_free(&net);
 }
 
 static void cuts_by_hand(void **state)

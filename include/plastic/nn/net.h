@@ -4,8 +4,9 @@
  *
  *   - parameters live in one flat array (params, and grads of the same
  *     layout), so an optimiser steps them at once; each tensor also has a
- *     stable name ("net/dense1/W", "net/conv2/b"), a shape and an offset,
- *     for checkpoints and model files;
+ *     stable name ("net/dense1/W", "net/conv2/b", "net/pconv1/W"), a shape
+ *     and an offset, for checkpoints and model files; a pconv layer's
+ *     fixed noise maps are not parameters (pl_layer.noise);
  *   - every layer keeps, for up to `capacity` rows (examples), its
  *     pre-activation h, its output z = f(h) and an error buffer delta; a
  *     forward fills h and z, pl_net_backward fills delta with dL/dh, and a
@@ -15,8 +16,9 @@
  *     fixed chunks (dp.h) with every buffer allocated once, at create.
  *
  * Layouts: one example per row; a layer's values for an example are CHW
- * (conv, pool) or flat (dense). Dense W is out x in, conv W is
- * out_c x in_c x k_h x k_w, both row-major. */
+ * (conv, pconv, pool) or flat (dense). Dense W is out x in, conv W is
+ * out_c x in_c x k_h x k_w, pconv W (V) is out_c x in_c x maps, all
+ * row-major. */
 #ifndef PLASTIC_NN_NET_H
 #define PLASTIC_NN_NET_H
 
@@ -26,6 +28,7 @@
 #include "plastic/config.h"
 #include "plastic/nn/conv.h"
 #include "plastic/nn/netspec.h"
+#include "plastic/nn/pconv.h"
 #include "plastic/nn/pool.h"
 
 typedef struct pl_param {
@@ -47,7 +50,9 @@ typedef struct pl_layer {
     float *delta;           /* capacity x out_size */
     float *mask;            /* dropout: the last training forward's mask */
     int32_t *argmax;        /* pool */
+    float *noise;           /* pconv: its fixed noise maps, in_c maps x h w (pconv.h) */
     pl_conv_geom conv;
+    pl_pconv_geom pconv;
     pl_pool_geom pool;
 } pl_layer;
 
@@ -67,7 +72,7 @@ typedef struct pl_net {
     int ntensors;
     pl_param *tensors;
     const float *x;         /* row 0 of the last forward's input */
-    float *col;             /* conv scratch */
+    float *col;             /* conv and pconv scratch */
     char *written;          /* backward: which deltas hold a value yet */
     void *arena;            /* every buffer above, in one allocation */
 } pl_net;
@@ -99,7 +104,11 @@ int pl_init_parse(const char *name);
  *   xavier: U(-a, a), a = sqrt(6 / (fan_in + fan_out))
  *   he:     N(0, 2 / fan_in)
  *   normal: N(0, std^2)
- * fan_in is a unit's inputs (in_c k_h k_w for conv), fan_out out_c k_h k_w. */
+ * fan_in is a unit's inputs (in_c k_h k_w for conv, in_c maps for pconv),
+ * fan_out out_c k_h k_w (out_c for pconv). A pconv layer's noise maps are
+ * drawn here too, N(0, std^2) of its spec, keyed by (seed, layer index) on
+ * a stream of their own: never trained, and regenerated alike on every
+ * rank and on resume (they are not checkpointed). */
 void pl_net_init(pl_net *net, pl_init_kind kind, double std, uint64_t seed);
 /* From net.init, net.init_std and run.seed. */
 void pl_net_init_config(pl_net *net, const pl_config *cfg);
@@ -146,7 +155,8 @@ void pl_net_grads(pl_net *net, int row0, int rows, float *grad, float beta);
 const float *pl_net_layer_input(const pl_net *net, int l);
 /* dx = beta dx + layer l's input gradient from delta through M (the
  * layer's W, or a feedback matrix of W's shape), for the rows; dx, like
- * delta, points at row 0. Dense and conv layers only. */
+ * delta, points at row 0. Dense, conv and pconv layers only (pconv reads
+ * its input's rows, for the relu's mask). */
 void pl_net_layer_backward_input(pl_net *net, int l, const float *delta, const float *M,
                                  int row0, int rows, float *dx, float beta);
 

@@ -6,9 +6,15 @@
  *   item   := layer [ "x" N ]  |  "res(" layers ")" [ "x" N ]
  *   layer  := "dense" UNITS [ACT]
  *           | "conv" CHANNELS K[xK] [ "s" STRIDE ] [ACT]    same padding, stride 1
+ *           | "pconv" CHANNELS "m" MAPS [ "n" STD ] [ACT]   perturbative, below
  *           | "pool" K[xK] [ "s" STRIDE ]                    max, same padding, stride K
  *           | "dropout" P                                    0 <= P < 1
  *   ACT    := tanh | relu | elu | sign | logistic | clip | linear | softmax   (default linear)
+ *
+ * "pconv K mM nS" is a perturbative layer (nn/pconv.h): each input channel
+ * plus M fixed Gaussian noise maps of std S (default 0.1, > 0; 1 <= M <=
+ * 1024), a relu, then a learned 1x1 mixing into K channels at the input's
+ * resolution, e.g. "pconv 16 m8 relu" or "pconv 16 m8 n0.05 relu".
  *
  * "x N" repeats an item N times; "res( ... )" is a residual block: its
  * output is its last layer's output plus its input (same shape). So
@@ -28,7 +34,7 @@
 #include "plastic/nn/loss.h"
 
 typedef enum pl_layer_kind { PL_LAYER_DENSE, PL_LAYER_CONV, PL_LAYER_POOL, PL_LAYER_DROPOUT,
-                             PL_LAYER_ADD } pl_layer_kind;
+                             PL_LAYER_ADD, PL_LAYER_PCONV } pl_layer_kind;
 
 /* Per example: channels x rows x cols; flat after a dense layer (c units). */
 typedef struct pl_shape {
@@ -38,8 +44,10 @@ typedef struct pl_shape {
 
 typedef struct pl_layer_spec {
     pl_layer_kind kind;
-    pl_act act;          /* dense, conv; linear for the others */
-    int units;           /* dense: outputs; conv: output channels */
+    pl_act act;          /* dense, conv, pconv; linear for the others */
+    int units;           /* dense: outputs; conv, pconv: output channels */
+    int maps;            /* pconv: noise maps per input channel */
+    float noise;         /* pconv: the noise maps' standard deviation */
     int k_h, k_w, stride; /* conv, pool */
     float p;             /* dropout probability */
     int from;            /* add: the layer whose output is added to the previous

@@ -8,6 +8,7 @@
 
 #include "plastic/nn/act.h"
 #include "plastic/nn/conv.h"
+#include "plastic/nn/pconv.h"
 #include "plastic/nn/pool.h"
 
 /* f(h) and f'(h) of one value. */
@@ -29,6 +30,15 @@ void pl_ref_conv_backward_weights(const pl_conv_geom *g, float *dW, float *db,
                                   const float *delta, const float *x, int B);
 void pl_ref_conv_backward_input(const pl_conv_geom *g, float *dx, const float *delta,
                                 const float *M, int B);
+
+/* Perturbative layer: y[k][p] = b[k] + sum over c, m of
+ * V[k][c M + m] max(0, x[c][p] + N[c M + m][p]), the sum in double. */
+void pl_ref_pconv_forward(const pl_pconv_geom *g, float *y, const float *x, const float *noise,
+                          const float *V, const float *b, int B);
+void pl_ref_pconv_backward_weights(const pl_pconv_geom *g, float *dV, float *db,
+                                   const float *delta, const float *x, const float *noise, int B);
+void pl_ref_pconv_backward_input(const pl_pconv_geom *g, float *dx, const float *delta,
+                                 const float *M, const float *x, const float *noise, int B);
 
 void pl_ref_maxpool_forward(const pl_pool_geom *g, float *y, const float *x, int B);
 void pl_ref_maxpool_backward(const pl_pool_geom *g, float *dx, const float *dy, const float *x,

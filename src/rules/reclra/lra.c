@@ -15,11 +15,13 @@
 #include "plastic/rng.h"
 #include "nn/bound.h" /* pl_absmax, as the net's gradient bounds use */
 
-/* Layers given a target: dense and convolutional ones (pool, dropout and
- * residual adds pass activity on and have no weights to align). */
+/* Layers given a target: those with weights, dense, conv and pconv (pool,
+ * dropout and residual adds pass activity on and have no weights to
+ * align). A pconv layer's e then makes its increment e a^T, a its
+ * perturbed input maps, through pl_net_layer_grads. */
 static int takes_target(const pl_layer_spec *s)
 {
-    return s->kind == PL_LAYER_DENSE || s->kind == PL_LAYER_CONV;
+    return s->kind == PL_LAYER_DENSE || s->kind == PL_LAYER_CONV || s->kind == PL_LAYER_PCONV;
 }
 
 /* The next layer above l given a target (the output if none is between). */

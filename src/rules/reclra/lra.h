@@ -2,9 +2,9 @@
  * and Giles, AAAI 2023): the error pathway of a network and the kernels of
  * one minibatch. docs/algorithms.md §7 has the equations and our choices.
  *
- * Every hidden layer l with weights (dense or conv, not the output; pool,
- * dropout and residual adds have none) gets a target from one
- * error e_s through an error synapse E (out_l x out_s):
+ * Every hidden layer l with weights (dense, conv or pconv, not the
+ * output; pool, dropout and residual adds have none) gets a target from
+ * one error e_s through an error synapse E (out_l x out_s):
  *     d_l = E e_s,   y_l = f_l(h_l - beta d_l),   e_l = z_l - y_l,
  * from the top down, starting at the output's e_L = z_L - onehot. The
  * source s is the output (a skip-error synapse) for a layer ending a
@@ -12,7 +12,9 @@
  * the next hidden layer above otherwise (lra.pathway = chain: always the
  * layer above). Then every layer's increment is local:
  *     dW_l = sum_rows e_l z_{l-1}^T,   db_l = sum_rows e_l
- * (the net's delta buffers hold e_l, so pl_net_layer_grads computes them),
+ * (the net's delta buffers hold e_l, so pl_net_layer_grads computes them:
+ * a conv layer's with its im2col'd input, a pconv layer's as dV = e_l a^T
+ * with a = relu(z_{l-1} + N) its perturbed maps, summed over positions),
  * and each synapse's increment is an outer product with e_s:
  *     transpose: dE = sum_rows z_l e_s^T  (the increment a forward synapse
  *                from l to s would get, transposed: E follows W^T)
@@ -66,7 +68,7 @@ typedef struct lra {
     lra_e_rule e_rule;
 } lra;
 
-/* The pathway of net: one synapse per hidden dense or conv layer. gap
+/* The pathway of net: one synapse per hidden dense, conv or pconv layer. gap
  * (>= 1) groups a net's hidden layers from the top; it must divide their
  * number, and be 1 for a net with res( ) blocks (the blocks are the
  * groups). 0, or -1 with the reason in err (naming the key). */
