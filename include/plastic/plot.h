@@ -34,13 +34,15 @@ enum {
     PL_PLOT_LABEL_MAX = 40 /* characters of a legend label shown; longer ones end in "..." */
 };
 
-/* Series i is drawn in pl_plot_palette[i]. */
+/* Series i is drawn in pl_plot_palette[i], unless it picks a colour. */
 extern const unsigned char pl_plot_palette[PL_PLOT_MAX_SERIES][3];
 
 struct pl_plot_series {
     const char *label; /* in the legend; NULL or "" leaves the series out of it */
     const double *x, *y;
-    long n; /* points; x and y may be NULL when n = 0 */
+    long n;     /* points; x and y may be NULL when n = 0 */
+    int colour; /* 0: by position; 1 .. PL_PLOT_MAX_SERIES: pl_plot_palette[colour - 1]
+                 * (a series keeps its colour when others are left out) */
 };
 
 /* Fill it with a designated initializer; members left out are 0 / NULL:

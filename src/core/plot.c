@@ -224,6 +224,11 @@ static int scan(const struct pl_plot *p, double *xmin, double *xmax, double *ymi
     for (int s = 0; s < p->nseries; s++) {
         const struct pl_plot_series *S = &p->series[s];
         const char *name = S->label ? S->label : "";
+        if (S->colour < 0 || S->colour > PL_PLOT_MAX_SERIES) {
+            snprintf(why, n, "series %d ('%.60s'): colour %d (0, or 1 .. %d)", s + 1, name,
+                     S->colour, PL_PLOT_MAX_SERIES);
+            return 1;
+        }
         if (S->n < 0 || (S->n > 0 && (!S->x || !S->y))) {
             snprintf(why, n, "series %d ('%.60s'): %ld points, x %s, y %s", s + 1, name, S->n,
                      S->x ? "given" : "missing", S->y ? "given" : "missing");
@@ -490,6 +495,12 @@ static void draw_axes(struct pl_canvas *cv, const struct layout *L)
     pl_canvas_fill(cv, g->plot_x + g->plot_w, g->plot_y - 1, 1, g->plot_h + 2, FRAME);
 }
 
+static const unsigned char *colour_of(const struct pl_plot *p, int s)
+{
+    int c = p->series[s].colour;
+    return pl_plot_palette[c ? c - 1 : s];
+}
+
 static void draw(struct pl_canvas *cv, const struct layout *L)
 {
     const struct pl_plot *p = L->p;
@@ -502,13 +513,13 @@ static void draw(struct pl_canvas *cv, const struct layout *L)
     if (L->y_label[0])
         pl_canvas_text(cv, L->y_label_x, L->y_label_y, L->y_label, SCALE, 1, BLACK);
     for (int s = 0; s < p->nseries; s++)
-        draw_series(cv, g, &p->series[s], pl_plot_palette[s]);
+        draw_series(cv, g, &p->series[s], colour_of(p, s));
     int entry = 0;
     for (int s = 0; s < p->nseries; s++) {
         if (!L->legend[s][0])
             continue;
         long y = g->legend_y + entry++ * g->legend_pitch;
-        pl_canvas_fill(cv, g->legend_x, y, PL_PLOT_SWATCH, 2, pl_plot_palette[s]);
+        pl_canvas_fill(cv, g->legend_x, y, PL_PLOT_SWATCH, 2, colour_of(p, s));
         pl_canvas_text(cv, g->legend_x + PL_PLOT_SWATCH + GAP, y + 1 - CAP / 2, L->legend[s],
                        SCALE, 0, BLACK);
     }

@@ -118,7 +118,7 @@ static void test_log_axis(void **state)
 
     /* decades are evenly spaced on the chart */
     double x[3] = {1, 2, 3}, y[3] = {1, 10, 100};
-    struct pl_plot_series s = {"s", x, y, 3};
+    struct pl_plot_series s = {"s", x, y, 3, 0};
     struct pl_plot p = {.series = &s, .nseries = 1, .log_y = 1};
     struct pl_plot_geometry g;
     assert_int_equal(pl_plot_geometry(&p, &g, why, sizeof why), 0);
@@ -161,7 +161,7 @@ static void test_horizontal_line(void **state)
         y[i] = 5.0;
     }
     double x2[2] = {0, 10}, y2[2] = {2, 8}; /* sets the y axis around the line */
-    struct pl_plot_series s[2] = {{"flat", x, y, 11}, {"span", x2, y2, 2}};
+    struct pl_plot_series s[2] = {{"flat", x, y, 11, 0}, {"span", x2, y2, 2, 0}};
     struct pl_plot p = {.series = s, .nseries = 2, .title = "T", .x_label = "x",
                         .y_label = "y", .width = 640, .height = 400};
     struct pl_plot_geometry g;
@@ -216,7 +216,7 @@ static void test_nan_gap(void **state)
         ys[i] = i == 20 ? NAN : 3.0;
     }
     ys[38] = NAN; /* leaves point 39 alone: it still gets a marker */
-    struct pl_plot_series s[2] = {{"gappy", x, y, 7}, {"long", xs, ys, 40}};
+    struct pl_plot_series s[2] = {{"gappy", x, y, 7, 0}, {"long", xs, ys, 40, 0}};
     struct pl_plot p = {.series = s, .nseries = 2};
     struct pl_plot_geometry g;
     assert_int_equal(pl_plot_geometry(&p, &g, why, sizeof why), 0);
@@ -251,7 +251,7 @@ static void test_deterministic(void **state)
 {
     (void)state;
     double x[5] = {1, 2, 3, 4, 5}, a[5] = {40, 12, 5, 2.5, 1.2}, b[5] = {50, 20, NAN, 4, 2};
-    struct pl_plot_series s[2] = {{"rec-LRA", x, a, 5}, {"backprop", x, b, 5}};
+    struct pl_plot_series s[2] = {{"rec-LRA", x, a, 5, 0}, {"backprop", x, b, 5, 0}};
     struct pl_plot p = {.series = s, .nseries = 2, .log_y = 1, .title = "test error",
                         .x_label = "epoch", .y_label = "error (%)"};
     const char *one = tmp_path("one.png"), *two = tmp_path("two.png");
@@ -293,7 +293,7 @@ static void test_bad_input(void **state)
     (void)state;
     const char *png = tmp_path("bad.png");
     double x[3] = {1, 2, 3}, y[3] = {5, 0, 2}, nan[3] = {NAN, NAN, NAN};
-    struct pl_plot_series s = {"zero", x, y, 3};
+    struct pl_plot_series s = {"zero", x, y, 3, 0};
     struct pl_plot p = {.series = &s, .nseries = 0};
     expect_refused(&p, png, "no series");
     expect_refused(NULL, png, "no series");
@@ -303,10 +303,10 @@ static void test_bad_input(void **state)
     p.log_y = 1;
     expect_refused(&p, png, "series 1 ('zero') has y = 0 at point 2: a log y axis needs y > 0");
     p.log_y = 0;
-    struct pl_plot_series none = {"none", x, nan, 3};
+    struct pl_plot_series none = {"none", x, nan, 3, 0};
     p.series = &none;
     expect_refused(&p, png, "no point with finite x and y");
-    struct pl_plot_series broken = {"broken", NULL, y, 3};
+    struct pl_plot_series broken = {"broken", NULL, y, 3, 0};
     p.series = &broken;
     expect_refused(&p, png, "x missing");
     p.series = &s;
@@ -324,6 +324,29 @@ static void test_bad_input(void **state)
     expect_refused(&p, nodir, "cannot write image");
 }
 
+/* A series may pick its colour: it keeps it when others are left out. */
+static void test_chosen_colour(void **state)
+{
+    (void)state;
+    double x[2] = {0, 1}, y[2] = {0, 1};
+    struct pl_plot_series s[2] = {{"first", x, y, 2, 3}, {"second", x, y, 1, 0}};
+    struct pl_plot p = {.series = s, .nseries = 2};
+    struct pl_plot_geometry g;
+    assert_int_equal(pl_plot_geometry(&p, &g, why, sizeof why), 0);
+    const char *png = tmp_path("colour.png");
+    assert_int_equal(pl_png_plot(png, &p, why, sizeof why), 0);
+    struct rgb_image im = read_png(png);
+    assert_true(is_colour(px(&im, g.legend_x, g.legend_y), 2));
+    assert_true(is_colour(px(&im, g.legend_x, g.legend_y + g.legend_pitch), 1));
+    /* (1, 1) is the first series' alone; (0, 0) holds the second's marker */
+    assert_true(is_colour(px(&im, lround(pl_plot_px(&g, 1)), lround(pl_plot_py(&g, 1))), 2));
+    assert_true(is_colour(px(&im, lround(pl_plot_px(&g, 0)), lround(pl_plot_py(&g, 0))), 1));
+    free(im.px);
+    s[0].colour = PL_PLOT_MAX_SERIES + 1;
+    assert_int_not_equal(pl_png_plot(png, &p, why, sizeof why), 0);
+    assert_contains(why, "colour 9");
+}
+
 /* Long text is cut to fit, with "..."; series without a label stay out of
  * the legend. */
 static void test_long_text(void **state)
@@ -333,7 +356,7 @@ static void test_long_text(void **state)
     char longer[300];
     memset(longer, 'w', sizeof longer - 1);
     longer[sizeof longer - 1] = '\0';
-    struct pl_plot_series s[3] = {{NULL, x, y, 2}, {"", x, y, 2}, {longer, x, y, 2}};
+    struct pl_plot_series s[3] = {{NULL, x, y, 2, 0}, {"", x, y, 2, 0}, {longer, x, y, 2, 0}};
     struct pl_plot p = {.series = s, .nseries = 3, .title = longer, .x_label = longer,
                         .y_label = longer, .width = 1000};
     struct pl_plot_geometry g;
@@ -358,6 +381,7 @@ int main(void)
         T(test_nan_gap),
         T(test_deterministic),
         T(test_bad_input),
+        T(test_chosen_colour),
         T(test_long_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
