@@ -29,6 +29,9 @@ void pl_log_set_error_stream(FILE *stream);
 void pl_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void pl_error_all(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void pl_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A problem that does not fail the run (a picture not drawn): printed by
+ * the same rank as pl_error, to the same stream, as "plastic: warning: ...". */
+void pl_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Allocation that reports and aborts on failure: training cannot continue
  * without its buffers, and every caller would do the same. Memory is

@@ -88,6 +88,9 @@ void pl_record_done(pl_run *r);
 /* weights.png: the first rows of the model array marked `picture`, as
  * receptive fields. Collective. */
 void pl_write_weights_png(const pl_run *r);
+/* curves.png: the error per epoch of the supervised stages, from
+ * metrics.jsonl (curves.h), drawn by rank 0; a failure is a warning. */
+void pl_write_curves_png(const pl_run *r);
 /* Length of metrics.jsonl so far, the same on every rank. Collective. */
 long pl_metrics_length(pl_run *r);
 

@@ -35,6 +35,16 @@ void pl_error(const char *fmt, ...)
     va_end(ap);
 }
 
+void pl_warn(const char *fmt, ...)
+{
+    if (log_rank != 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(error_stream ? error_stream : stderr, "warning: ", fmt, ap);
+    va_end(ap);
+}
+
 void pl_error_all(const char *fmt, ...)
 {
     char prefix[48];

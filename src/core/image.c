@@ -1,9 +1,8 @@
 /* Pictures as 8-bit RGB PNG (libpng): receptive-field grids and heatmaps.
  *
- * Both go through write_picture: the caller describes the image as a width,
- * a height and a function that fills one row at a time; write_picture
- * streams the rows through libpng into "<path>.tmp" and renames that over
- * path once complete, so a reader sees the old picture or the new one.
+ * Both go through the writer of picture.h, which streams rows through
+ * libpng into "<path>.tmp" and renames that over path once complete, so a
+ * reader sees the old picture or the new one.
  *
  * Receptive fields. Every tile is rows*scale by cols*scale pixels; a unit
  * occupies `channels` tiles side by side, units fill a grid of grid_cols
@@ -21,166 +20,17 @@
  * that are simpler to paint than to compute row by row. */
 #include "plastic/image.h"
 
+#include "core/picture.h"
 #include "plastic/common.h"
 #include "plastic/font.h"
 
-#include <errno.h>
 #include <math.h>
-#include <png.h>
-#include <setjmp.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #define GRAY 128
-/* libpng's default user limit for width and height (PNG_USER_WIDTH_MAX). */
-#define MAX_SIDE 1000000L
-
-/* ---- the shared writer ---------------------------------------------------- */
-
-/* Fills row y (0 <= y < height) of the picture into row (width * 3 bytes). */
-typedef void (*render_fn)(const void *ctx, long y, unsigned char *row);
-
-struct picture {
-    long width, height; /* 1 .. MAX_SIDE each */
-    render_fn render;
-    const void *ctx;
-};
-
-struct png_err {
-    jmp_buf jmp;
-    char msg[256];
-};
-
-static void on_png_error(png_structp png, png_const_charp msg)
-{
-    struct png_err *e = png_get_error_ptr(png);
-    int err = errno; /* cleared before writing: set only by a failed I/O call */
-    if (err)
-        snprintf(e->msg, sizeof e->msg, "libpng: %s (%s)", msg ? msg : "error", strerror(err));
-    else
-        snprintf(e->msg, sizeof e->msg, "libpng: %s", msg ? msg : "error");
-    longjmp(e->jmp, 1);
-}
-
-static void on_png_warning(png_structp png, png_const_charp msg)
-{
-    (void)png;
-    (void)msg; /* warnings do not affect the picture we write */
-}
-
-static void emit_rows(png_structp png, const struct picture *pic, unsigned char *row)
-{
-    for (long y = 0; y < pic->height; y++) {
-        pic->render(pic->ctx, y, row);
-        png_write_row(png, row);
-    }
-}
-
-/* Writes the PNG stream to fp. Returns 0, or 1 with a message in e->msg.
- * Nothing here is modified between setjmp and a possible longjmp. */
-static int write_png(FILE *fp, const struct picture *pic, unsigned char *row, struct png_err *e)
-{
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, e, on_png_error,
-                                              on_png_warning);
-    if (!png) {
-        snprintf(e->msg, sizeof e->msg, "cannot create libpng writer");
-        return 1;
-    }
-    png_infop info = png_create_info_struct(png);
-    if (!info) {
-        png_destroy_write_struct(&png, NULL);
-        snprintf(e->msg, sizeof e->msg, "cannot create libpng info");
-        return 1;
-    }
-    if (setjmp(e->jmp)) {
-        png_destroy_write_struct(&png, &info);
-        return 1;
-    }
-    png_init_io(png, fp);
-    errno = 0;
-    png_set_IHDR(png, info, (png_uint_32)pic->width, (png_uint_32)pic->height, 8,
-                 PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
-                 PNG_FILTER_TYPE_DEFAULT);
-    png_write_info(png, info);
-    emit_rows(png, pic, row);
-    png_write_end(png, NULL);
-    png_destroy_write_struct(&png, &info);
-    return 0;
-}
-
-/* An error printed by rank 0 only (pl_error) or by whichever rank hit it
- * (pl_error_all). */
-static void report(int any_rank, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void report(int any_rank, const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    char *text = msg;
-    if (n >= (int)sizeof msg) { /* a long path: format again at full length */
-        text = pl_alloc((size_t)n + 1);
-        va_start(ap, fmt);
-        vsnprintf(text, (size_t)n + 1, fmt, ap);
-        va_end(ap);
-    }
-    if (any_rank)
-        pl_error_all("%s", text);
-    else
-        pl_error("%s", text);
-    if (text != msg)
-        pl_free(text);
-}
-
-/* Writes pic to path through "<path>.tmp" and rename. Returns 0, or 1 after
- * reporting an error naming path (and removing the temp file). */
-static int write_picture(const char *path, const struct picture *pic, int any_rank)
-{
-    unsigned char *row = pl_alloc((size_t)pic->width * 3);
-    size_t plen = strlen(path);
-    char *tmp = pl_alloc(plen + 5);
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
-
-    int rc = 1;
-    FILE *fp = fopen(tmp, "wb");
-    if (!fp) {
-        report(any_rank, "cannot write image '%s': cannot create '%s': %s", path, tmp,
-               strerror(errno));
-        goto out;
-    }
-    struct png_err e;
-    e.msg[0] = '\0';
-    int failed = write_png(fp, pic, row, &e);
-    if (!failed && (fflush(fp) != 0 || ferror(fp))) {
-        snprintf(e.msg, sizeof e.msg, "%s", strerror(errno));
-        failed = 1;
-    }
-    if (fclose(fp) != 0 && !failed) {
-        snprintf(e.msg, sizeof e.msg, "%s", strerror(errno));
-        failed = 1;
-    }
-    if (failed) {
-        report(any_rank, "cannot write image '%s': %s", path, e.msg);
-        unlink(tmp);
-        goto out;
-    }
-    if (rename(tmp, path) != 0) {
-        report(any_rank, "cannot write image '%s': rename from '%s' failed: %s", path, tmp,
-               strerror(errno));
-        unlink(tmp);
-        goto out;
-    }
-    rc = 0;
-out:
-    pl_free(tmp);
-    pl_free(row);
-    return rc;
-}
+#define MAX_SIDE PL_PICTURE_MAX_SIDE
 
 /* ---- receptive fields ------------------------------------------------------ */
 
@@ -218,7 +68,7 @@ static void colour(float w, float inv, unsigned char *px)
     }
 }
 
-/* Fills row y of the image into out (width * 3 bytes); a render_fn. */
+/* Fills row y of the image into out (width * 3 bytes); a pl_render_fn. */
 static void render_row(const void *ctx, long y, unsigned char *out)
 {
     const struct layout *L = ctx;
@@ -306,8 +156,10 @@ int pl_png_weights(const char *path, const float *W, int nunits, int rows, int c
         .per_unit = (size_t)per_unit, .tile_w = (long)tile_w, .tile_h = (long)tile_h,
         .width = (long)width, .height = (long)height,
     };
-    struct picture pic = {.width = L.width, .height = L.height, .render = render_row, .ctx = &L};
-    int rc = write_picture(path, &pic, 0);
+    char why[PL_PICTURE_WHY];
+    int rc = pl_picture_write(path, L.width, L.height, render_row, &L, why, sizeof why);
+    if (rc)
+        pl_error("%s", why);
     pl_free(inv);
     return rc;
 }
@@ -594,42 +446,11 @@ int pl_heatmap_geometry(const struct pl_heatmap *h, struct pl_heatmap_geometry *
     return 0;
 }
 
-/* A whole RGB frame. */
-struct canvas {
-    long w, h;
-    unsigned char *px;
-};
-
-/* Fills the part of the rectangle that lies inside the canvas. */
-static void fill(struct canvas *cv, long x, long y, long w, long h, const unsigned char *rgb)
-{
-    long x1 = x + w, y1 = y + h;
-    x = max_l(x, 0);
-    y = max_l(y, 0);
-    x1 = x1 < cv->w ? x1 : cv->w;
-    y1 = y1 < cv->h ? y1 : cv->h;
-    for (long yy = y; yy < y1; yy++)
-        for (long xx = x; xx < x1; xx++)
-            memcpy(cv->px + ((size_t)yy * (size_t)cv->w + (size_t)xx) * 3, rgb, 3);
-}
-
-/* Draws s with its top-left corner at (x, y); rotated (up != 0), the text
- * reads bottom to top inside the box x .. x + glyph height, y .. y + width. */
-static void draw_text(struct canvas *cv, long x, long y, const char *s, int up,
+/* Text at the heatmap's scale. */
+static void draw_text(struct pl_canvas *cv, long x, long y, const char *s, int up,
                       const unsigned char *rgb)
 {
-    const long k = TEXT_SCALE, w = text_w(s);
-    for (size_t i = 0; s && s[i]; i++)
-        for (int gy = 0; gy < PL_FONT_GLYPH_H; gy++)
-            for (int gx = 0; gx < PL_FONT_GLYPH_W; gx++) {
-                if (!pl_font_ink((unsigned char)s[i], gx, gy))
-                    continue;
-                long along = (long)i * PL_FONT_ADVANCE + gx;
-                if (up)
-                    fill(cv, x + gy * k, y + w - (along + 1) * k, k, k, rgb);
-                else
-                    fill(cv, x + along * k, y + gy * k, k, k, rgb);
-            }
+    pl_canvas_text(cv, x, y, s, TEXT_SCALE, up, rgb);
 }
 
 /* Pixel (dx, dy) of a cell lies on the cross-hatch of marked cells. */
@@ -639,7 +460,7 @@ static int on_hatch(long dx, long dy)
 }
 
 /* One cell: its colour, the cross-hatch if marked, the number if any. */
-static void draw_cell(struct canvas *cv, const struct heat_layout *L, int r, int c)
+static void draw_cell(struct pl_canvas *cv, const struct heat_layout *L, int r, int c)
 {
     const struct pl_heatmap *h = L->h;
     const struct pl_heatmap_geometry *g = &L->g;
@@ -651,7 +472,7 @@ static void draw_cell(struct canvas *cv, const struct heat_layout *L, int r, int
         memcpy(rgb, NODATA, 3);
     else
         ramp(position(L, v), rgb);
-    fill(cv, x0, y0, g->cell_w, g->cell_h, rgb);
+    pl_canvas_fill(cv, x0, y0, g->cell_w, g->cell_h, rgb);
 
     char buf[VALUE_CHARS] = "";
     if (!isnan(v))
@@ -669,23 +490,23 @@ static void draw_cell(struct canvas *cv, const struct heat_layout *L, int r, int
                 if (w && x >= tx - 3 && x < tx + w + 3 && y >= ty - 3 && y < ty + cap + 3)
                     continue;
                 if (on_hatch(dx, dy))
-                    fill(cv, x, y, 1, 1, BLACK);
+                    pl_canvas_fill(cv, x, y, 1, 1, BLACK);
                 else if (dark && dx > 0 && on_hatch(dx - 1, dy))
-                    fill(cv, x, y, 1, 1, WHITE);
+                    pl_canvas_fill(cv, x, y, 1, 1, WHITE);
             }
     }
     draw_text(cv, tx, ty, buf, 0, ink_on(rgb));
 }
 
-static void draw_colour_bar(struct canvas *cv, const struct heat_layout *L)
+static void draw_colour_bar(struct pl_canvas *cv, const struct heat_layout *L)
 {
     const struct pl_heatmap_geometry *g = &L->g;
-    fill(cv, g->bar_x, g->bar_y, g->bar_w, g->bar_h, FRAME);
+    pl_canvas_fill(cv, g->bar_x, g->bar_y, g->bar_w, g->bar_h, FRAME);
     long inner = g->bar_h - 2;
     for (long y = 0; y < inner; y++) {
         unsigned char rgb[3];
         ramp(inner > 1 ? 1.0 - (double)y / (double)(inner - 1) : 0.0, rgb);
-        fill(cv, g->bar_x + 1, g->bar_y + 1 + y, g->bar_w - 2, 1, rgb);
+        pl_canvas_fill(cv, g->bar_x + 1, g->bar_y + 1 + y, g->bar_w - 2, 1, rgb);
     }
     if (!L->any_finite)
         return;
@@ -697,12 +518,12 @@ static void draw_colour_bar(struct canvas *cv, const struct heat_layout *L)
     draw_text(cv, x, g->bar_y + g->bar_h - PL_FONT_CAP_H * TEXT_SCALE, buf, 0, BLACK);
 }
 
-static void draw_heatmap(struct canvas *cv, const struct heat_layout *L)
+static void draw_heatmap(struct pl_canvas *cv, const struct heat_layout *L)
 {
     const struct pl_heatmap *h = L->h;
     const struct pl_heatmap_geometry *g = &L->g;
     const long row_off = (g->cell_h - PL_FONT_CAP_H * TEXT_SCALE) / 2; /* centres a label */
-    fill(cv, 0, 0, cv->w, cv->h, WHITE);
+    pl_canvas_fill(cv, 0, 0, cv->w, cv->h, WHITE);
     if (L->title_y >= 0)
         draw_text(cv, L->title_x, L->title_y, h->title, 0, BLACK);
     if (L->col_title_y >= 0)
@@ -725,13 +546,6 @@ static void draw_heatmap(struct canvas *cv, const struct heat_layout *L)
     draw_colour_bar(cv, L);
 }
 
-/* Copies row y of the frame; a render_fn. */
-static void canvas_row(const void *ctx, long y, unsigned char *row)
-{
-    const struct canvas *cv = ctx;
-    memcpy(row, cv->px + (size_t)y * (size_t)cv->w * 3, (size_t)cv->w * 3);
-}
-
 int pl_png_heatmap(const char *path, const struct pl_heatmap *h)
 {
     if (!path || !*path) {
@@ -744,11 +558,13 @@ int pl_png_heatmap(const char *path, const struct pl_heatmap *h)
         pl_error_all("heatmap '%s': %s", path, why);
         return 1;
     }
-    struct canvas cv = {L.g.width, L.g.height, NULL};
-    cv.px = pl_alloc((size_t)cv.w * (size_t)cv.h * 3);
+    struct pl_canvas cv;
+    pl_canvas_init(&cv, L.g.width, L.g.height, WHITE);
     draw_heatmap(&cv, &L);
-    struct picture pic = {.width = cv.w, .height = cv.h, .render = canvas_row, .ctx = &cv};
-    int rc = write_picture(path, &pic, 1);
-    pl_free(cv.px);
+    char msg[PL_PICTURE_WHY];
+    int rc = pl_canvas_write(path, &cv, msg, sizeof msg);
+    if (rc)
+        pl_error_all("%s", msg);
+    pl_canvas_free(&cv);
     return rc;
 }

@@ -3,6 +3,7 @@
 #include "plastic/ckpt.h"
 #include "plastic/common.h"
 #include "plastic/config.h"
+#include "plastic/curves.h"
 #include "plastic/gemm.h"
 #include "plastic/par.h"
 #include "plastic/rule.h"
@@ -27,6 +28,9 @@ static void usage(FILE *out)
             "          each in <sweep.dir>/results.csv (see configs/sweep-pk.ini); --plan\n"
             "          prints the runs and trainings and writes nothing; --report retrains\n"
             "          the best tuned point per cell on all training data, writes report.md\n"
+            "  curves  plastic curves -o OUT.png [--metric train_error|valid_error|test_error]\n"
+            "          [--title T] [--log] RUN_DIR[=LABEL] ...: one metric per epoch of\n"
+            "          several runs in one chart (each run also draws its own curves.png)\n"
             "  info    plastic info FILE.h5: what a checkpoint or model file holds\n"
             "  help    this text and every configuration key (also --help)\n"
             "  version print the version (also --version)\n"
@@ -65,6 +69,8 @@ int main(int argc, char **argv)
         printf("plastic %s\n", PLASTIC_VERSION);
         return PL_EXIT_OK;
     }
+    if (!strcmp(argv[1], "curves")) /* reads files only: no MPI */
+        return pl_curves_verb(argc - 1, argv + 1);
     if (!strcmp(argv[1], "info")) {
         if (argc != 3) {
             fprintf(stderr, "plastic: error: usage: plastic info FILE.h5\n");

@@ -1,9 +1,10 @@
 /* What a run leaves in its directory besides checkpoints: config.ini,
- * metrics.jsonl records, progress lines and weights.png. Rank 0 writes;
+ * metrics.jsonl records, progress lines, weights.png and curves.png. Rank 0 writes;
  * every rank learns whether it worked. The trainer's fields are written
  * here; the rule adds its own through its `record` and `describe`. */
 #include "plastic/train.h"
 #include "plastic/common.h"
+#include "plastic/curves.h"
 #include "plastic/image.h"
 
 #include <errno.h>
@@ -252,4 +253,16 @@ void pl_write_weights_png(const pl_run *r)
                        cols, r->train.rows <= 32 ? 4 : 2);
         pl_free(all);
     }
+}
+
+void pl_write_curves_png(const pl_run *r)
+{
+    if (r->rank != 0)
+        return;
+    char path[PL_PATH_MAX + 32], why[2 * PL_PATH_MAX + 512];
+    run_path(r, "curves.png", path, sizeof path);
+    /* a run without supervised epochs (KH's shared stage in a sweep) has
+     * nothing to draw; a picture that fails is no failed run */
+    if (pl_curves_run_png(r->cfg->run.dir, path, why, sizeof why) > 0)
+        pl_warn("curves.png not drawn: %s", why);
 }

@@ -160,7 +160,8 @@ static int run_stage(pl_run *r)
 }
 
 /* The test error (when the last stage trained is a supervised one that
- * ran), model.h5, weights.png, the final checkpoint and the `done` record. */
+ * ran), model.h5, weights.png, the final checkpoint, the `done` record and
+ * curves.png (after `done`, whose test error it shows when no epoch has one). */
 static int finish(pl_run *r)
 {
     const pl_config *cfg = r->cfg;
@@ -182,6 +183,7 @@ static int finish(pl_run *r)
         if (rc == 0)
             pl_record_done(r);
     }
+    pl_write_curves_png(r);
     return rc;
 }
 

@@ -3,6 +3,7 @@
  * rule runs. */
 #include "plastic/worker.h"
 #include "plastic/common.h"
+#include "plastic/jsonl.h"
 #include "plastic/model.h"
 #include "plastic/signals.h"
 #include "plastic/train.h"
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -94,36 +96,33 @@ static int exists(const pl_comm *comm, const char *path)
     return pl_allreduce_or(comm, pl_comm_rank(comm) == 0 && access(path, F_OK) == 0);
 }
 
-/* The value of "field": in a JSON line (NaN for null or absent). */
-static double json_number(const char *line, const char *field)
-{
-    char key[64];
-    snprintf(key, sizeof key, "\"%s\":", field);
-    const char *at = strstr(line, key);
-    if (!at || !strncmp(at + strlen(key), "null", 4))
-        return NAN;
-    return strtod(at + strlen(key), NULL);
-}
-
 /* The rule's summary fields from the last epoch record of the stage called
- * `stage` in dir/metrics.jsonl (NaN where unknown); read on rank 0 and
- * broadcast. */
+ * `stage` in dir/metrics.jsonl (NaN where unknown; lines that do not parse
+ * are skipped); read on rank 0 and broadcast. */
 static void read_summary(pl_worker *w, const char *dir, const char *stage)
 {
     const pl_rule *rule = w->sw->rule;
     for (int i = 0; i < PL_SUMMARY_FIELDS; i++)
         w->summary[i] = NAN;
     if (pl_comm_rank(w->comm) == 0) {
-        char path[PL_PATH_MAX + 32], line[4096], phase[96];
+        char path[PL_PATH_MAX + 32], why[256];
         snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
-        snprintf(phase, sizeof phase, "\"phase\":\"%s\"", stage);
         FILE *f = fopen(path, "r");
-        while (f && fgets(line, sizeof line, f)) {
-            if (!strstr(line, "\"event\":\"epoch\"") || !strstr(line, phase))
-                continue;
-            for (int i = 0; i < PL_SUMMARY_FIELDS && rule->summary_fields[i]; i++)
-                w->summary[i] = json_number(line, rule->summary_fields[i]);
+        char *line = NULL;
+        size_t size = 0;
+        ssize_t len;
+        while (f && (len = getline(&line, &size, f)) >= 0) {
+            struct pl_jsonl_object o;
+            if (pl_jsonl_parse(line, (size_t)len, &o, why, sizeof why) == 0) {
+                const char *event = pl_jsonl_string(&o, "event");
+                const char *phase = pl_jsonl_string(&o, "phase");
+                if (event && phase && !strcmp(event, "epoch") && !strcmp(phase, stage))
+                    for (int i = 0; i < PL_SUMMARY_FIELDS && rule->summary_fields[i]; i++)
+                        w->summary[i] = pl_jsonl_number(&o, rule->summary_fields[i]);
+            }
+            pl_jsonl_free(&o);
         }
+        free(line); /* getline's */
         if (f)
             fclose(f);
     }

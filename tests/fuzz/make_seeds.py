@@ -142,6 +142,42 @@ def cifar_seeds():
     put("cifar", "no-paths", bytes([8 | 64]) + bytes([3, 0]))
 
 
+def curves_seeds():
+    bp = [
+        '{"event":"start","time":1796073790.498,"name":"bp-mnist","version":"0.1.0","rule":"bp",'
+        '"nranks":1,"train":1500,"valid":500,"test":10000,"layers":"dense 256 relu, dense 10 softmax"}',
+        '{"event":"epoch","time":1796073790.883,"phase":"train","epoch":1,"lr":0.001,'
+        '"seconds":0.119,"loss":1.525081526,"train_error":40.6,"valid_error":18.8,"test_error":20.45}',
+        '{"event":"epoch","time":1796073791.243,"phase":"train","epoch":2,"lr":0.0006666666667,'
+        '"seconds":0.105,"loss":0.602203108,"train_error":13.6,"valid_error":null}',
+        '{"event":"checkpoint","time":1796073791.963,"file":"ckpt_000002.h5","why":"done","step":30}',
+        '{"event":"done","time":1796073791.963,"test_error":13.76,"valid_error":13.8,'
+        '"train_error":10.73333333,"train_seconds":1.11,"seconds":1.46}',
+    ]
+    put("curves", "bp-run", "\n".join(bp) + "\n")
+    kh = [
+        '{"event":"start","rule":"kh","hidden":100,"dim":784}',
+        '{"event":"epoch","phase":"kh","epoch":1,"lr":0.02,"sphere_mean":0.51,"never_won":3}',
+        '{"event":"epoch","phase":"readout","epoch":1,"train_error":86.1,"valid_error":69.6}',
+        '{"event":"epoch","phase":"readout","epoch":2,"train_error":57.7,"valid_error":45.6,'
+        '"test_error":46.59}',
+        '{"event":"resume","rule":"kh","checkpoint":"ckpt/ckpt_000002.h5","phase":"readout","epoch":1}',
+        '{"event":"epoch","phase":"readout","epoch":2,"train_error":57.5,"valid_error":45.0,'
+        '"test_error":46.2}',
+        '{"event":"done","test_error":44.55}',
+    ]
+    put("curves", "kh-resumed", "\n".join(kh) + "\n")
+    put("curves", "phases",
+        '{"event":"epoch","phase":"b","epoch":2,"train_error":4}\n'
+        '{"event":"epoch","phase":"a","epoch":1,"test_error":-1e999}\n'
+        '{"event":"epoch","phase":"b","epoch":1,"train_error":1e308,"valid_error":-1e308}\n')
+    put("curves", "strings",
+        '{"event":"start","rule":"r\\u00e9c\\ud83d\\ude00\\n\\t\\"\\\\\\/","x":true,'
+        '"y":false, "z" : -0.0e+00 }\r\n')
+    put("curves", "errors",
+        '{"event":"epoch","phase":"t","epoch":1.5,"train_error":3}\n{"a":[1]}\n{"a":"\\ud800"}\n{')
+
+
 if __name__ == "__main__":
     config_seeds()
     override_seeds()
@@ -149,3 +185,4 @@ if __name__ == "__main__":
     net_seeds()
     idx_seeds()
     cifar_seeds()
+    curves_seeds()

@@ -7,6 +7,7 @@
 
 #include <dirent.h>
 #include <math.h>
+#include <png.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -188,6 +189,38 @@ float *alloc_uniform(long n, uint64_t seed, uint64_t substream, double lo, doubl
     float *x = pl_alloc((size_t)n * sizeof *x);
     fill_uniform(x, n, seed, substream, lo, hi);
     return x;
+}
+
+struct rgb_image read_png(const char *path)
+{
+    struct rgb_image im = {0, 0, NULL};
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        fail_msg("cannot open %s", path);
+    unsigned char sig[8];
+    assert_int_equal(fread(sig, 1, 8, fp), 8);
+    assert_int_equal(png_sig_cmp(sig, 0, 8), 0);
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    assert_non_null(png);
+    png_infop info = png_create_info_struct(png);
+    assert_non_null(info);
+    if (setjmp(png_jmpbuf(png)))
+        fail_msg("libpng failed reading %s", path);
+    png_init_io(png, fp);
+    png_set_sig_bytes(png, 8);
+    png_read_info(png, info);
+    assert_int_equal(png_get_bit_depth(png, info), 8);
+    assert_int_equal(png_get_color_type(png, info), PNG_COLOR_TYPE_RGB);
+    im.w = png_get_image_width(png, info);
+    im.h = png_get_image_height(png, info);
+    im.px = malloc((size_t)im.w * im.h * 3);
+    assert_non_null(im.px);
+    for (unsigned y = 0; y < im.h; y++)
+        png_read_row(png, im.px + (size_t)y * im.w * 3, NULL);
+    png_read_end(png, NULL);
+    png_destroy_read_struct(&png, &info, NULL);
+    fclose(fp);
+    return im;
 }
 
 void make_prototypes(pl_dataset *d, int n, int side, int nclass, double lo, double hi,

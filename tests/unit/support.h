@@ -1,6 +1,7 @@
 /* Helpers shared by the unit tests (tests/unit/test_*.c; the Makefile links
  * support.c into each): a temporary directory fixture, stderr capture,
- * tolerance checks and seeded uniform arrays. Include after <cmocka.h>. */
+ * tolerance checks, seeded uniform arrays, PNGs read back. Include after
+ * <cmocka.h>. */
 #ifndef PLASTIC_TEST_SUPPORT_H
 #define PLASTIC_TEST_SUPPORT_H
 
@@ -79,6 +80,16 @@ void check_close(double got, double ref, double atol, double rtol, const char *w
 void fill_uniform(float *x, long n, uint64_t seed, uint64_t substream, double lo, double hi);
 /* The same into a new array from pl_alloc (release it with pl_free). */
 float *alloc_uniform(long n, uint64_t seed, uint64_t substream, double lo, double hi);
+
+/* ---- pictures ------------------------------------------------------------ */
+
+struct rgb_image {
+    unsigned w, h;
+    unsigned char *px; /* RGB, w * h * 3 bytes, row-major; free() it */
+};
+
+/* Reads an 8-bit RGB PNG; fails the test on anything else. */
+struct rgb_image read_png(const char *path);
 
 /* ---- data ---------------------------------------------------------------- */
 

@@ -14,7 +14,6 @@
 
 #include <dirent.h>
 #include <math.h>
-#include <png.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,42 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-typedef struct {
-    unsigned w, h;
-    unsigned char *px; /* RGB, w * h * 3 */
-} image;
-
-/* Reads an 8-bit RGB PNG; fails the test on anything else. */
-static image read_png(const char *path)
-{
-    image im = {0, 0, NULL};
-    FILE *fp = fopen(path, "rb");
-    assert_non_null(fp);
-    unsigned char sig[8];
-    assert_int_equal(fread(sig, 1, 8, fp), 8);
-    assert_int_equal(png_sig_cmp(sig, 0, 8), 0);
-    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
-    assert_non_null(png);
-    png_infop info = png_create_info_struct(png);
-    assert_non_null(info);
-    if (setjmp(png_jmpbuf(png)))
-        fail_msg("libpng failed reading %s", path);
-    png_init_io(png, fp);
-    png_set_sig_bytes(png, 8);
-    png_read_info(png, info);
-    assert_int_equal(png_get_bit_depth(png, info), 8);
-    assert_int_equal(png_get_color_type(png, info), PNG_COLOR_TYPE_RGB);
-    im.w = png_get_image_width(png, info);
-    im.h = png_get_image_height(png, info);
-    im.px = malloc((size_t)im.w * im.h * 3);
-    assert_non_null(im.px);
-    for (unsigned y = 0; y < im.h; y++)
-        png_read_row(png, im.px + (size_t)y * im.w * 3, NULL);
-    png_read_end(png, NULL);
-    png_destroy_read_struct(&png, &info, NULL);
-    fclose(fp);
-    return im;
-}
+typedef struct rgb_image image;
 
 static void expect_px(const image *im, unsigned x, unsigned y, int r, int g, int b)
 {
