@@ -270,6 +270,23 @@ long pl_layered_errors(pl_layered *L, const pl_dataset *d)
     return st.errors;
 }
 
+/* A conv-like layer's bare products, one example at a time as its kernels
+ * run them: out x hw = W (out x k) by cols (k x hw), the weight product
+ * (out x k) and, for backprop, the input product (k x hw). */
+static void per_example_gemms(int rows, int out, int hw, int k, float *a, float *bb, float *c,
+                              int input_grad)
+{
+    for (int e = 0; e < rows; e++) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, out, hw, k, 1.0f, bb, k, a, hw,
+                    0.0f, c, hw);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, out, k, hw, 1.0f, c, hw, a, hw, 0.0f,
+                    bb, k);
+        if (input_grad)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, hw, out, 1.0f, bb, k, c, hw,
+                        0.0f, a, hw);
+    }
+}
+
 /* The GEMMs of one minibatch of `rows` examples through the net, as the
  * layers call them. */
 static void bare_minibatch(const pl_net *net, int l0, int l1, int rows, int backprop, float *a,
@@ -289,28 +306,11 @@ static void bare_minibatch(const pl_net *net, int l0, int l1, int rows, int back
                             out, bb, in, 0.0f, a, in);
         } else if (L->spec.kind == PL_LAYER_CONV) {
             const pl_conv_geom *g = &L->conv;
-            const int hw = g->out_h * g->out_w, kk = g->in_c * g->k_h * g->k_w;
-            for (int e = 0; e < rows; e++) {
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->out_c, hw, kk, 1.0f, bb,
-                            kk, a, hw, 0.0f, c, hw);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g->out_c, kk, hw, 1.0f, c, hw,
-                            a, hw, 0.0f, bb, kk);
-                if (input_grad)
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kk, hw, g->out_c, 1.0f,
-                                bb, kk, c, hw, 0.0f, a, hw);
-            }
+            per_example_gemms(rows, g->out_c, g->out_h * g->out_w, g->in_c * g->k_h * g->k_w, a,
+                              bb, c, input_grad);
         } else if (L->spec.kind == PL_LAYER_PCONV) { /* as conv, maps for the im2col */
             const pl_pconv_geom *g = &L->pconv;
-            const int hw = g->h * g->w, j = g->in_c * g->maps;
-            for (int e = 0; e < rows; e++) {
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->out_c, hw, j, 1.0f, bb,
-                            j, a, hw, 0.0f, c, hw);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g->out_c, j, hw, 1.0f, c, hw,
-                            a, hw, 0.0f, bb, j);
-                if (input_grad)
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, j, hw, g->out_c, 1.0f,
-                                bb, j, c, hw, 0.0f, a, hw);
-            }
+            per_example_gemms(rows, g->out_c, g->h * g->w, g->in_c * g->maps, a, bb, c, input_grad);
         }
     }
 }
