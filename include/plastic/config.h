@@ -61,6 +61,7 @@ typedef struct pl_config {
         char layers[PL_LAYERS_MAX]; /* the layers, in the grammar of nn/netspec.h */
         char init[16];   /* xavier | he | normal */
         double init_std; /* normal: standard deviation of the initial weights */
+        int bias;        /* 0: biases held at zero (nn/clip.h) */
         char loss[16];   /* xent | hinge */
         double hinge_mu; /* hinge: weight of the non-target terms */
         char parallel[8]; /* data | blocks: how ranks share the net (nn/dp.h, nn/pipe.h) */
@@ -72,6 +73,7 @@ typedef struct pl_config {
         double lr;       /* base learning rate */
         double momentum;
         double beta1, beta2, eps; /* adam */
+        double clip;     /* > 0: each tensor's update scaled to at most this norm (nn/clip.h) */
         char schedule[16]; /* const | step | linear | poly (nn/schedule.h) */
         double gamma;    /* step: factor */
         int step_every;  /* step: epochs between factors */

@@ -131,6 +131,9 @@ static const struct key keys[] = {
            "biases 0"),
     DBL("net", "init_std", net.init_std, "0.01", AT_LEAST(0),
         "standard deviation of the initial weights for init = normal"),
+    BOOL("net", "bias", net.bias, "1",
+         "1: dense, conv and pconv layers learn biases; 0: biases held at 0 (their updates "
+         "dropped)"),
     CHOICE("net", "loss", net.loss, "xent", "xent|hinge",
            "xent: softmax cross-entropy; hinge: target above +1, others below -1"),
     DBL("net", "hinge_mu", net.hinge_mu, "1", AT_LEAST(0),
@@ -149,6 +152,9 @@ static const struct key keys[] = {
     DBL("optim", "beta1", optim.beta1, "0.9", FROM_BELOW(0, 1), "adam: first-moment decay"),
     DBL("optim", "beta2", optim.beta2, "0.999", FROM_BELOW(0, 1), "adam: second-moment decay"),
     DBL("optim", "eps", optim.eps, "1e-08", ABOVE(0), "adam: added to sqrt(v)"),
+    DBL("optim", "clip", optim.clip, "0", AT_LEAST(0),
+        "> 0: before each step, every tensor's summed update (each W, b, rec-LRA synapse) "
+        "larger than this Frobenius norm is scaled down to it; 0: off"),
     CHOICE("optim", "schedule", optim.schedule, "const", "const|step|linear|poly",
            "learning rate: const; step (x gamma every step_every epochs); linear or "
            "poly ((1-u)^power) decay to 0"),

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "plastic/common.h"
+#include "plastic/nn/clip.h"
 
 /* Chunks whose gradients are held at once before they are added: the
  * exact accumulator is then streamed once per group rather than per chunk,
@@ -38,6 +39,7 @@ void pl_dp_init_layers(pl_dp *dp, const pl_net *net, const pl_comm *comm, int ch
     dp->exact = exact;
     dp->max_batch = max_batch;
     dp->max_chunks = (max_batch + dp->chunk - 1) / dp->chunk;
+    dp->bias = 1; /* no shaping until pl_dp_shaping */
     dp->l0 = l0;
     dp->l1 = l1;
     /* tensors are laid out in layer order: the range's are contiguous */
@@ -267,10 +269,21 @@ void pl_dp_step(pl_dp *dp, pl_net *net, pl_optim *opt, float lr)
                      "(pl_dp_block)", opt->n, dp->lo, dp->hi, net->nparams);
         pl_comm_abort(dp->comm, PL_EXIT_USAGE);
     }
+    if (dp->clip > 0.0 || !dp->bias) {
+        const int sharded = dp->shard && pl_comm_size(dp->comm) > 1;
+        pl_shape_updates(sharded ? dp->comm : NULL, net, net->grads, dp->l0, dp->l1, dp->lo,
+                         dp->hi, dp->clip, dp->bias);
+    }
     /* on every rank, an empty block too: Adam's step count t is replicated */
     pl_optim_step(opt, net->params + dp->lo, net->grads + dp->lo, lr);
     if (dp->shard && pl_comm_size(dp->comm) > 1)
         pl_allgather_blocks_float(dp->comm, net->params + dp->p0, dp->nparams);
+}
+
+void pl_dp_shaping(pl_dp *dp, double clip, int bias)
+{
+    dp->clip = clip;
+    dp->bias = bias;
 }
 
 void pl_dp_gradient(pl_dp *dp, pl_net *net, const float *X, const uint8_t *y, int B,

@@ -70,6 +70,7 @@ int pl_layered_create(pl_layered *L, const pl_config *cfg, const pl_comm *comm,
     if (!L->blocks) { /* blocks: pl_layered_stages, once the rule knows its units */
         pl_dp_init_config(&L->dp, &L->net, comm, cfg);
         pl_dp_shard(&L->dp);
+        pl_dp_shaping(&L->dp, cfg->optim.clip, cfg->net.bias);
         long lo, hi;
         pl_dp_block(&L->dp, &lo, &hi);
         pl_optim_init_config(&L->opt, cfg, hi - lo);
@@ -98,6 +99,7 @@ int pl_layered_stages(pl_layered *L, const pl_config *cfg, const pl_comm *comm,
                      "net.stages to fewer", err, units);
         return -1;
     }
+    pl_dp_shaping(&L->pipe.dp, cfg->optim.clip, cfg->net.bias);
     long lo, hi;
     pl_dp_block(&L->pipe.dp, &lo, &hi);
     pl_optim_init_config(&L->opt, cfg, hi - lo);

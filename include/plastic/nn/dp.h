@@ -70,6 +70,8 @@ typedef struct pl_dp {
     long lo, hi;     /* the parameters this rank steps: its block, or all of the range */
     double fast_stats[2]; /* fast: loss and errors of this rank */
     int blas_threads;     /* saved by pl_dp_blas_single, 0 if not saved */
+    double clip;          /* update shaping before the step (nn/clip.h): */
+    int bias;             /* set by pl_dp_shaping; 0 and 1 after init */
 } pl_dp;
 
 typedef struct pl_dp_plan {
@@ -122,11 +124,15 @@ void pl_dp_chunk_stats(pl_dp *dp, const pl_dp_plan *plan, int i, double loss, lo
  * undefined. stats (if not NULL) = the summed loss and errors.
  * Collective. */
 void pl_dp_sum(pl_dp *dp, pl_net *net, const pl_dp_plan *plan, pl_dp_stats *stats);
-/* One optimiser step at rate lr on the summed gradients: opt (of
+/* One optimiser step at rate lr on the summed gradients, shaped first
+ * (pl_dp_shaping): opt (of
  * pl_dp_block's length) steps this rank's parameters; sharded, every
  * rank's updated block is then all-gathered, so every rank holds the whole
  * net again. Collective. */
 void pl_dp_step(pl_dp *dp, pl_net *net, pl_optim *opt, float lr);
+/* The step's update shaping (nn/clip.h): per-tensor norm clip (0: off) and
+ * whether biases learn. */
+void pl_dp_shaping(pl_dp *dp, double clip, int bias);
 
 /* One backprop minibatch: the B examples of X (row r at X + r in_size;
  * only this rank's rows are read) with labels y; forward with dropout keyed

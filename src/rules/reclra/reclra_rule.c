@@ -15,6 +15,7 @@
  * its layers together with the layer whose error sets its target, unless
  * that is the output (lra.pathway = output: the skip synapses). */
 #include "plastic/common.h"
+#include "plastic/nn/clip.h"
 #include "plastic/nn/stages.h"
 #include "plastic/rule.h"
 #include "rules/reclra/reclra_model.h"
@@ -254,8 +255,12 @@ static void reclra_update(reclra_model *r, float lr)
     pl_layered *lay = &r->lay;
     pl_dp_step(pl_layered_dp(lay), &lay->net, &lay->opt, lr);
     const float erate = (float)r->base.cfg->lra.gamma * lr;
-    if (r->lra.e_rule != LRA_E_FIXED && erate > 0.0f)
-        pl_optim_step(&r->eopt, r->lra.E + r->e0, r->lra.dE + r->e0, erate);
+    if (r->lra.e_rule == LRA_E_FIXED || erate <= 0.0f)
+        return;
+    for (int i = r->s0; i < r->s1; i++) /* each synapse whole on this rank */
+        pl_clip_whole(r->lra.dE + r->lra.syn[i].offset,
+                      (long)r->lra.syn[i].e_rows * r->lra.syn[i].e_cols, r->base.cfg->optim.clip);
+    pl_optim_step(&r->eopt, r->lra.E + r->e0, r->lra.dE + r->e0, erate);
 }
 
 /* Blocks mode: the forward streamed through the stages; e_L from the last

@@ -1,0 +1,94 @@
+/* Update shaping (the scheme is in clip.h): biases held at zero and
+ * per-tensor norm clipping with norms summed exactly over the ranks. */
+#include "plastic/nn/clip.h"
+
+#include <math.h>
+
+#include "plastic/common.h"
+
+double pl_clip_factor(double norm2, double max_norm)
+{
+    if (max_norm <= 0.0 || !(norm2 > max_norm * max_norm))
+        return 1.0;
+    return max_norm / sqrt(norm2);
+}
+
+void pl_norms2_exact(const pl_comm *comm, int n, float *const *g, const long *len,
+                     const long *count, double *norm2)
+{
+    double *grid = pl_calloc((size_t)(n > 0 ? n : 1), sizeof *grid);
+    long *q = pl_calloc((size_t)(n > 0 ? n : 1), sizeof *q);
+    for (int i = 0; i < n; i++) {
+        double m = 0.0;
+        for (long k = 0; k < len[i]; k++)
+            m = isfinite(g[i][k]) ? fmax(m, fabs((double)g[i][k])) : INFINITY;
+        grid[i] = m;
+    }
+    if (comm)
+        pl_allreduce_max_double(comm, grid, n);
+    for (int i = 0; i < n; i++) {
+        /* squares of floats are exact in double; each is at most m^2, so
+         * count of them on a grid of m^2 count / 2^60 stay below 2^60 */
+        grid[i] = grid[i] * grid[i] * (double)count[i] / 0x1p60;
+        if (!(grid[i] > 0.0) || !isfinite(grid[i]))
+            continue; /* all zero (norm 0), or not finite (set below) */
+        for (long k = 0; k < len[i]; k++) {
+            const double s = (double)g[i][k] * (double)g[i][k];
+            q[i] += (long)llround(s / grid[i]);
+        }
+    }
+    if (comm)
+        pl_allreduce_sum_long(comm, q, n);
+    for (int i = 0; i < n; i++)
+        norm2[i] = isfinite(grid[i]) ? (double)q[i] * grid[i] : grid[i];
+    pl_free(grid);
+    pl_free(q);
+}
+
+void pl_shape_updates(const pl_comm *comm, const pl_net *net, float *grads, int l0, int l1,
+                      long lo, long hi, double clip, int bias)
+{
+    float **part = pl_alloc((size_t)(net->ntensors + 1) * sizeof *part);
+    long *len = pl_alloc((size_t)(net->ntensors + 1) * sizeof *len);
+    long *count = pl_alloc((size_t)(net->ntensors + 1) * sizeof *count);
+    int n = 0;
+    for (int t = 0; t < net->ntensors; t++) {
+        const pl_param *p = &net->tensors[t];
+        if (p->layer < l0 || p->layer >= l1)
+            continue;
+        /* this rank's part of the tensor: [a, b) of the flat vector */
+        const long a = p->offset > lo ? p->offset : lo;
+        const long b = p->offset + p->count < hi ? p->offset + p->count : hi;
+        part[n] = grads + a;
+        len[n] = b > a ? b - a : 0;
+        count[n] = p->count;
+        if (!bias && t == net->layers[p->layer].param + 1)
+            for (long k = 0; k < len[n]; k++)
+                part[n][k] = 0.0f;
+        n++;
+    }
+    if (clip > 0.0) {
+        double *norm2 = pl_alloc((size_t)(n > 0 ? n : 1) * sizeof *norm2);
+        pl_norms2_exact(comm, n, part, len, count, norm2);
+        for (int i = 0; i < n; i++) {
+            const float f = (float)pl_clip_factor(norm2[i], clip);
+            for (long k = 0; f != 1.0f && k < len[i]; k++)
+                part[i][k] *= f;
+        }
+        pl_free(norm2);
+    }
+    pl_free(part);
+    pl_free(len);
+    pl_free(count);
+}
+
+void pl_clip_whole(float *g, long n, double clip)
+{
+    if (clip <= 0.0)
+        return;
+    double norm2;
+    pl_norms2_exact(NULL, 1, &g, &n, &n, &norm2);
+    const float f = (float)pl_clip_factor(norm2, clip);
+    for (long k = 0; f != 1.0f && k < n; k++)
+        g[k] *= f;
+}
