@@ -235,7 +235,7 @@ struct pl_request {
 static int message_count(const pl_comm *c, long n)
 {
     if (n < 0 || n > INT_MAX) {
-        pl_error_all("a message of %ld floats: more than MPI's int count", n);
+        pl_error_all("a message of %ld values: more than MPI's int count", n);
         pl_comm_abort(c, PL_EXIT_USAGE);
     }
     return (int)n;
@@ -253,6 +253,21 @@ pl_request *pl_irecv_float(const pl_comm *c, float *buf, long n, int src, int ta
 {
     pl_request *r = pl_alloc(sizeof *r);
     MPI_Irecv(buf, message_count(c, n), MPI_FLOAT, src, tag, c->comm, &r->req);
+    return r;
+}
+
+pl_request *pl_isend_double(const pl_comm *c, const double *buf, long n, int dest, int tag)
+{
+    pl_request *r = pl_alloc(sizeof *r);
+    count_bytes(c, n * (long)sizeof *buf);
+    MPI_Isend(buf, message_count(c, n), MPI_DOUBLE, dest, tag, c->comm, &r->req);
+    return r;
+}
+
+pl_request *pl_irecv_double(const pl_comm *c, double *buf, long n, int src, int tag)
+{
+    pl_request *r = pl_alloc(sizeof *r);
+    MPI_Irecv(buf, message_count(c, n), MPI_DOUBLE, src, tag, c->comm, &r->req);
     return r;
 }
 

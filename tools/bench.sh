@@ -15,7 +15,8 @@
 #   pipeline, 1 rank x 1 thread and 2 ranks (2 stages) x 1 thread, each
 #   rank's time per minibatch, the part blocked on messages, one
 #   micro-batch's message time, and the 2-rank speed-ups (rec-LRA target
-#   >= 1.6).
+#   >= 1.6); then rec-LRA's one-step-stale pipeline (net.stale = 1) on the
+#   same 1 and 2 ranks, and its speed-up over the plain pipeline.
 # BENCH=pipe (or kh, bp, reclra) runs one part only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,6 +56,12 @@ if [ "$part" = all ] || [ "$part" = pipe ]; then
         OPENBLAS_NUM_THREADS=1 mpirun --oversubscribe --bind-to none -np 2 bin/plastic bench \
             configs/bench-pipe.ini model.rule=$rule "$@" | tee -a "$pipelog"
     done
+    for np in 1 2; do
+        echo "== pipe: reclra one-step-stale (net.stale = 1), $np rank(s) ($np stage(s)) x 1 thread"
+        OPENBLAS_NUM_THREADS=1 mpirun --oversubscribe --bind-to none -np $np bin/plastic bench \
+            configs/bench-pipe.ini model.rule=reclra net.stale=1 "$@" \
+            | sed 's/^summary: reclra /summary: reclra-stale /' | tee -a "$pipelog"
+    done
 fi
 echo "== summary (ratio = epoch time / bare GEMM time; targets: kh <= 1.3, bp <= 1.5)"
 grep -h '^summary' "$log" "$pipelog" || true
@@ -70,4 +77,10 @@ awk '$1 == "summary:" { e[$2, $3] = $9 }
                       e["reclra", 1] / e["reclra", 2]
            if (e["bp", 1] > 0 && e["bp", 2] > 0)
                printf "bp blocks (same pipeline): 2 stages %.2fx faster per epoch than 1\n",
-                      e["bp", 1] / e["bp", 2] }' "$pipelog"
+                      e["bp", 1] / e["bp", 2]
+           if (e["reclra-stale", 1] > 0 && e["reclra-stale", 2] > 0)
+               printf "rec-LRA one-step-stale blocks: 2 stages %.2fx faster per epoch than 1\n",
+                      e["reclra-stale", 1] / e["reclra-stale", 2]
+           if (e["reclra", 2] > 0 && e["reclra-stale", 2] > 0)
+               printf "rec-LRA on 2 stages: one-step-stale %.2fx faster per epoch than the plain pipeline\n",
+                      e["reclra", 2] / e["reclra-stale", 2] }' "$pipelog"

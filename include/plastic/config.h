@@ -66,6 +66,7 @@ typedef struct pl_config {
         double hinge_mu; /* hinge: weight of the non-target terms */
         char parallel[8]; /* data | blocks: how ranks share the net (nn/dp.h, nn/pipe.h) */
         int stages;      /* blocks: ranks per pipeline; 0 = all ranks */
+        int stale;       /* blocks, rec-LRA: one-step-stale pipeline (nn/pipe.h) */
     } net;
 
     struct {

@@ -64,6 +64,9 @@ void pl_comm_free(pl_comm *c);
 typedef struct pl_request pl_request;
 pl_request *pl_isend_float(const pl_comm *c, const float *buf, long n, int dest, int tag);
 pl_request *pl_irecv_float(const pl_comm *c, float *buf, long n, int src, int tag);
+/* The same for doubles (the pipeline's loss and error counts). */
+pl_request *pl_isend_double(const pl_comm *c, const double *buf, long n, int dest, int tag);
+pl_request *pl_irecv_double(const pl_comm *c, double *buf, long n, int src, int tag);
 void pl_wait(pl_request *r);
 void pl_send_float(const pl_comm *c, const float *buf, long n, int dest, int tag);
 void pl_recv_float(const pl_comm *c, float *buf, long n, int src, int tag);

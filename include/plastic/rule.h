@@ -185,6 +185,13 @@ struct pl_rule {
      * Collective. */
     int (*epoch)(pl_model *m, int stage, int epoch, pl_epoch_pos *pos, pl_poll_fn poll,
                  void *ctx);
+    /* (optional) Before a checkpoint between minibatches (a signal's, or
+     * checkpoint.minutes'): bring what the last minibatch left in flight
+     * into the state, without changing what training computes, and add any
+     * loss and errors that completes to pos (rec-LRA's one-step-stale
+     * pipeline: the pending minibatch's increments summed and kept for its
+     * step). Collective. */
+    void (*settle)(pl_model *m, int stage, pl_epoch_pos *pos);
     /* Misclassified examples of a split (supervised rules, after the last
      * stage has begun). Collective, the same on every rank. */
     long (*errors)(pl_model *m, int split);

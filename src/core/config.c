@@ -144,6 +144,10 @@ static const struct key keys[] = {
     INT("net", "stages", net.stages, "0", AT_LEAST(0),
         "blocks: ranks per pipeline (0: all ranks); ranks / stages pipelines split each "
         "minibatch's examples"),
+    BOOL("net", "stale", net.stale, "0",
+         "rec-LRA in blocks mode: 1 runs each minibatch's forward before the previous "
+         "minibatch's targets and step (forwards see weights one step old), so no stage waits "
+         "on the pipeline; the pending step is applied at every epoch's end"),
 
     CHOICE("optim", "method", optim.method, "adam", "sgd|momentum|adam", "optimiser"),
     DBL("optim", "lr", optim.lr, "0.001", ABOVE(0), "base learning rate"),

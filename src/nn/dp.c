@@ -137,6 +137,7 @@ void pl_dp_begin(pl_dp *dp, int B, pl_dp_plan *plan)
     const int size = pl_comm_size(dp->comm), rank = pl_comm_rank(dp->comm);
     long lo, hi;
     plan->batch = B;
+    plan->row_base = 0;
     if (dp->exact) {
         plan->total_chunks = (B + dp->chunk - 1) / dp->chunk;
         pl_block_range(plan->total_chunks, size, rank, &lo, &hi);
@@ -160,13 +161,13 @@ void pl_dp_begin(pl_dp *dp, int B, pl_dp_plan *plan)
 void pl_dp_chunk(const pl_dp *dp, const pl_dp_plan *plan, int i, int *row0, int *rows)
 {
     if (!dp->exact) {
-        *row0 = 0;
+        *row0 = plan->row_base;
         *rows = plan->rows;
         return;
     }
     int start = (plan->chunk0 + i) * dp->chunk;
     int end = start + dp->chunk < plan->batch ? start + dp->chunk : plan->batch;
-    *row0 = start - plan->row0;
+    *row0 = plan->row_base + start - plan->row0;
     *rows = end - start;
 }
 
@@ -237,7 +238,7 @@ static void sum_fast(pl_dp *dp, pl_net *net, const pl_dp_plan *plan, pl_dp_stats
         for (int l = dp->l0; l < dp->l1; l++) {
             const pl_layer *L = &net->layers[l];
             if (L->param >= 0)
-                pl_net_layer_grads(net, l, 0, plan->rows, L->dW, L->db, 0.0f);
+                pl_net_layer_grads(net, l, plan->row_base, plan->rows, L->dW, L->db, 0.0f);
         }
     else
         memset(g, 0, (size_t)dp->nparams * sizeof *g);

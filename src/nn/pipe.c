@@ -16,7 +16,14 @@
 
 /* Message tags: one per kind, so a stray message cannot match another
  * kind; within a kind MPI keeps the order of a sender's messages. */
-enum { TAG_FORWARD = 11, TAG_BACKWARD = 12, TAG_EVALUATE = 13, TAG_PING = 14, TAG_OUTPUT = 15 };
+enum {
+    TAG_FORWARD = 11,
+    TAG_BACKWARD = 12,
+    TAG_EVALUATE = 13,
+    TAG_PING = 14,
+    TAG_OUTPUT = 15,
+    TAG_STATS = 16
+};
 
 int pl_pipe_capacity(int B, int chunk, int exact, int nranks, int stages)
 {
@@ -26,7 +33,7 @@ int pl_pipe_capacity(int B, int chunk, int exact, int nranks, int stages)
 
 int pl_pipe_init(pl_pipe *p, const pl_net *net, const pl_comm *comm, int stages,
                  const char *start, const double *cost, int chunk, int exact, int max_batch,
-                 char *err, size_t errsize)
+                 int sets, char *err, size_t errsize)
 {
     memset(p, 0, sizeof *p);
     const int P = pl_comm_size(comm), rank = pl_comm_rank(comm);
@@ -56,13 +63,22 @@ int pl_pipe_init(pl_pipe *p, const pl_net *net, const pl_comm *comm, int stages,
     pl_dp_shard(&p->dp);
     p->chunk = p->dp.chunk;
     const int cap = pl_pipe_capacity(max_batch, p->chunk, exact, P, S);
+    if ((sets != 1 && sets != 2) || net->capacity < sets * cap) { /* a caller's bug */
+        pl_error_all("pl_pipe_init: %d set(s) of %d rows in a net of %d", sets, cap,
+                     net->capacity);
+        abort();
+    }
     const int piece = p->chunk < cap ? p->chunk : cap;
     p->max_micro = (cap + piece - 1) / piece;
+    p->sets = sets;
+    p->cap = cap;
     p->req = pl_calloc((size_t)(2 * p->max_micro + 1), sizeof *p->req);
-    p->out_req = pl_calloc((size_t)(S * p->max_micro + 1), sizeof *p->out_req);
-    p->out_copy = pl_alloc((size_t)cap * (size_t)net->nclass * sizeof *p->out_copy);
-    p->stats = pl_calloc((size_t)(2 * p->max_micro + 1), sizeof *p->stats);
-    p->shared = 0;
+    p->out_stride = (long)S * p->max_micro + 1;
+    p->out_req = pl_calloc((size_t)(sets * p->out_stride), sizeof *p->out_req);
+    p->out_copy = pl_alloc((size_t)sets * cap * (size_t)net->nclass * sizeof *p->out_copy);
+    p->stats_stride = 2L * p->max_micro + 1;
+    p->stats = pl_calloc((size_t)(sets * p->stats_stride), sizeof *p->stats);
+    p->stat_req = pl_calloc((size_t)(sets * S), sizeof *p->stat_req);
     return 0;
 }
 
@@ -76,6 +92,7 @@ void pl_pipe_free(pl_pipe *p)
     pl_free(p->out_req);
     pl_free(p->out_copy);
     pl_free(p->stats);
+    pl_free(p->stat_req);
     memset(p, 0, sizeof *p);
 }
 
@@ -112,13 +129,22 @@ static void blas_restore(pl_pipe *p)
     p->blas_threads = 0;
 }
 
-void pl_pipe_begin(pl_pipe *p, int B, pl_dp_plan *plan)
+void pl_pipe_plan(pl_pipe *p, int B, int set, pl_dp_plan *plan)
+{
+    pl_dp_begin(&p->dp, B, plan);
+    plan->row_base = set * p->cap;
+}
+
+void pl_pipe_begin(pl_pipe *p, int B, int set, pl_dp_plan *plan)
 {
     p->t_start = pl_now();
     p->c_start = cpu_now();
     blas_single(p);
-    pl_dp_begin(&p->dp, B, plan);
+    pl_pipe_plan(p, B, set, plan);
 }
+
+/* The set of rows a plan addresses. */
+static int set_of(const pl_pipe *p, const pl_dp_plan *plan) { return plan->row_base / p->cap; }
 
 void pl_pipe_end(pl_pipe *p)
 {
@@ -139,8 +165,9 @@ void pl_pipe_micro_rows(const pl_pipe *p, const pl_dp_plan *plan, int i, int *ro
         pl_dp_chunk(&p->dp, plan, i, row0, rows);
         return;
     }
-    *row0 = i * p->chunk;
-    *rows = plan->rows - *row0 < p->chunk ? plan->rows - *row0 : p->chunk;
+    const int first = i * p->chunk;
+    *row0 = plan->row_base + first;
+    *rows = plan->rows - first < p->chunk ? plan->rows - first : p->chunk;
 }
 
 /* Rows [row0, row0 + rows) of a layer's buffer buf (out floats a row). */
@@ -154,24 +181,36 @@ void pl_pipe_forward(pl_pipe *p, pl_net *net, const float *X, const uint8_t *y,
                      int share_output)
 {
     const int n = pl_pipe_micro(p, plan), s = p->stage, last = p->stages - 1;
-    const float *x = X + (size_t)plan->row0 * (size_t)pl_shape_size(net->input);
-    const pl_pass pass = {.train = 1, .seed = seed, .step = step, .example0 = (uint64_t)plan->row0};
+    const int set = set_of(p, plan);
+    /* buffer row r holds example plan->row0 + r - row_base: x and labels are
+     * indexed by buffer row, and the dropout keys wrap back (unsigned) */
+    const long shift = (long)plan->row0 - plan->row_base;
+    const float *x = X + shift * pl_shape_size(net->input);
+    const uint8_t *labels = y + shift;
+    const pl_pass pass = {.train = 1, .seed = seed, .step = step,
+                          .example0 = (uint64_t)plan->row0 - (uint64_t)plan->row_base};
     pl_request **recv = p->req, **send = p->req + p->max_micro;
+    pl_request **out_req = p->out_req + set * p->out_stride;
+    pl_request **stat_req = p->stat_req + set * p->stages;
+    double *stats = p->stats + set * p->stats_stride;
     const pl_layer *below = s > 0 ? &net->layers[p->l0 - 1] : NULL;
     const pl_layer *top = &net->layers[p->l1 - 1], *out = &net->layers[net->nlayers - 1];
     const int C = (int)out->out_size;
+    const int stats_p2p = p->sets > 1 && p->stages > 1 && n > 0;
     int row0, rows;
     const double t0 = pl_now(), wait0 = p->t_wait;
-    p->shared = share_output && p->stages > 1 ? n : 0;
+    p->shared[set] = share_output && p->stages > 1 ? n : 0;
+    if (stats_p2p && s < last)
+        stat_req[0] = pl_irecv_double(p->line, stats, 2L * n, last, TAG_STATS);
     for (int i = 0; below && i < n; i++) { /* every input posted at once */
         pl_pipe_micro_rows(p, plan, i, &row0, &rows);
         recv[i] = pl_irecv_float(p->line, rows_of(below->z, below, row0),
                                  (long)rows * below->out_size, s - 1, TAG_FORWARD);
     }
-    for (int i = 0; s < last && i < p->shared; i++) { /* and every output error */
+    for (int i = 0; s < last && i < p->shared[set]; i++) { /* and every output error */
         pl_pipe_micro_rows(p, plan, i, &row0, &rows);
-        p->out_req[i] = pl_irecv_float(p->line, rows_of(out->delta, out, row0), (long)rows * C,
-                                       last, TAG_OUTPUT);
+        out_req[i] = pl_irecv_float(p->line, rows_of(out->delta, out, row0), (long)rows * C,
+                                    last, TAG_OUTPUT);
     }
     for (int i = 0; i < n; i++) {
         pl_pipe_micro_rows(p, plan, i, &row0, &rows);
@@ -183,49 +222,61 @@ void pl_pipe_forward(pl_pipe *p, pl_net *net, const float *X, const uint8_t *y,
                                      (long)rows * top->out_size, s + 1, TAG_FORWARD);
         } else {
             long errors = 0;
-            p->stats[2 * i] = pl_net_loss(net, y + plan->row0, row0, rows, scale, &errors);
-            p->stats[2 * i + 1] = (double)errors;
-            if (i < p->shared) { /* sent from a copy: the rule may scale its own */
+            stats[2 * i] = pl_net_loss(net, labels, row0, rows, scale, &errors);
+            stats[2 * i + 1] = (double)errors;
+            if (i < p->shared[set]) { /* sent from a copy: the rule may scale its own */
                 float *e = p->out_copy + (size_t)row0 * C;
                 memcpy(e, rows_of(out->delta, out, row0), (size_t)rows * C * sizeof *e);
                 for (int t = 0; t < last; t++)
-                    p->out_req[i * last + t] = pl_isend_float(p->line, e, (long)rows * C, t,
-                                                              TAG_OUTPUT);
+                    out_req[i * last + t] = pl_isend_float(p->line, e, (long)rows * C, t,
+                                                           TAG_OUTPUT);
             }
         }
     }
+    for (int t = 0; stats_p2p && s == last && t < last; t++)
+        stat_req[t] = pl_isend_double(p->line, stats, 2L * n, t, TAG_STATS);
     for (int i = 0; s < last && i < n; i++)
         wait_timed(p, send[i]);
     p->t_forward += pl_now() - t0 - (p->t_wait - wait0);
 }
 
-void pl_pipe_output(pl_pipe *p, int i)
+void pl_pipe_output(pl_pipe *p, const pl_dp_plan *plan, int i)
 {
-    if (p->stage < p->stages - 1 && i < p->shared) {
-        wait_timed(p, p->out_req[i]);
-        p->out_req[i] = NULL;
+    const int set = set_of(p, plan);
+    if (p->stage < p->stages - 1 && i < p->shared[set]) {
+        pl_request **out_req = p->out_req + set * p->out_stride;
+        wait_timed(p, out_req[i]);
+        out_req[i] = NULL;
     }
 }
 
 void pl_pipe_share_stats(pl_pipe *p, const pl_dp_plan *plan)
 {
-    const int n = pl_pipe_micro(p, plan);
+    const int n = pl_pipe_micro(p, plan), set = set_of(p, plan), last = p->stages - 1;
+    pl_request **out_req = p->out_req + set * p->out_stride;
+    pl_request **stat_req = p->stat_req + set * p->stages;
+    const double *stats = p->stats + set * p->stats_stride;
     /* the output errors still travelling: received on the way (a rule
      * that did not wait for them), or sent from the last stage */
-    const int waits = p->stage < p->stages - 1 ? p->shared : p->shared * (p->stages - 1);
+    const int waits = p->stage < last ? p->shared[set] : p->shared[set] * last;
     for (int k = 0; k < waits; k++) {
-        wait_timed(p, p->out_req[k]);
-        p->out_req[k] = NULL;
+        wait_timed(p, out_req[k]);
+        out_req[k] = NULL;
     }
-    p->shared = 0;
-    if (p->stages > 1 && n > 0) {
+    p->shared[set] = 0;
+    if (p->sets > 1 && p->stages > 1 && n > 0) { /* sent by the forward, point to point */
+        for (int t = 0; t < (p->stage < last ? 1 : last); t++) {
+            wait_timed(p, stat_req[t]);
+            stat_req[t] = NULL;
+        }
+    } else if (p->stages > 1 && n > 0) {
         double t = pl_now(), c = cpu_now();
-        pl_bcast_bytes(p->line, p->stats, 2L * n * (long)sizeof *p->stats, p->stages - 1);
+        pl_bcast_bytes(p->line, p->stats, 2L * n * (long)sizeof *p->stats, last);
         p->t_wait += pl_now() - t;
         p->c_wait += cpu_now() - c;
     }
     for (int i = 0; i < n; i++)
-        pl_dp_chunk_stats(&p->dp, plan, i, p->stats[2 * i], (long)p->stats[2 * i + 1]);
+        pl_dp_chunk_stats(&p->dp, plan, i, stats[2 * i], (long)stats[2 * i + 1]);
 }
 
 void pl_pipe_backward(pl_pipe *p, pl_net *net, const pl_dp_plan *plan)
@@ -260,7 +311,8 @@ void pl_pipe_evaluate(pl_pipe *p, pl_net *net, const float *X, const uint8_t *y,
 {
     const int s = p->stage, last = p->stages - 1;
     const long in_size = pl_shape_size(net->input);
-    const long chunk = p->chunk < net->capacity ? p->chunk : net->capacity;
+    /* rounds of one set of rows: the messages' requests are counted for it */
+    const long chunk = p->chunk < p->cap ? p->chunk : p->cap;
     long e0, e1; /* this pipeline's examples, cut into chunks from e0 */
     if (p->dp.exact) { /* whole global chunks, as a minibatch's */
         long c0, c1;
@@ -270,7 +322,7 @@ void pl_pipe_evaluate(pl_pipe *p, pl_net *net, const float *X, const uint8_t *y,
     } else {
         pl_block_range(n, p->pipes, p->pipe, &e0, &e1);
     }
-    const long round = net->capacity / chunk * chunk; /* rows the buffers hold */
+    const long round = p->cap / chunk * chunk; /* rows a set holds */
     pl_request **recv = p->req, **send = p->req + p->max_micro;
     const pl_layer *below = s > 0 ? &net->layers[p->l0 - 1] : NULL;
     const pl_layer *top = &net->layers[p->l1 - 1];

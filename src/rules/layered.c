@@ -21,6 +21,11 @@ int pl_layered_check(const pl_config *cfg, int nranks, char *err, size_t size)
                  cfg->net.parallel);
         return -1;
     }
+    if (!blocks && cfg->net.stale) {
+        snprintf(err, size, "net.stale = 1: the one-step-stale pipeline is for net.parallel = "
+                 "blocks (it is %s)", cfg->net.parallel);
+        return -1;
+    }
     if (blocks && S > 0 && (S > nranks || nranks % S != 0)) {
         snprintf(err, size,
                  "net.stages = %d does not divide the %d rank(s): net.parallel = blocks needs "
@@ -59,10 +64,11 @@ int pl_layered_create(pl_layered *L, const pl_config *cfg, const pl_comm *comm,
     pl_shape input = {train->channels, train->rows, train->cols, 0};
     const int exact = strcmp(cfg->optim.sum, "exact") == 0, P = pl_comm_size(comm);
     L->blocks = pl_layered_blocks(cfg);
+    L->sets = L->blocks && cfg->net.stale ? 2 : 1;
     /* the net's rows hold this rank's share of a minibatch, in blocks mode
-     * its pipeline's (evaluation goes in pieces of as many) */
-    int capacity = L->blocks ? pl_pipe_capacity(cfg->optim.batch, cfg->optim.chunk, exact, P,
-                                                 cfg->net.stages)
+     * its pipeline's (evaluation goes in pieces of as many), once per set */
+    int capacity = L->blocks ? L->sets * pl_pipe_capacity(cfg->optim.batch, cfg->optim.chunk,
+                                                          exact, P, cfg->net.stages)
                              : pl_dp_capacity(cfg->optim.batch, cfg->optim.chunk, exact, P);
     if (pl_net_create_config(&L->net, cfg, input, train->nclass, capacity) != 0)
         return -1;
@@ -77,8 +83,10 @@ int pl_layered_create(pl_layered *L, const pl_config *cfg, const pl_comm *comm,
     }
     pl_schedule_from_config(&L->sched, cfg);
     const int size = cfg->optim.batch;
-    L->xbuf = pl_alloc((size_t)size * (size_t)train->dim * sizeof *L->xbuf);
-    L->ybuf = pl_alloc((size_t)size);
+    L->batch = size;
+    L->dim = train->dim;
+    L->xbuf = pl_alloc((size_t)L->sets * size * (size_t)train->dim * sizeof *L->xbuf);
+    L->ybuf = pl_alloc((size_t)L->sets * size);
     L->order = pl_alloc((size_t)(train->n ? train->n : 1) * sizeof *L->order);
     L->nbatches = (train->n + size - 1) / size;
     return 0;
@@ -90,7 +98,7 @@ int pl_layered_stages(pl_layered *L, const pl_config *cfg, const pl_comm *comm,
     char err[256];
     const int exact = strcmp(cfg->optim.sum, "exact") == 0;
     if (pl_pipe_init(&L->pipe, &L->net, comm, cfg->net.stages, start, cost, cfg->optim.chunk,
-                     exact, cfg->optim.batch, err, sizeof err) != 0) {
+                     exact, cfg->optim.batch, L->sets, err, sizeof err) != 0) {
         if (cfg->net.stages > 0)
             pl_error("net.stages = %d (net.parallel = blocks): %s (%s)", cfg->net.stages, err,
                      units);
@@ -124,7 +132,7 @@ void pl_layered_layout(const pl_layered *L, const double *cost, char *line, size
         at += (size_t)snprintf(line + at, size - at, "%s%.3g", s ? " | " : " (cost ", c);
     }
     if (at < size)
-        snprintf(line + at, size - at, ")");
+        snprintf(line + at, size - at, ")%s", L->sets > 1 ? ", one-step-stale" : "");
 }
 
 void pl_layered_free(pl_layered *L)
@@ -157,12 +165,14 @@ int pl_layered_minibatch(pl_layered *L, const pl_config *cfg, const pl_dataset *
     const int B = train->n - start < size ? (int)(train->n - start) : size;
     /* in blocks mode only the first stage reads the inputs */
     const int inputs = !L->blocks || L->pipe.stage == 0;
+    L->set = batch % L->sets;
+    float *x = pl_layered_x(L, L->set);
+    uint8_t *y = pl_layered_y(L, L->set);
     for (int i = 0; i < B; i++) {
         int e = L->order[start + i];
         if (inputs)
-            memcpy(L->xbuf + (size_t)i * dim, train->x + (size_t)e * dim,
-                   (size_t)dim * sizeof *L->xbuf);
-        L->ybuf[i] = train->y[e];
+            memcpy(x + (size_t)i * dim, train->x + (size_t)e * dim, (size_t)dim * sizeof *x);
+        y[i] = train->y[e];
     }
     return B;
 }
@@ -173,16 +183,22 @@ static uint64_t step_number(const pl_layered *L, int epoch, int batch)
     return (uint64_t)epoch * (uint64_t)L->nbatches + (uint64_t)batch;
 }
 
+float pl_layered_step_lr(const pl_layered *L, uint64_t step)
+{
+    const uint64_t n = (uint64_t)L->nbatches;
+    return (float)pl_schedule_lr(&L->sched, (int)(step / n), (int)(step % n), L->nbatches);
+}
+
 int pl_layered_epoch(pl_layered *L, const pl_config *cfg, const pl_dataset *train, int epoch,
                      pl_epoch_pos *pos, pl_poll_fn poll, void *ctx, pl_layered_step_fn step,
-                     void *rule)
+                     pl_layered_flush_fn flush, void *rule)
 {
     pl_layered_begin_epoch(L, cfg, train, epoch);
     int B;
+    pl_dp_stats st;
     while ((B = pl_layered_minibatch(L, cfg, train, pos->batch)) > 0) {
-        pl_dp_stats st;
-        float lr = (float)pl_schedule_lr(&L->sched, epoch, pos->batch, L->nbatches);
-        int rc = step(rule, B, step_number(L, epoch, pos->batch), lr, &st);
+        const uint64_t number = step_number(L, epoch, pos->batch);
+        int rc = step(rule, B, number, pl_layered_step_lr(L, number), &st);
         if (rc)
             return rc;
         pos->loss_sum += st.loss;
@@ -190,6 +206,14 @@ int pl_layered_epoch(pl_layered *L, const pl_config *cfg, const pl_dataset *trai
         pos->batch++;
         if (poll && pos->batch < L->nbatches && poll(ctx))
             return PL_EXIT_CHECKPOINTED;
+    }
+    /* before the epoch's records, evaluation and checkpoint */
+    if (flush) {
+        int rc = flush(rule, &st);
+        if (rc)
+            return rc;
+        pos->loss_sum += st.loss;
+        pos->wrong += st.errors;
     }
     return 0;
 }

@@ -28,15 +28,30 @@ typedef struct pl_layered {
     pl_pipe pipe;        /* blocks: the stages, their sums over the pipelines */
     pl_optim opt;        /* the net's optimiser, over this rank's block */
     pl_schedule sched;
-    float *xbuf;         /* one minibatch, in the epoch's order */
+    float *xbuf;         /* minibatches in the epoch's order: `sets` of optim.batch rows */
     uint8_t *ybuf;
+    int sets;            /* 2 in one-step-stale mode (net.stale: the minibatch loaded and the
+                            pending one, whose first layer's increment reads its inputs), else 1 */
+    int set;             /* where the last minibatch loaded went: minibatch b to b % sets */
+    int batch, dim;      /* optim.batch rows of dim floats: one set */
     int *order;          /* an epoch's permutation of the training set */
     int nbatches;        /* minibatches per epoch */
 } pl_layered;
 
+/* A set of xbuf's and ybuf's rows. */
+static inline float *pl_layered_x(const pl_layered *L, int set)
+{
+    return L->xbuf + (size_t)set * (size_t)L->batch * (size_t)L->dim;
+}
+static inline uint8_t *pl_layered_y(const pl_layered *L, int set)
+{
+    return L->ybuf + (size_t)set * (size_t)L->batch;
+}
+
 /* The rule-interface members every layered rule has alike: net.layers
- * parses (check), optim.epochs (epochs), the schedule's rate at the start of
- * an epoch (lr), and the dataset of a split. */
+ * parses and the layout keys agree (check: net.stages and net.stale need
+ * net.parallel = blocks), optim.epochs (epochs), the schedule's rate at
+ * the start of an epoch (lr), and the dataset of a split. */
 int pl_layered_check(const pl_config *cfg, int nranks, char *err, size_t size);
 int pl_layered_epochs(const pl_config *cfg, int stage);
 double pl_layered_lr(const pl_config *cfg, int stage, int epoch);
@@ -45,7 +60,7 @@ const pl_dataset *pl_layered_split(const pl_model *m, int split);
 /* From net.*, optim.* and run.seed, for train's shape on comm. 0, or -1
  * after an error printed (a net that does not fit the data). In blocks
  * mode the net is whole on every rank, its buffers a pipeline's share of
- * a minibatch, and pl_layered_stages must follow. */
+ * a minibatch (two, with net.stale), and pl_layered_stages must follow. */
 int pl_layered_create(pl_layered *L, const pl_config *cfg, const pl_comm *comm,
                       const pl_dataset *train);
 /* Blocks mode: the stages (units start, layer costs cost: nn/stages.h),
@@ -70,23 +85,32 @@ void pl_layered_layout(const pl_layered *L, const double *cost, char *line, size
 /* Draws the epoch's order of the training set. */
 void pl_layered_begin_epoch(pl_layered *L, const pl_config *cfg, const pl_dataset *train,
                             int epoch);
-/* Copies minibatch `batch` of the epoch into xbuf (not on a pipeline's
- * later stages, which never read it) and ybuf; returns its size (the last
- * may be smaller), 0 past the end. */
+/* Copies minibatch `batch` of the epoch into set batch % sets of xbuf (not
+ * on a pipeline's later stages, which never read it) and ybuf, and sets
+ * L->set; returns its size (the last may be smaller), 0 past the end. */
 int pl_layered_minibatch(pl_layered *L, const pl_config *cfg, const pl_dataset *train, int batch);
 
-/* One minibatch of B examples (in xbuf, ybuf) for a layered rule: its
- * learning signal, increments summed over the ranks, and the steps at rate
- * lr; *stats = the minibatch's summed loss and errors. Returns 0, or
- * PL_EXIT_DIVERGED before any step when the loss is not finite. */
+/* One minibatch of B examples (in set L->set of xbuf, ybuf) for a layered
+ * rule: its learning signal, increments summed over the ranks, and the
+ * steps at rate lr; *stats = the summed loss and errors of the minibatch
+ * whose increments it summed (in stale mode the previous one, zeros for an
+ * epoch's first). Returns 0, or PL_EXIT_DIVERGED before any step when the
+ * loss is not finite. */
 typedef int (*pl_layered_step_fn)(void *rule, int B, uint64_t step, float lr,
                                   pl_dp_stats *stats);
+/* At an epoch's end: the step a rule left pending (stale mode) applied;
+ * *stats as step's (zeros if nothing was pending). 0 or PL_EXIT_DIVERGED. */
+typedef int (*pl_layered_flush_fn)(void *rule, pl_dp_stats *stats);
 /* One epoch from pos->batch on, in the order keyed by (run.seed, epoch),
  * each minibatch through step(rule, ...) at the schedule's rate; poll (may
- * be NULL) between minibatches. The rule interface's epoch (rule.h). */
+ * be NULL) between minibatches; flush (may be NULL) after the last. The
+ * rule interface's epoch (rule.h). */
 int pl_layered_epoch(pl_layered *L, const pl_config *cfg, const pl_dataset *train, int epoch,
                      pl_epoch_pos *pos, pl_poll_fn poll, void *ctx, pl_layered_step_fn step,
-                     void *rule);
+                     pl_layered_flush_fn flush, void *rule);
+/* The schedule's rate of the minibatch with step number `step` (the one
+ * pl_layered_epoch gives step with it). */
+float pl_layered_step_lr(const pl_layered *L, uint64_t step);
 
 /* The net's tensors (first dimension by the rest; replicated in data
  * mode, in blocks mode all rows on their stage's ranks, none elsewhere,

@@ -46,6 +46,8 @@ static double stage_seconds(const pl_run *r)
 
 static int save(pl_run *r, const char *why)
 {
+    if (r->rule->settle && r->cur.stage < r->rule->nstages)
+        r->rule->settle(r->model, r->cur.stage, &r->cur.pos);
     r->cur.seconds = pl_now() - r->started;
     if (r->cur.stage < r->rule->nstages)
         r->cur.stage_seconds[r->cur.stage] = stage_seconds(r);

@@ -10,9 +10,14 @@
 #     ranks (the checkpoint's arrays have the same names and shapes in both
 #     modes) to end bitwise equal to data mode uninterrupted;
 #   - backprop on the same pipeline learns;
+#   - the one-step-stale pipeline (net.stale = 1): 1 and 2 stages bitwise
+#     the same, it learns (within 3 points of the run above); stopped by
+#     SIGUSR1 on 2 stages and resumed on 3, bitwise the uninterrupted run;
+#     a timed checkpoint after every minibatch changes no bit;
 #   - refused before anything is written: stages that do not divide the
 #     ranks (net.stages named), lra.pathway = chain across stages, more
-#     stages than the net has units.
+#     stages than the net has units, net.stale with backprop or in data
+#     mode.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 # shellcheck source=tests/lib.sh
@@ -97,6 +102,28 @@ bp_err=$(json_field "$out/bp/metrics.jsonl" test_error)
 python3 -c "import sys; sys.exit(0 if float('$bp_err') < 20 else 1)" \
     || fail "bp in blocks mode: test error $bp_err%, expected below 20%"
 
+# the one-step-stale pipeline
+train 1 "$out/st1" net.stale=1 > "$out/st1.log" 2>&1 || { cat "$out/st1.log"; fail "stale, 1 stage"; }
+train 2 "$out/st2" net.stale=1 > "$out/st2.log" 2>&1 || { cat "$out/st2.log"; fail "stale, 2 stages"; }
+same_model "$out/st1" "$out/st2" "stale: 2 stages against 1"
+grep -q '"pipeline":"2 stage(s) x 1 pipeline(s), .*one-step-stale"' "$out/st2/metrics.jsonl" \
+    || fail "the start record does not say the pipeline is one-step-stale"
+stale_err=$(json_field "$out/st1/metrics.jsonl" test_error)
+python3 -c "import sys; e = float('$stale_err'); sys.exit(0 if e < 20 and abs(e - $lra_err) < 3 else 1)" \
+    || fail "stale rec-LRA: test error $stale_err%, expected below 20% and within 3 points of $lra_err%"
+stop_after_two 2 "$out/stsig" net.stale=1
+train 3 "$out/stsig" run.resume=auto net.stale=1 > "$out/stsig2.log" 2>&1 \
+    || { cat "$out/stsig2.log"; fail "stale resume"; }
+same_model "$out/st1" "$out/stsig" "stale: signal on 2 stages, resumed on 3"
+[ "$(grep -c '"event":"epoch"' "$out/stsig/metrics.jsonl")" = 8 ] \
+    || fail "stale: epochs not recorded once each"
+short=(net.stale=1 optim.epochs=1 data.train_limit=1500)
+train 1 "$out/stq" "${short[@]}" > "$out/stq.log" 2>&1 || { cat "$out/stq.log"; fail "stale, short"; }
+train 2 "$out/stm" "${short[@]}" checkpoint.minutes=0.000001 > "$out/stm.log" 2>&1 \
+    || { cat "$out/stm.log"; fail "stale, timed checkpoints"; }
+[ "$(grep -c '"why":"minutes"' "$out/stm/metrics.jsonl")" -ge 10 ] || fail "too few timed checkpoints"
+same_model "$out/stq" "$out/stm" "stale: a timed checkpoint after every minibatch"
+
 # refusals, before anything is written
 refused() { # what expected-text ranks overrides...
     local what=$1 text=$2 np=$3; shift 3
@@ -111,5 +138,9 @@ refused "3 stages on 4 ranks" "net.stages = 3 does not divide the 4 rank(s)" 4 n
 refused "a chain across stages" "lra.pathway = chain with net.parallel = blocks" 2 lra.pathway=chain
 refused "3 stages of 2 units" "3 stage(s), but the net has only 2 unit(s)" 3 \
     net.layers="dense 32 tanh x2, dense 10 softmax" lra.gap=2
+refused "net.stale with backprop" "net.stale = 1" 2 net.stale=1 model.rule=bp
+refused "net.stale in data mode" "net.stale = 1" 2 net.stale=1 net.parallel=data
 echo "blocks mode: 1-3 stages bitwise equal (rec-LRA test error $lra_err%, bp $bp_err%); resumed" \
-    "from 2 stages on 3 and from 2 x 2 blocks in data mode, bitwise; refusals name their keys"
+    "from 2 stages on 3 and from 2 x 2 blocks in data mode, bitwise; one-step-stale: 1 and 2" \
+    "stages bitwise (test error $stale_err%), resumed bitwise, timed checkpoints change no bit;" \
+    "refusals name their keys"

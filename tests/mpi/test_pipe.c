@@ -9,7 +9,12 @@
  *   same, bitwise those of one rank in data mode (exact blocks are the
  *   data-parallel exact path's bits); the copies a later pipeline holds
  *   equal the first's;
- *   N / S pipelines, fast sums: they run, and their copies agree.
+ *   N / S pipelines, fast sums: they run, and their copies agree;
+ *   rec-LRA's one-step-stale pipeline (net.stale = 1): one pipeline of N
+ *   stages, fast sums, bitwise one rank's stale run, also when the pending
+ *   minibatch is settled at every minibatch boundary (as before a
+ *   checkpoint); N / S pipelines with exact sums bitwise one rank's stale
+ *   run with exact sums; with fast sums they run, and their copies agree.
  * Minibatches of 25 in micro-batches of 6 leave a short last micro-batch,
  * and the last minibatch (6 examples, one chunk) leaves pipelines without
  * examples. */
@@ -62,7 +67,7 @@ static void make_data(pl_dataset *d, int n, uint64_t seed)
 }
 
 static void configure(pl_config *cfg, const char *rule, const char *layers, const char *parallel,
-                      int stages, const char *sum)
+                      int stages, const char *sum, int stale)
 {
     char buf[512];
     pl_config_defaults(cfg);
@@ -81,6 +86,7 @@ static void configure(pl_config *cfg, const char *rule, const char *layers, cons
     pl_config_override(cfg, buf);
     snprintf(buf, sizeof buf, "optim.sum=%s", sum);
     pl_config_override(cfg, buf);
+    cfg->net.stale = stale;
     cfg->optim.epochs = EPOCHS;
 }
 
@@ -126,10 +132,27 @@ static void gather_arrays(const pl_state *s, const pl_comm *comm, int stages, in
     }
 }
 
-/* Trains cfg on comm; the outcome on comm's rank 0 (arrays of pipeline
- * `from`). Returns 0, or 1 after a message if anything failed. */
+enum { PLAIN, STALE, STALE_SETTLED };
+
+/* A poll that settles what a minibatch left in flight, as the trainer does
+ * before a checkpoint, and lets the epoch go on. */
+struct settler {
+    pl_model *m;
+    pl_epoch_pos *pos;
+};
+
+static int settle_poll(void *ctx)
+{
+    struct settler *s = ctx;
+    s->m->rule->settle(s->m, 0, s->pos);
+    return 0;
+}
+
+/* Trains cfg on comm (settling at every poll if asked); the outcome on
+ * comm's rank 0 (arrays of pipeline `from`). Returns 0, or 1 after a
+ * message if anything failed. */
 static int train(const pl_config *cfg, const pl_comm *comm, const pl_dataset *train,
-                 const pl_dataset *valid, const pl_dataset *test, int from,
+                 const pl_dataset *valid, const pl_dataset *test, int from, int settle,
                  struct outcome *o, struct outcome *copies)
 {
     const pl_rule *rule = pl_rule_of(cfg);
@@ -142,7 +165,8 @@ static int train(const pl_config *cfg, const pl_comm *comm, const pl_dataset *tr
     int failures = 0;
     for (int e = 0; e < EPOCHS; e++) {
         pl_epoch_pos pos = {0};
-        failures += rule->epoch(m, 0, e, &pos, NULL, NULL) != 0;
+        struct settler s = {m, &pos};
+        failures += rule->epoch(m, 0, e, &pos, settle ? settle_poll : NULL, &s) != 0;
         o->loss[e] = pos.loss_sum;
         o->wrong[e] = pos.wrong;
     }
@@ -190,21 +214,23 @@ static int same(const struct outcome *a, const struct outcome *b, const char *wh
 
 /* Trains on the world, and the reference on rank 0 alone; compares. */
 static int check(const char *rule, const struct net_case *net, const char *sum, int stages,
-                 const char *ref_parallel, int compare, const pl_dataset *d)
+                 const char *ref_parallel, int compare, int mode, const pl_dataset *d)
 {
     const pl_comm *world = pl_comm_world();
     const int rank = pl_comm_rank(world), P = pl_comm_size(world);
     pl_config cfg, ref_cfg;
     char what[256];
-    snprintf(what, sizeof what, "%s on %s, %s sums, %d pipeline(s) of %d stage(s) on %d rank(s)",
-             rule, net->name, sum, P / stages, stages, P);
-    configure(&cfg, rule, net->layers, "blocks", stages, sum);
-    configure(&ref_cfg, rule, net->layers, ref_parallel, 0, sum);
+    snprintf(what, sizeof what, "%s%s on %s, %s sums, %d pipeline(s) of %d stage(s) on %d rank(s)",
+             rule, mode == STALE ? " (stale)" : mode == STALE_SETTLED ? " (stale, settled)" : "",
+             net->name, sum, P / stages, stages, P);
+    configure(&cfg, rule, net->layers, "blocks", stages, sum, mode != PLAIN);
+    configure(&ref_cfg, rule, net->layers, ref_parallel, 0, sum, mode != PLAIN);
     struct outcome got, copies, ref;
     const int pipes = P / stages;
-    int failures = train(&cfg, world, &d[0], &d[1], &d[2], 0, &got, pipes > 1 ? &copies : NULL);
+    int failures = train(&cfg, world, &d[0], &d[1], &d[2], 0, mode == STALE_SETTLED, &got,
+                         pipes > 1 ? &copies : NULL);
     if (rank == 0) {
-        failures += train(&ref_cfg, pl_comm_self(), &d[0], &d[1], &d[2], 0, &ref, NULL);
+        failures += train(&ref_cfg, pl_comm_self(), &d[0], &d[1], &d[2], 0, 0, &ref, NULL);
         if (compare)
             failures += same(&ref, &got, what);
         if (pipes > 1) { /* the second pipeline's copies */
@@ -242,14 +268,26 @@ int main(int argc, char **argv)
         for (int ni = 0; ni < NNETS; ni++) {
             const struct net_case *net = ri == 0 ? &mlps[ni] : &bp_nets[ni];
             /* one pipeline, fast sums: one rank in blocks mode */
-            failures += check(rules[ri], net, "fast", P, "blocks", 1, d);
+            failures += check(rules[ri], net, "fast", P, "blocks", 1, PLAIN, d);
             for (int S = 1; S <= P; S++) {
                 if (P % S)
                     continue;
                 /* exact sums: one rank in data mode */
-                failures += check(rules[ri], net, "exact", S, "data", 1, d);
+                failures += check(rules[ri], net, "exact", S, "data", 1, PLAIN, d);
                 if (S < P) /* several pipelines, fast sums: no reference bits */
-                    failures += check(rules[ri], net, "fast", S, "blocks", 0, d);
+                    failures += check(rules[ri], net, "fast", S, "blocks", 0, PLAIN, d);
+            }
+            if (ri != 0)
+                continue;
+            /* the stale pipeline: one rank's stale run (data mode has none) */
+            failures += check(rules[ri], net, "fast", P, "blocks", 1, STALE, d);
+            failures += check(rules[ri], net, "fast", P, "blocks", 1, STALE_SETTLED, d);
+            for (int S = 1; S <= P; S++) {
+                if (P % S)
+                    continue;
+                failures += check(rules[ri], net, "exact", S, "blocks", 1, STALE, d);
+                if (S < P) /* runs, copies agree */
+                    failures += check(rules[ri], net, "fast", S, "blocks", 0, STALE, d);
             }
         }
     for (int i = 0; i < 3; i++)

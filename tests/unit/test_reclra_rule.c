@@ -6,7 +6,8 @@
  * nets and with sign units (no derivative is taken), and bad
  * configurations refused naming the key; blocks mode on one rank: data
  * mode's exact bits (an MLP and a pconv net), the same state names and
- * shapes, its checks. */
+ * shapes, its checks; the one-step-stale pipeline's steps against the
+ * non-stale rule's driven by hand, its checkpoint arrays, its checks. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -436,6 +437,202 @@ static void blocks_mode_checks_name_the_key(void **state)
     assert_int_equal(pl_rule_reclra.check(&cfg, 2, err, sizeof err), 0); /* one stage: fine */
 }
 
+/* ---- the one-step-stale pipeline (net.stale = 1) ---- */
+
+static const char *const stale_ov[] = {"net.parallel=blocks", "optim.batch=8", "lra.gamma=0.5",
+                                       "optim.lr=0.01", NULL};
+enum { STALE_B = 8, STALE_N = 3 * STALE_B };
+
+/* Stops an epoch after its first minibatch. */
+static int stop_now(void *ctx)
+{
+    (void)ctx;
+    return 1;
+}
+
+/* A fresh non-stale model (blocks mode, one rank), optionally started
+ * from the weights W and synapses E, runs the single minibatch `batch` of
+ * epoch 0 and stops: its net->grads and lra.dE are then that minibatch's
+ * summed increments at W with E; *loss and *wrong its loss and errors. */
+static reclra_model *one_minibatch(fixture *f, const float *W, const float *E, int batch,
+                                   double *loss, long *wrong)
+{
+    reclra_model *q = (reclra_model *)create(f);
+    assert_int_equal(q->lay.sets, 1);
+    if (W)
+        memcpy(q->lay.net.params, W, (size_t)q->lay.net.nparams * sizeof *W);
+    if (E)
+        memcpy(q->lra.E, E, (size_t)q->lra.nE * sizeof *E);
+    pl_epoch_pos pos = {.batch = batch};
+    const int rc = pl_rule_reclra.epoch(&q->base, 0, 0, &pos, stop_now, NULL);
+    assert_int_equal(rc, batch + 1 < STALE_N / STALE_B ? PL_EXIT_CHECKPOINTED : 0);
+    assert_int_equal(pos.batch, batch + 1);
+    *loss = pos.loss_sum;
+    *wrong = pos.wrong;
+    return q;
+}
+
+/* What the stale run's poll sees after minibatches 1 and 2. */
+struct stale_probe {
+    reclra_model *s;
+    pl_epoch_pos *pos;
+    const float *W0, *E0, *W1, *E1; /* before any step; after the non-stale first */
+    int calls;
+};
+
+static int probe(void *ctx)
+{
+    struct stale_probe *p = ctx;
+    const pl_net *net = &p->s->lay.net;
+    const size_t nw = (size_t)net->nparams * sizeof(float);
+    const size_t ne = (size_t)p->s->lra.nE * sizeof(float);
+    if (++p->calls == 1) { /* minibatch 1 pending: nothing stepped, nothing reported */
+        assert_memory_equal(net->params, p->W0, nw);
+        assert_memory_equal(p->s->lra.E, p->E0, ne);
+        assert_true(p->pos->loss_sum == 0.0 && p->pos->wrong == 0);
+        assert_true(p->s->pend.live);
+        return 0;
+    }
+    /* minibatch 1's step, on its increments at W0: the non-stale first step */
+    assert_memory_equal(net->params, p->W1, nw);
+    assert_memory_equal(p->s->lra.E, p->E1, ne);
+    pl_rule_reclra.settle(&p->s->base, 0, p->pos); /* as before a checkpoint */
+    return 1;
+}
+
+/* The equations of staleness on three minibatches, Adam, one rank: step 1
+ * leaves W and E as they were; step 2 applies minibatch 1's increments
+ * taken at W0 (bitwise the non-stale rule's first step); settling then
+ * holds minibatch 2's, taken at W0 with the synapses E1 of that step; the
+ * epoch's end has applied them and minibatch 3's, taken at W1 with E2; the
+ * epoch's loss and errors are the three minibatches' as they were taken. */
+static void stale_steps_follow_the_equations(void **state)
+{
+    (void)state;
+    const char *ov[8];
+    int k = 0;
+    for (; stale_ov[k]; k++)
+        ov[k] = stale_ov[k];
+    ov[k++] = "net.stale=1";
+    ov[k] = NULL;
+    fixture fs, fr;
+    setup(&fs, STALE_N, "dense 5 tanh, dense 4 elu, dense 3 softmax", ov);
+    setup(&fr, STALE_N, "dense 5 tanh, dense 4 elu, dense 3 softmax", stale_ov);
+    reclra_model *s = (reclra_model *)create(&fs);
+    assert_int_equal(s->lay.sets, 2);
+    const pl_net *net = &s->lay.net;
+    const long np = net->nparams, ne = s->lra.nE;
+    const size_t nw = (size_t)np * sizeof(float), nee = (size_t)ne * sizeof(float);
+    float *W0 = pl_alloc(nw), *E0 = pl_alloc(nee), *W1 = pl_alloc(nw), *E1 = pl_alloc(nee);
+    memcpy(W0, net->params, nw);
+    memcpy(E0, s->lra.E, nee);
+
+    /* by hand: the non-stale first step (minibatch 1 at W0) */
+    double l1, l2, l3;
+    long w1, w2, w3;
+    reclra_model *r = one_minibatch(&fr, NULL, NULL, 0, &l1, &w1);
+    memcpy(W1, r->lay.net.params, nw);
+    memcpy(E1, r->lra.E, nee);
+    /* minibatch 2's increments: its forward at W0, its targets with E1 */
+    reclra_model *q2 = one_minibatch(&fr, W0, E1, 1, &l2, &w2);
+
+    /* the stale run: stopped (and settled) after minibatch 2 */
+    pl_epoch_pos pos = {0};
+    struct stale_probe pr = {s, &pos, W0, E0, W1, E1, 0};
+    assert_int_equal(pl_rule_reclra.epoch(&s->base, 0, 0, &pos, probe, &pr), PL_EXIT_CHECKPOINTED);
+    assert_int_equal(pr.calls, 2);
+    assert_int_equal(s->held, 2); /* 1 + the step number of minibatch 2 */
+    assert_false(s->pend.live);
+    assert_memory_equal(s->lay.net.grads, q2->lay.net.grads, nw);
+    assert_memory_equal(s->lra.dE, q2->lra.dE, nee);
+    assert_true(pos.loss_sum == l1 + l2 && pos.wrong == w1 + w2);
+
+    /* by hand: minibatch 2's step on r, then minibatch 3 at W1 with E2 */
+    const float lr = pl_layered_step_lr(&r->lay, 1);
+    memcpy(r->lay.net.grads, q2->lay.net.grads, nw);
+    memcpy(r->lra.dE, q2->lra.dE, nee);
+    reclra_update(r, lr);
+    reclra_model *q3 = one_minibatch(&fr, W1, r->lra.E, 2, &l3, &w3);
+    memcpy(r->lay.net.grads, q3->lay.net.grads, nw);
+    memcpy(r->lra.dE, q3->lra.dE, nee);
+    reclra_update(r, pl_layered_step_lr(&r->lay, 2));
+
+    /* the rest of the stale epoch: minibatch 3's forward, 2's step, and the
+     * flush: 3's targets, sums and step */
+    assert_int_equal(pl_rule_reclra.epoch(&s->base, 0, 0, &pos, NULL, NULL), 0);
+    assert_int_equal(pos.batch, 3);
+    assert_false(s->pend.live);
+    assert_int_equal(s->held, 0);
+    assert_memory_equal(s->lay.net.params, r->lay.net.params, nw);
+    assert_memory_equal(s->lra.E, r->lra.E, nee);
+    assert_true(pos.loss_sum == l1 + l2 + l3 && pos.wrong == w1 + w2 + w3);
+    /* and it differs from the non-stale epoch */
+    reclra_model *plain = (reclra_model *)create(&fr);
+    assert_int_equal(run_epoch(&plain->base, 0), 0);
+    assert_memory_not_equal(s->lay.net.params, plain->lay.net.params, nw);
+
+    pl_rule_reclra.destroy(&plain->base);
+    pl_rule_reclra.destroy(&q3->base);
+    pl_rule_reclra.destroy(&q2->base);
+    pl_rule_reclra.destroy(&r->base);
+    pl_rule_reclra.destroy(&s->base);
+    pl_free(W0);
+    pl_free(E0);
+    pl_free(W1);
+    pl_free(E1);
+    teardown(&fs);
+    teardown(&fr);
+}
+
+/* Stale mode's checkpoint adds the held increments (the net's and the
+ * synapses', by columns as their optimisers) and whether they are held. */
+static void stale_state_holds_the_pending_increments(void **state)
+{
+    (void)state;
+    fixture f;
+    const char *const ov[] = {"net.parallel=blocks", "net.stale=1", NULL};
+    setup(&f, 6, "dense 5 tanh, dense 4 tanh, dense 3 softmax", ov);
+    reclra_model *r = (reclra_model *)create(&f);
+    pl_state *s = pl_calloc(1, sizeof *s);
+    pl_rule_reclra.state(&r->base, s);
+    assert_int_equal(s->narrays, 14);
+    const pl_array *n = &s->arrays[12], *e = &s->arrays[13];
+    assert_string_equal(n->name, "net/pending");
+    assert_string_equal(e->name, "lra/pending");
+    assert_int_equal(n->kind, PL_ARRAY_STATE);
+    assert_int_equal(n->dims[1], r->lay.net.nparams);
+    assert_ptr_equal(n->data, r->lay.net.grads);
+    assert_int_equal(e->dims[1], r->lra.nE);
+    assert_ptr_equal(e->data, r->lra.dE);
+    assert_int_equal(s->nscalars, 3);
+    assert_string_equal(s->scalars[2].name, "held");
+    assert_ptr_equal(s->scalars[2].value, &r->held);
+    pl_free(s);
+    pl_rule_reclra.destroy(&r->base);
+    teardown(&f);
+}
+
+/* net.stale needs blocks mode, and backprop refuses it. */
+static void stale_checks_name_the_key(void **state)
+{
+    (void)state;
+    pl_config cfg;
+    char err[512] = "";
+    pl_config_defaults(&cfg);
+    assert_int_equal(pl_config_override(&cfg, "model.rule=reclra"), 0);
+    assert_int_equal(pl_config_override(&cfg, "net.stale=1"), 0);
+    assert_int_not_equal(pl_rule_reclra.check(&cfg, 1, err, sizeof err), 0);
+    assert_non_null(strstr(err, "net.stale = 1"));
+    assert_non_null(strstr(err, "net.parallel = blocks"));
+    assert_int_equal(pl_config_override(&cfg, "net.parallel=blocks"), 0);
+    assert_int_equal(pl_rule_reclra.check(&cfg, 2, err, sizeof err), 0);
+    assert_int_equal(pl_config_override(&cfg, "model.rule=bp"), 0);
+    err[0] = '\0';
+    assert_int_not_equal(pl_rule_check(&cfg, 2), 0);
+    assert_int_not_equal(pl_rule_of(&cfg)->check(&cfg, 2, err, sizeof err), 0);
+    assert_non_null(strstr(err, "net.stale = 1"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -449,6 +646,9 @@ int main(void)
         cmocka_unit_test(bad_configurations_name_the_key),
         cmocka_unit_test(blocks_mode_is_data_modes_exact_path),
         cmocka_unit_test(blocks_mode_checks_name_the_key),
+        cmocka_unit_test(stale_steps_follow_the_equations),
+        cmocka_unit_test(stale_state_holds_the_pending_increments),
+        cmocka_unit_test(stale_checks_name_the_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -79,6 +79,8 @@ typedef struct pl_dp_plan {
     int row0, rows;     /* this rank's examples: [row0, row0 + rows) of the minibatch */
     int chunk0, nchunks; /* this rank's chunks: global numbers chunk0 ... */
     int total_chunks;
+    int row_base;       /* the net's buffer row of the share's first example: 0, or where
+                           a second set of rows starts (nn/pipe.h's one-step-stale mode) */
 } pl_dp_plan;
 
 typedef struct pl_dp_stats {
@@ -111,10 +113,12 @@ void pl_dp_block(const pl_dp *dp, long *lo, long *hi);
 /* Rows a net's buffers need for a minibatch of B on any rank of comm. */
 int pl_dp_capacity(int B, int chunk, int exact, int nranks);
 
-/* This rank's share of a minibatch of B (<= max_batch); starts a sum. */
+/* This rank's share of a minibatch of B (<= max_batch), at row_base 0;
+ * starts a sum. */
 void pl_dp_begin(pl_dp *dp, int B, pl_dp_plan *plan);
 /* The i-th of this rank's chunks: rows [*row0, *row0 + *rows) of the net's
- * buffers, buffer row r being example plan->row0 + r of the minibatch. */
+ * buffers, buffer row plan->row_base + r being example plan->row0 + r of
+ * the minibatch. */
 void pl_dp_chunk(const pl_dp *dp, const pl_dp_plan *plan, int i, int *row0, int *rows);
 /* Records the loss (summed) and errors of this rank's chunk i. */
 void pl_dp_chunk_stats(pl_dp *dp, const pl_dp_plan *plan, int i, double loss, long errors);

@@ -28,7 +28,14 @@
  * the same bits for any S; with exact sums, for any S and any number of
  * pipelines (they are then the data-parallel exact path's bits, too).
  * Every rank allocates the whole net; it computes and updates only its
- * stage's layers. MPI is reached through par.h only. */
+ * stage's layers. MPI is reached through par.h only.
+ *
+ * One-step-stale mode (net.stale, rec-LRA): the net's buffers hold two
+ * sets of rows, so a minibatch's forward (one set) runs while the previous
+ * minibatch's targets and sums (the other set) are still to come; a plan's
+ * row_base says which set it addresses. The loss and errors then go from
+ * the last stage to the others point to point, not by a broadcast, so no
+ * stage waits for a later one to reach it. */
 #ifndef PLASTIC_NN_PIPE_H
 #define PLASTIC_NN_PIPE_H
 
@@ -49,12 +56,19 @@ typedef struct pl_pipe {
     pl_dp dp;              /* the stage's sums over the pipelines, its sharded step */
     int chunk;             /* rows per micro-batch */
     int max_micro;         /* micro-batches of the largest share */
+    int sets;              /* sets of rows: 1, or 2 in one-step-stale mode */
+    int cap;               /* rows of one set: a pipeline's share of the largest minibatch */
     pl_request **req;      /* 2 x max_micro: receives, then sends */
-    pl_request **out_req;  /* the output's error: max_micro receives, or (last stage)
-                              S - 1 sends per micro-batch */
-    float *out_copy;       /* last stage: what those sends read (capacity x classes) */
-    int shared;            /* micro-batches whose output error is being shared */
-    double *stats;         /* per micro-batch: the loss (summed) and the errors */
+    pl_request **out_req;  /* per set, out_stride: the output's error, max_micro receives
+                              or (last stage) S - 1 sends per micro-batch */
+    long out_stride;
+    float *out_copy;       /* last stage: what those sends read (sets x cap x classes) */
+    int shared[2];         /* per set: micro-batches whose output error is being shared */
+    double *stats;         /* per set, stats_stride: each micro-batch's loss (summed) and
+                              errors */
+    long stats_stride;
+    pl_request **stat_req; /* stale mode, per set: the stats' receive, or (last stage)
+                              S - 1 sends */
     /* bench: seconds of the minibatches (pl_pipe_begin to pl_pipe_end), of
      * them blocked on the pipeline's messages and broadcasts, and computing
      * in the forward and in the backward sweep */
@@ -74,16 +88,21 @@ int pl_pipe_capacity(int B, int chunk, int exact, int nranks, int stages);
 /* Cuts net into stages (S = 0: all ranks of comm; P / S pipelines) at the
  * unit starts of start with the layer costs cost (stages.h), and sets up
  * the communicators and the stage's sums (minibatches of at most
- * max_batch, micro-batches of chunk rows). Collective. 0, or -1 with the
+ * max_batch, micro-batches of chunk rows) for `sets` sets of rows (1, or
+ * 2: the net holds 2 pl_pipe_capacity). Collective. 0, or -1 with the
  * reason in err (fewer units than stages) and nothing allocated. */
 int pl_pipe_init(pl_pipe *p, const pl_net *net, const pl_comm *comm, int stages,
                  const char *start, const double *cost, int chunk, int exact, int max_batch,
-                 char *err, size_t errsize);
+                 int sets, char *err, size_t errsize);
 void pl_pipe_free(pl_pipe *p);
 
 /* This pipeline's share of a minibatch of B (pl_dp_begin over the
- * pipelines); starts the stage's sums and the clock. */
-void pl_pipe_begin(pl_pipe *p, int B, pl_dp_plan *plan);
+ * pipelines) in set `set` of the rows; starts the stage's sums and the
+ * clock. */
+void pl_pipe_begin(pl_pipe *p, int B, int set, pl_dp_plan *plan);
+/* The same without the clock: in stale mode, the plan of the pending
+ * minibatch again, restarting the sums for it (after another's begin). */
+void pl_pipe_plan(pl_pipe *p, int B, int set, pl_dp_plan *plan);
 /* The share's micro-batches, and micro-batch i's buffer rows. */
 int pl_pipe_micro(const pl_pipe *p, const pl_dp_plan *plan);
 void pl_pipe_micro_rows(const pl_pipe *p, const pl_dp_plan *plan, int i, int *row0, int *rows);
@@ -93,13 +112,16 @@ void pl_pipe_micro_rows(const pl_pipe *p, const pl_dp_plan *plan, int i, int *ro
  * step, example); on the last stage the output layer's delta becomes
  * scale dL/dh (pl_net_loss) and the micro-batches' loss and errors are
  * kept. With share_output, each micro-batch's output delta goes on to
- * every stage (pl_pipe_output). Collective over the pipeline. */
+ * every stage (pl_pipe_output). For the second set of rows, example e is
+ * read at X + (e - row_base) rows on, so the caller keeps a minibatch's
+ * two sets in one buffer, at least row_base rows apart. Collective over
+ * the pipeline. */
 void pl_pipe_forward(pl_pipe *p, pl_net *net, const float *X, const uint8_t *y,
                      const pl_dp_plan *plan, uint64_t seed, uint64_t step, float scale,
                      int share_output);
-/* Waits until micro-batch i's output delta (shared by the forward) is in
- * this rank's output layer's delta. */
-void pl_pipe_output(pl_pipe *p, int i);
+/* Waits until micro-batch i's output delta (shared by the forward of
+ * plan) is in this rank's output layer's delta. */
+void pl_pipe_output(pl_pipe *p, const pl_dp_plan *plan, int i);
 /* The micro-batches' loss and errors, from the last stage to every stage
  * (into the stage's sums: pl_dp_chunk_stats); completes the sharing of
  * the output. */

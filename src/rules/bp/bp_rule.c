@@ -15,8 +15,21 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <stdio.h>
 
 static bp_model *as_bp(pl_model *m) { return (bp_model *)m; }
+
+static int bp_check(const pl_config *cfg, int nranks, char *err, size_t size)
+{
+    if (pl_layered_check(cfg, nranks, err, size))
+        return -1;
+    if (cfg->net.stale) { /* the backward sweep needs the weights its forward saw */
+        snprintf(err, size, "net.stale = 1: the one-step-stale pipeline is rec-LRA's "
+                 "(model.rule = reclra); backprop runs without it (net.stale = 0)");
+        return -1;
+    }
+    return 0;
+}
 
 /* A layer's work per example in a backprop minibatch: its forward, its
  * weight gradient and (past the first layer) its input gradient. */
@@ -76,7 +89,7 @@ static int bp_step_blocks(bp_model *b, int B, uint64_t step, float lr, pl_dp_sta
     pl_layered *lay = &b->lay;
     pl_pipe *p = &lay->pipe;
     pl_dp_plan plan;
-    pl_pipe_begin(p, B, &plan);
+    pl_pipe_begin(p, B, 0, &plan);
     pl_pipe_forward(p, &lay->net, lay->xbuf, lay->ybuf, &plan, b->base.cfg->run.seed, step,
                     1.0f / (float)B, 0);
     pl_pipe_backward(p, &lay->net, &plan);
@@ -107,7 +120,8 @@ static int bp_epoch(pl_model *m, int stage, int epoch, pl_epoch_pos *pos, pl_pol
                     void *ctx)
 {
     (void)stage;
-    return pl_layered_epoch(&as_bp(m)->lay, m->cfg, m->train, epoch, pos, poll, ctx, bp_step, m);
+    return pl_layered_epoch(&as_bp(m)->lay, m->cfg, m->train, epoch, pos, poll, ctx, bp_step,
+                            NULL, m);
 }
 
 static long bp_errors(pl_model *m, int split)
@@ -171,7 +185,7 @@ const pl_rule pl_rule_bp = {
     .nstages = 1,
     .stages = {{"train", "net optim", 1}},
     .shared_stages = 0,
-    .check = pl_layered_check,
+    .check = bp_check,
     .create = bp_create,
     .destroy = bp_destroy,
     .state = bp_state,

@@ -13,7 +13,9 @@
  * every stage then sets its own layers' targets and steps its own weights
  * and synapses at once: there is no backward sweep. A stage holds each of
  * its layers together with the layer whose error sets its target, unless
- * that is the output (lra.pathway = output: the skip synapses). */
+ * that is the output (lra.pathway = output: the skip synapses). With
+ * net.stale = 1 a stage runs each minibatch's forward before the previous
+ * minibatch's targets and step (reclra_stale.c). */
 #include "plastic/common.h"
 #include "plastic/nn/clip.h"
 #include "plastic/nn/stages.h"
@@ -188,6 +190,7 @@ static void reclra_state(pl_model *m, pl_state *s)
         }
     }
     pl_layered_optim_state(&r->eopt, "lra", r->lra.nE, r->e0, !blocks, copy, s);
+    reclra_stale_state(r, s);
     pl_state_attr(s, "lra", "synapses", r->lra.n, 1);
 }
 
@@ -223,7 +226,8 @@ static void sum_synapses(reclra_model *r, const pl_dp_plan *plan)
         return;
     if (!dp->exact) {
         for (int i = r->s0; i < r->s1; i++)
-            lra_synapse_increment(a, net, i, 0, plan->rows, a->dE + a->syn[i].offset, 0.0f);
+            lra_synapse_increment(a, net, i, plan->row_base, plan->rows,
+                                  a->dE + a->syn[i].offset, 0.0f);
         if (pl_comm_size(dp->comm) > 1)
             pl_allreduce_sum_float(dp->comm, a->dE + r->e0, r->e1 - r->e0);
         return;
@@ -250,7 +254,7 @@ static void sum_synapses(reclra_model *r, const pl_dp_plan *plan)
 
 /* The steps once the increments are summed: the net's (sharded) and this
  * rank's synapses' at lra.gamma times the rate. */
-static void reclra_update(reclra_model *r, float lr)
+void reclra_update(reclra_model *r, float lr)
 {
     pl_layered *lay = &r->lay;
     pl_dp_step(pl_layered_dp(lay), &lay->net, &lay->opt, lr);
@@ -263,6 +267,23 @@ static void reclra_update(reclra_model *r, float lr)
     pl_optim_step(&r->eopt, r->lra.E + r->e0, r->lra.dE + r->e0, erate);
 }
 
+/* Blocks mode: the share's targets, then its sums (reclra_model.h). */
+void reclra_targets_and_sums(reclra_model *r, const pl_dp_plan *plan, int B, pl_dp_stats *stats)
+{
+    pl_layered *lay = &r->lay;
+    pl_pipe *p = &lay->pipe;
+    for (int i = 0; i < pl_pipe_micro(p, plan); i++) {
+        int row0, rows;
+        pl_pipe_micro_rows(p, plan, i, &row0, &rows);
+        pl_pipe_output(p, plan, i);
+        lra_targets_range(&r->lra, &lay->net, r->s0, r->s1, row0, rows);
+        scale_errors(r, row0, rows, 1.0f / (float)B);
+    }
+    pl_pipe_share_stats(p, plan);
+    pl_dp_sum(&p->dp, &lay->net, plan, stats); /* over the pipelines, into the stage's block */
+    sum_synapses(r, plan);
+}
+
 /* Blocks mode: the forward streamed through the stages; e_L from the last
  * stage to all, micro-batch by micro-batch; every stage sets its layers'
  * targets as each micro-batch's e_L arrives, then, all at once, forms its
@@ -273,21 +294,12 @@ static int reclra_step_blocks(reclra_model *r, int B, uint64_t stepno, float lr,
     pl_layered *lay = &r->lay;
     pl_pipe *p = &lay->pipe;
     pl_dp_plan plan;
-    pl_pipe_begin(p, B, &plan);
+    pl_pipe_begin(p, B, 0, &plan);
     /* the output's delta becomes e_L = softmax - onehot, sent to every
      * stage micro-batch by micro-batch */
     pl_pipe_forward(p, &lay->net, lay->xbuf, lay->ybuf, &plan, r->base.cfg->run.seed, stepno,
                     1.0f, 1);
-    for (int i = 0; i < pl_pipe_micro(p, &plan); i++) {
-        int row0, rows;
-        pl_pipe_micro_rows(p, &plan, i, &row0, &rows);
-        pl_pipe_output(p, i);
-        lra_targets_range(&r->lra, &lay->net, r->s0, r->s1, row0, rows);
-        scale_errors(r, row0, rows, 1.0f / (float)B);
-    }
-    pl_pipe_share_stats(p, &plan);
-    pl_dp_sum(&p->dp, &lay->net, &plan, stats); /* over the pipelines, into the stage's block */
-    sum_synapses(r, &plan);
+    reclra_targets_and_sums(r, &plan, B, stats);
     if (isfinite(stats->loss))
         reclra_update(r, lr);
     pl_pipe_end(p);
@@ -334,8 +346,10 @@ static int reclra_epoch(pl_model *m, int stage, int epoch, pl_epoch_pos *pos, pl
                         void *ctx)
 {
     (void)stage;
+    const int stale = as_lra(m)->lay.sets > 1;
     return pl_layered_epoch(&as_lra(m)->lay, m->cfg, m->train, epoch, pos, poll, ctx,
-                            reclra_step, m);
+                            stale ? reclra_stale_step : reclra_step,
+                            stale ? reclra_stale_flush : NULL, m);
 }
 
 static long reclra_errors(pl_model *m, int split)
@@ -408,8 +422,10 @@ static void reclra_bench_describe(pl_model *m, int stage, char *line, size_t siz
              "rec-LRA on %s (%d error synapses, pathway %s), batch %d %s (optim.sum = %s), the "
              "bare GEMMs of the same shapes on %d BLAS thread(s)",
              r->lay.net.spec.text, r->lra.n, m->cfg->lra.pathway, m->cfg->optim.batch,
-             r->lay.blocks ? "through a pipeline of stages (net.parallel = blocks)"
-                           : "split over the ranks",
+             r->lay.sets > 1 ? "through a one-step-stale pipeline of stages (net.parallel = "
+                               "blocks, net.stale = 1)"
+             : r->lay.blocks ? "through a pipeline of stages (net.parallel = blocks)"
+                             : "split over the ranks",
              m->cfg->optim.sum, r->lay.blocks ? 1 : openblas_get_num_threads());
 }
 
@@ -433,6 +449,7 @@ const pl_rule pl_rule_reclra = {
     .epochs = pl_layered_epochs,
     .lr = pl_layered_lr,
     .epoch = reclra_epoch,
+    .settle = reclra_stale_settle,
     .errors = reclra_errors,
     .describe = reclra_describe,
     .diverged_hint = reclra_diverged_hint,
