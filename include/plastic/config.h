@@ -146,8 +146,11 @@ int pl_config_get(const pl_config *cfg, const char *dotted, char *buf, size_t si
 
 /* "section.key=value" lines of every key that is part of the computation
  * (pl_config_is_runtime() == 0), in table order, leaving out the skipped
- * sections. Equal texts mean equal runs: sweeps hash it into run ids and
- * shared-stage keys. Caller frees. */
+ * sections and the keys added after run ids were in use (net.bias,
+ * optim.clip, net.stale) while they hold their defaults, the behaviour from
+ * before they existed: a new key must not change existing runs' ids. Equal
+ * texts mean equal runs: sweeps hash it into run ids and shared-stage keys.
+ * Caller frees. */
 char *pl_config_identity(const pl_config *cfg, const char *const *skip);
 
 /* Sets every key of the listed sections (NULL-terminated) to its default. */

@@ -835,6 +835,27 @@ int pl_config_get(const pl_config *cfg, const char *dotted, char *buf, size_t si
     return 0;
 }
 
+/* Keys added after run ids were in use, whose default is the behaviour
+ * from before they existed: left out of the identity at that default, so
+ * adding them changed no existing run's id (sweeps stay resumable). */
+static bool silent_at_default(const struct key *k, const char *value)
+{
+    static const char *const later[] = {"net.bias", "optim.clip", "net.stale", NULL};
+    char full[2 * PL_NAME_MAX];
+    snprintf(full, sizeof full, "%s.%s", k->section, k->name);
+    for (int i = 0; later[i]; i++) {
+        if (strcmp(full, later[i]) != 0)
+            continue;
+        pl_config *d = pl_alloc(sizeof *d);
+        pl_config_defaults(d);
+        char def[VALUE_MAX];
+        format_value(d, k, def, sizeof def);
+        pl_free(d);
+        return strcmp(value, def) == 0;
+    }
+    return false;
+}
+
 char *pl_config_identity(const pl_config *cfg, const char *const *skip)
 {
     char *text = NULL;
@@ -846,7 +867,8 @@ char *pl_config_identity(const pl_config *cfg, const char *const *skip)
         if (may_differ_on_resume(k) || pl_config_section_in(k->section, skip))
             continue;
         format_value(cfg, k, value, sizeof value);
-        fprintf(f, "%s.%s=%s\n", k->section, k->name, value);
+        if (!silent_at_default(k, value))
+            fprintf(f, "%s.%s=%s\n", k->section, k->name, value);
     }
     fclose(f);
     return text;

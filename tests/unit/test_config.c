@@ -777,6 +777,29 @@ static void print_keys_lists_every_key(void **state)
     free(text);
 }
 
+/* Keys added after run ids were in use stay out of the identity (which
+ * sweeps hash into run ids) at their default, and are in it otherwise. */
+static void later_keys_leave_ids_alone_at_default(void **state)
+{
+    (void)state;
+    pl_config c;
+    char err[256];
+    pl_config_defaults(&c);
+    char *text = pl_config_identity(&c, NULL);
+    assert_non_null(strstr(text, "net.layers="));
+    assert_null(strstr(text, "net.bias="));
+    assert_null(strstr(text, "optim.clip="));
+    assert_null(strstr(text, "net.stale="));
+    pl_free(text);
+    assert_int_equal(pl_config_set(&c, "net.bias", "0", err, sizeof err), 0);
+    assert_int_equal(pl_config_set(&c, "optim.clip", "0.5", err, sizeof err), 0);
+    text = pl_config_identity(&c, NULL);
+    assert_non_null(strstr(text, "net.bias=0"));
+    assert_non_null(strstr(text, "optim.clip=0.5"));
+    assert_null(strstr(text, "net.stale="));
+    pl_free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -810,6 +833,7 @@ int main(void)
         cmocka_unit_test(load_text_round_trip),
         cmocka_unit_test(diff_names_the_first_run_defining_key),
         cmocka_unit_test(print_keys_lists_every_key),
+        cmocka_unit_test(later_keys_leave_ids_alone_at_default),
     };
     return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }
