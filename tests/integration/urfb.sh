@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The urfb rule (model.rule = urfb, updated random feedback) end to end
 # through the generic trainer: it learns on a small MNIST slice (clip units,
-# hinge loss, plain SGD); with optim.sum = exact, 1, 2 and 3 ranks give
-# bitwise the same W and feedback weights R; a sparse run under momentum (R
-# has an optimiser state of its own) stopped by SIGUSR1 on 2 ranks and
-# resumed on 3 gives the bits of an uninterrupted 1-rank run, with the
-# masked fraction of W and R zero; fixed feedback learns too and keeps R at
-# its initial draw; bad configurations are refused naming the key, with
-# nothing written.
+# hinge loss, plain SGD); with optim.sum = exact, 1, 2, 3 and 4 ranks give
+# bitwise the same W and feedback weights R (fast sums: within 1e-4 on 3
+# ranks of 1); a sparse run under momentum (R has an optimiser state of its
+# own) stopped by SIGUSR1 on 2 ranks and resumed on 3 gives the bits of an
+# uninterrupted 1-rank run, with the masked fraction of W and R zero; fixed
+# feedback learns too and keeps R at its initial draw; bad configurations
+# are refused naming the key, with nothing written.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 # shellcheck source=tests/lib.sh
@@ -56,9 +56,16 @@ model=(/net/dense1/W /net/dense1/b /net/dense2/W /net/dense3/W /net/dense3/b
 train 1 "$out/r1" > "$out/r1.log" 2>&1 || { cat "$out/r1.log"; fail "1 rank"; }
 err=$(json_field "$out/r1/metrics.jsonl" test_error)
 below "$err" 25 "URFB test error after 6 epochs on 2,500 images"
-for np in 2 3; do
+for np in 2 3 4; do
     train "$np" "$out/r$np" > "$out/r$np.log" 2>&1 || { cat "$out/r$np.log"; fail "$np ranks"; }
     same "$out/r1" "$out/r$np" "exact sums, $np ranks against 1" "${model[@]}"
+done
+# fast sums: float all-reduces, so the ranks' layout shows in the rounding only
+train 1 "$out/f1" optim.sum=fast > "$out/f1.log" 2>&1 || { cat "$out/f1.log"; fail "fast, 1 rank"; }
+train 3 "$out/f3" optim.sum=fast > "$out/f3.log" 2>&1 || { cat "$out/f3.log"; fail "fast, 3 ranks"; }
+for dset in "${model[@]}"; do
+    h5diff -d 1e-4 "$out/f1/model.h5" "$out/f3/model.h5" "$dset" "$dset" \
+        || fail "fast sums, 3 ranks against 1: $dset further than 1e-4"
 done
 
 # sparse, under momentum: stopped on 2 ranks during epoch 3, resumed on 3
@@ -115,4 +122,4 @@ refused "urfb.sparsity_r = 0.5 with urfb.feedback = symmetric" urfb.feedback=sym
     urfb.sparsity_r=0.5
 refused "net.parallel = blocks: urfb runs data-parallel only" net.parallel=blocks
 echo "urfb: test error $err% (50% sparse $sparse_err%, fixed feedback $fixed_err%); exact sums" \
-    "bitwise equal on 1-3 ranks and across a resume from 2 ranks on 3"
+    "bitwise equal on 1-4 ranks and across a resume from 2 ranks on 3"
