@@ -1015,7 +1015,8 @@ static void describe_values(const struct key *k, char *buf, size_t size)
         append(buf, size, bound);
     }
     if (r->has_hi) {
-        snprintf(bound, sizeof bound, "%s<= %g", r->has_lo ? ", " : "", r->hi);
+        snprintf(bound, sizeof bound, "%s%s %g", r->has_lo ? ", " : "", r->open_hi ? "<" : "<=",
+                 r->hi);
         append(buf, size, bound);
     }
 }
