@@ -97,6 +97,12 @@ typedef struct pl_config {
     } lra;
 
     struct {
+        char feedback[16]; /* updated | fixed | symmetric: what the feedback weights R do */
+        double sparsity_w; /* fraction of W held at zero (a fixed random mask) */
+        double sparsity_r; /* the same for R, drawn independently */
+    } urfb;
+
+    struct {
         int every;       /* epochs between checkpoints; 0 = never */
         double minutes;  /* wall minutes between checkpoints; 0 = off */
         int keep;        /* checkpoints kept */

@@ -86,9 +86,10 @@ static const struct key keys[] = {
         "empty: start fresh; auto: continue from run.dir's LATEST checkpoint if any; "
         "or a checkpoint file"),
 
-    CHOICE("model", "rule", model.rule, "kh", "kh|bp|reclra",
+    CHOICE("model", "rule", model.rule, "kh", "kh|bp|reclra|urfb",
         "the learning rule: kh (competing hidden units + readout), bp (backprop on net.layers), "
-        "reclra (recursive local representation alignment on net.layers)"),
+        "reclra (recursive local representation alignment on net.layers), urfb (updated random "
+        "feedback on net.layers)"),
 
     CHOICE("data", "set", data.set, "mnist", "mnist|fashion|cifar10|cifar100", "dataset"),
     STR("data", "dir", data.dir, "", "dataset directory; empty: $PLASTIC_DATA/<set> or data/<set>"),
@@ -194,6 +195,15 @@ static const struct key keys[] = {
            "e_std^2)"),
     DBL("lra", "e_std", lra.e_std, "0.05", AT_LEAST(0),
         "rec-LRA: standard deviation of the initial error synapses for e_init = normal"),
+
+    CHOICE("urfb", "feedback", urfb.feedback, "updated", "updated|fixed|symmetric",
+           "urfb: the feedback weights R that carry errors down: updated (R gets W's increment), "
+           "fixed (R stays random: feedback alignment) or symmetric (R = W: backprop)"),
+    DBL("urfb", "sparsity_w", urfb.sparsity_w, "0", FROM_BELOW(0, 1),
+        "urfb: each forward weight is held at 0 with this probability (a fixed mask keyed by "
+        "run.seed and layer; not the output layer)"),
+    DBL("urfb", "sparsity_r", urfb.sparsity_r, "0", FROM_BELOW(0, 1),
+        "urfb: the same for the feedback weights R, with a mask drawn independently of W's"),
 
     INT("checkpoint", "every", checkpoint.every, "10", AT_LEAST(0),
         "write a checkpoint every N epochs (and at the end of each phase); 0: never"),
@@ -1031,7 +1041,8 @@ static void describe_values(const struct key *k, char *buf, size_t size)
         append(buf, size, bound);
     }
     if (r->has_hi) {
-        snprintf(bound, sizeof bound, "%s<= %g", r->has_lo ? ", " : "", r->hi);
+        snprintf(bound, sizeof bound, "%s%s %g", r->has_lo ? ", " : "", r->open_hi ? "<" : "<=",
+                 r->hi);
         append(buf, size, bound);
     }
 }

@@ -290,6 +290,13 @@ void pl_dp_shaping(pl_dp *dp, double clip, int bias)
 void pl_dp_gradient(pl_dp *dp, pl_net *net, const float *X, const uint8_t *y, int B,
                     uint64_t seed, uint64_t step, pl_dp_stats *stats)
 {
+    pl_dp_gradient_feedback(dp, net, X, y, B, seed, step, NULL, stats);
+}
+
+void pl_dp_gradient_feedback(pl_dp *dp, pl_net *net, const float *X, const uint8_t *y, int B,
+                             uint64_t seed, uint64_t step, const float *const *feedback,
+                             pl_dp_stats *stats)
+{
     pl_dp_plan plan;
     pl_dp_blas_single(dp);
     pl_dp_begin(dp, B, &plan);
@@ -302,7 +309,7 @@ void pl_dp_gradient(pl_dp *dp, pl_net *net, const float *X, const uint8_t *y, in
         pl_dp_chunk(dp, &plan, i, &row0, &rows);
         pl_net_forward(net, x, row0, rows, &pass);
         double loss = pl_net_loss(net, y + plan.row0, row0, rows, scale, &errors);
-        pl_net_backward(net, row0, rows);
+        pl_net_backward_feedback(net, 0, net->nlayers, row0, rows, feedback);
         pl_dp_chunk_stats(dp, &plan, i, loss, errors);
     }
     pl_dp_sum(dp, net, &plan, stats);

@@ -206,30 +206,41 @@ void pl_net_free(pl_net *net)
     memset(net, 0, sizeof *net);
 }
 
-void pl_net_init(pl_net *net, pl_init_kind kind, double std, uint64_t seed)
+void pl_net_init_weights(const pl_net *net, pl_init_kind kind, double std, uint64_t seed,
+                         uint32_t stream, float *dst)
 {
-    memset(net->params, 0, (size_t)net->nparams * sizeof *net->params);
     for (int l = 0; l < net->nlayers; l++) {
-        pl_layer *L = &net->layers[l];
+        const pl_layer *L = &net->layers[l];
         if (L->param < 0)
             continue;
         const pl_param *W = &net->tensors[L->param];
         double taps = L->spec.kind == PL_LAYER_CONV ? (double)L->conv.k_h * L->conv.k_w : 1.0;
         double fan_in = (double)W->count / W->shape[0], fan_out = L->spec.units * taps;
         pl_rng r;
-        pl_rng_init(&r, seed, PL_STREAM_NET_INIT, (uint64_t)l);
+        pl_rng_init(&r, seed, stream, (uint64_t)l);
         double a = sqrt(6.0 / (fan_in + fan_out)), he = sqrt(2.0 / fan_in);
+        float *w = dst + W->offset;
         for (long i = 0; i < W->count; i++) {
             double v = kind == PL_INIT_XAVIER ? a * (2.0 * pl_rng_uniform(&r) - 1.0)
                        : kind == PL_INIT_HE   ? he * pl_rng_normal(&r)
                                               : std * pl_rng_normal(&r);
-            L->W[i] = (float)v;
+            w[i] = (float)v;
         }
-        if (L->noise) {
-            pl_rng_init(&r, seed, PL_STREAM_PCONV_NOISE, (uint64_t)l);
-            for (long i = 0; i < pl_pconv_noise_size(&L->pconv); i++)
-                L->noise[i] = (float)(L->spec.noise * pl_rng_normal(&r));
-        }
+    }
+}
+
+void pl_net_init(pl_net *net, pl_init_kind kind, double std, uint64_t seed)
+{
+    memset(net->params, 0, (size_t)net->nparams * sizeof *net->params);
+    pl_net_init_weights(net, kind, std, seed, PL_STREAM_NET_INIT, net->params);
+    for (int l = 0; l < net->nlayers; l++) {
+        pl_layer *L = &net->layers[l];
+        if (!L->noise)
+            continue;
+        pl_rng r;
+        pl_rng_init(&r, seed, PL_STREAM_PCONV_NOISE, (uint64_t)l);
+        for (long i = 0; i < pl_pconv_noise_size(&L->pconv); i++)
+            L->noise[i] = (float)(L->spec.noise * pl_rng_normal(&r));
     }
 }
 
@@ -330,16 +341,17 @@ double pl_net_loss(pl_net *net, const uint8_t *labels, int row0, int rows, float
     return pl_xent_loss(L->h + at, y, rows, C, scale, L->delta + at);
 }
 
-/* dst (rows of the layer below) = beta dst + layer l's input gradient. */
-static void input_gradient(pl_net *net, int l, const float *d, int row0, int rows, float *dst,
-                           float beta)
+/* dst (rows of the layer below) = beta dst + layer l's input gradient,
+ * through M in place of W when M is not NULL. */
+static void input_gradient(pl_net *net, int l, const float *M, const float *d, int row0, int rows,
+                           float *dst, float beta)
 {
     pl_layer *L = &net->layers[l];
     switch (L->spec.kind) {
     case PL_LAYER_DENSE:
     case PL_LAYER_CONV:
     case PL_LAYER_PCONV:
-        pl_net_layer_backward_input(net, l, d, L->W, row0, rows, dst, beta);
+        pl_net_layer_backward_input(net, l, d, M ? M : L->W, row0, rows, dst, beta);
         break;
     case PL_LAYER_POOL:
         pl_maxpool_backward(&L->pool, dst + (size_t)row0 * L->in_size, d + (size_t)row0 * L->out_size,
@@ -371,6 +383,12 @@ void pl_net_backward(pl_net *net, int row0, int rows)
 
 void pl_net_backward_layers(pl_net *net, int l0, int l1, int row0, int rows)
 {
+    pl_net_backward_feedback(net, l0, l1, row0, rows, NULL);
+}
+
+void pl_net_backward_feedback(pl_net *net, int l0, int l1, int row0, int rows,
+                              const float *const *feedback)
+{
     if (rows <= 0 || l1 <= l0)
         return;
     memset(net->written, 0, (size_t)net->nlayers);
@@ -389,8 +407,8 @@ void pl_net_backward_layers(pl_net *net, int l0, int l1, int row0, int rows)
         }
         if (l == 0)
             break; /* the input needs no gradient */
-        input_gradient(net, l, L->delta, row0, rows, net->layers[l - 1].delta,
-                       net->written[l - 1] ? 1.0f : 0.0f);
+        input_gradient(net, l, feedback ? feedback[l] : NULL, L->delta, row0, rows,
+                       net->layers[l - 1].delta, net->written[l - 1] ? 1.0f : 0.0f);
         net->written[l - 1] = 1;
     }
 }

@@ -145,6 +145,12 @@ void pl_dp_shaping(pl_dp *dp, double clip, int bias);
  * this rank's block). Collective. */
 void pl_dp_gradient(pl_dp *dp, pl_net *net, const float *X, const uint8_t *y, int B,
                     uint64_t seed, uint64_t step, pl_dp_stats *stats);
+/* The same with the input gradients through feedback matrices
+ * (pl_net_backward_feedback; NULL: backprop): net->grads = the summed
+ * increments delta x^T of a rule that feeds errors back through them. */
+void pl_dp_gradient_feedback(pl_dp *dp, pl_net *net, const float *X, const uint8_t *y, int B,
+                             uint64_t seed, uint64_t step, const float *const *feedback,
+                             pl_dp_stats *stats);
 
 /* Loss (summed) and errors of n examples, without dropout, shared over the
  * ranks in chunks (bitwise the same on any rank count in exact mode).

@@ -110,6 +110,12 @@ int pl_init_parse(const char *name);
  * a stream of their own: never trained, and regenerated alike on every
  * rank and on resume (they are not checkpointed). */
 void pl_net_init(pl_net *net, pl_init_kind kind, double std, uint64_t seed);
+/* The same draws for every layer's W into dst (the layout of params, W at
+ * its tensor's offset; the rest of dst untouched), on Philox stream
+ * `stream` keyed by (seed, layer index): pl_net_init uses
+ * PL_STREAM_NET_INIT, a rule's second set of weights another stream. */
+void pl_net_init_weights(const pl_net *net, pl_init_kind kind, double std, uint64_t seed,
+                         uint32_t stream, float *dst);
 /* From net.init, net.init_std and run.seed. */
 void pl_net_init_config(pl_net *net, const pl_config *cfg);
 
@@ -140,6 +146,13 @@ void pl_net_backward(pl_net *net, int row0, int rows);
  * loss's, or dL/dz received from the stage above) to layer l0 - 1's delta
  * = dL/dz of the range's input (nothing when l0 = 0). */
 void pl_net_backward_layers(pl_net *net, int l0, int l1, int row0, int rows);
+/* The same with feedback matrices: the input gradient of layer l goes
+ * through feedback[l] (W's shape and layout) in place of its W, or
+ * through W where feedback[l] is NULL; feedback NULL is backprop. Every
+ * other step (activations' derivatives, pooling, dropout, residual adds)
+ * is backprop's. */
+void pl_net_backward_feedback(pl_net *net, int l0, int l1, int row0, int rows,
+                              const float *const *feedback);
 
 /* Parameter gradients of layer l from its delta and its input over the
  * rows: dW = beta dW + sum_rows delta input^T, db likewise. */
