@@ -17,7 +17,9 @@
 #   micro-batch's message time, and the 2-rank speed-ups (rec-LRA target
 #   >= 1.6); then rec-LRA's one-step-stale pipeline (net.stale = 1) on the
 #   same 1 and 2 ranks, and its speed-up over the plain pipeline.
-# BENCH=pipe (or kh, bp, reclra) runs one part only.
+#   rec-LRA's image networks (configs/reclra-{resmlp,resnet,pconv}-mnist.ini)
+#   against backprop on the same net, 1 rank, epochs of 2000 examples.
+# BENCH=pipe (or kh, bp, reclra, nets) runs one part only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ]; then
@@ -61,6 +63,18 @@ if [ "$part" = all ] || [ "$part" = pipe ]; then
         OPENBLAS_NUM_THREADS=1 mpirun --oversubscribe --bind-to none -np $np bin/plastic bench \
             configs/bench-pipe.ini model.rule=reclra net.stale=1 "$@" \
             | sed 's/^summary: reclra /summary: reclra-stale /' | tee -a "$pipelog"
+    done
+fi
+if [ "$part" = all ] || [ "$part" = nets ]; then
+    # rec-LRA's image networks against backprop on the same net, 1 rank,
+    # an epoch of 2000 examples (12 000 read, 10 000 held out)
+    for net in resmlp resnet pconv; do
+        for rule in reclra bp; do
+            echo "== nets: $net, $rule, 1 rank x 1 thread"
+            OPENBLAS_NUM_THREADS=1 mpirun --bind-to none -np 1 bin/plastic bench \
+                configs/reclra-$net-mnist.ini model.rule=$rule data.train_limit=12000 \
+                optim.epochs=3 "$@" | sed "s/^summary: $rule /summary: $rule-$net /" | tee -a "$log"
+        done
     done
 fi
 echo "== summary (ratio = epoch time / bare GEMM time; targets: kh <= 1.3, bp <= 1.5)"
