@@ -20,9 +20,10 @@ LIBS     = -lopenblas -linih -lpng -lz -lm
 ASAN     = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 # The verbs' drivers (and main) call parallel HDF5 through mpi/, so they go
-# into bin/plastic only; everything else in src/ (the curves verb, which
-# calls no MPI, included) is also unit-tested serially.
-APP_SRC  := $(filter-out src/run/curves.c src/run/curves_verb.c,$(wildcard src/run/*.c)) \
+# into bin/plastic only; everything else in src/ (the curves and theory
+# verbs, which call no MPI, included) is also unit-tested serially.
+APP_SRC  := $(filter-out src/run/curves.c src/run/curves_verb.c src/run/theory_verb.c \
+                          src/run/theory_out.c,$(wildcard src/run/*.c)) \
             src/sweep/sweep.c src/sweep/sweep_worker.c src/sweep/sweep_report.c
 SRC      := $(filter-out $(APP_SRC),$(shell find src -name '*.c' | sort))
 MPI_SRC  := $(filter-out mpi/serial.c,$(wildcard mpi/*.c))

@@ -8,6 +8,7 @@
 #include "plastic/par.h"
 #include "plastic/rule.h"
 #include "plastic/sweep.h"
+#include "plastic/theory.h"
 #include "plastic/train.h"
 
 #include <stdio.h>
@@ -31,6 +32,10 @@ static void usage(FILE *out)
             "  curves  plastic curves -o OUT.png [--metric train_error|valid_error|test_error]\n"
             "          [--title T] [--log] RUN_DIR[=LABEL] ...: one metric per epoch of\n"
             "          several runs in one chart (each run also draws its own curves.png)\n"
+            "  theory  plastic theory -o DIR [--iters N] [--lr X] [--seeds N] [--batch B]\n"
+            "          [--every K]: the linear theory of updated random feedback (Amit,\n"
+            "          Section 3): SGD, URFB and FRFB on a 40-100-100-10 linear net, and\n"
+            "          eps = 0 .. 1 from zero weights; charts, CSVs and tables (no CONFIG)\n"
             "  info    plastic info FILE.h5: what a checkpoint or model file holds\n"
             "  help    this text and every configuration key (also --help)\n"
             "  version print the version (also --version)\n"
@@ -71,6 +76,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "curves")) /* reads files only: no MPI */
         return pl_curves_verb(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "theory")) /* a simulation of its own: no MPI, no config */
+        return pl_theory_verb(argc - 1, argv + 1);
     if (!strcmp(argv[1], "info")) {
         if (argc != 3) {
             fprintf(stderr, "plastic: error: usage: plastic info FILE.h5\n");
