@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "plastic/common.h"
+#include "plastic/config.h"
 #include "plastic/data.h"
 #include "plastic/rng.h"
 
@@ -245,4 +246,29 @@ void make_prototypes(pl_dataset *d, int n, int side, int nclass, double lo, doub
                 proto[(size_t)c * d->dim + i] + (float)(noise * pl_rng_normal(&rng));
     }
     pl_free(proto);
+}
+
+void rule_fixture_setup(rule_fixture *f, const char *rule, int n, const char *layers,
+                        const char *const *overrides)
+{
+    pl_config_defaults(&f->cfg);
+    char assign[300];
+    snprintf(assign, sizeof assign, "model.rule=%s", rule);
+    assert_int_equal(pl_config_override(&f->cfg, assign), 0);
+    snprintf(assign, sizeof assign, "net.layers=%s", layers);
+    assert_int_equal(pl_config_override(&f->cfg, assign), 0);
+    for (int i = 0; overrides && overrides[i]; i++)
+        if (pl_config_override(&f->cfg, overrides[i]))
+            fail_msg("override %s", overrides[i]);
+    f->cfg.optim.epochs = 1;
+    make_prototypes(&f->train, n, 3, 3, -1.0, 1.0, 0.3, 1);
+    make_prototypes(&f->valid, 60, 3, 3, -1.0, 1.0, 0.3, 2);
+    make_prototypes(&f->test, 60, 3, 3, -1.0, 1.0, 0.3, 3);
+}
+
+void rule_fixture_teardown(rule_fixture *f)
+{
+    pl_dataset_free(&f->train);
+    pl_dataset_free(&f->valid);
+    pl_dataset_free(&f->test);
 }

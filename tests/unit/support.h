@@ -9,6 +9,9 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "plastic/config.h"
+#include "plastic/data.h"
+
 /* ---- temporary directory ------------------------------------------------ */
 
 enum { TMPDIR_MAX = 1024 };
@@ -100,5 +103,18 @@ struct pl_dataset;
  * noise^2) per pixel drawn from seed. Release with pl_dataset_free. */
 void make_prototypes(struct pl_dataset *d, int n, int side, int nclass, double lo, double hi,
                      double noise, uint64_t seed);
+
+/* ---- a layered rule on a prototype task ---------------------------------- */
+
+/* A rule's configuration (model.rule = rule, net.layers = layers, then the
+ * NULL-terminated overrides, one epoch) and the prototype task of 3 x 3
+ * images in 3 classes: n training examples, 60 validation and 60 test. */
+typedef struct rule_fixture {
+    pl_config cfg;
+    pl_dataset train, valid, test;
+} rule_fixture;
+void rule_fixture_setup(rule_fixture *f, const char *rule, int n, const char *layers,
+                        const char *const *overrides);
+void rule_fixture_teardown(rule_fixture *f);
 
 #endif

@@ -28,33 +28,14 @@
 
 enum { SIDE = 3, DIM = SIDE * SIDE, NCLASS = 3 };
 
-typedef struct fixture {
-    pl_config cfg;
-    pl_dataset train, valid, test;
-} fixture;
+typedef rule_fixture fixture;
 
 static void setup(fixture *f, int n, const char *layers, const char *const *overrides)
 {
-    pl_config_defaults(&f->cfg);
-    assert_int_equal(pl_config_override(&f->cfg, "model.rule=reclra"), 0);
-    char assign[300];
-    snprintf(assign, sizeof assign, "net.layers=%s", layers);
-    assert_int_equal(pl_config_override(&f->cfg, assign), 0);
-    for (int i = 0; overrides && overrides[i]; i++)
-        if (pl_config_override(&f->cfg, overrides[i]))
-            fail_msg("override %s", overrides[i]);
-    f->cfg.optim.epochs = 1;
-    make_prototypes(&f->train, n, SIDE, NCLASS, -1.0, 1.0, 0.3, 1);
-    make_prototypes(&f->valid, 60, SIDE, NCLASS, -1.0, 1.0, 0.3, 2);
-    make_prototypes(&f->test, 60, SIDE, NCLASS, -1.0, 1.0, 0.3, 3);
+    rule_fixture_setup(f, "reclra", n, layers, overrides);
 }
 
-static void teardown(fixture *f)
-{
-    pl_dataset_free(&f->train);
-    pl_dataset_free(&f->valid);
-    pl_dataset_free(&f->test);
-}
+static void teardown(fixture *f) { rule_fixture_teardown(f); }
 
 static pl_model *create(fixture *f)
 {
