@@ -115,14 +115,14 @@ static void wait_timed(pl_pipe *p, pl_request *r)
 
 /* Every stage computes on one BLAS thread, as exact sums do: the bits of a
  * product then do not depend on how many threads a rank has. */
-static void blas_single(pl_pipe *p)
+void pl_pipe_blas_single(pl_pipe *p)
 {
     p->blas_threads = openblas_get_num_threads();
     if (p->blas_threads != 1)
         openblas_set_num_threads(1);
 }
 
-static void blas_restore(pl_pipe *p)
+void pl_pipe_blas_restore(pl_pipe *p)
 {
     if (p->blas_threads > 1)
         openblas_set_num_threads(p->blas_threads);
@@ -139,7 +139,7 @@ void pl_pipe_begin(pl_pipe *p, int B, int set, pl_dp_plan *plan)
 {
     p->t_start = pl_now();
     p->c_start = cpu_now();
-    blas_single(p);
+    pl_pipe_blas_single(p);
     pl_pipe_plan(p, B, set, plan);
 }
 
@@ -148,7 +148,7 @@ static int set_of(const pl_pipe *p, const pl_dp_plan *plan) { return plan->row_b
 
 void pl_pipe_end(pl_pipe *p)
 {
-    blas_restore(p);
+    pl_pipe_blas_restore(p);
     p->t_total += pl_now() - p->t_start;
     p->c_total += cpu_now() - p->c_start;
     p->minibatches++;
@@ -328,7 +328,7 @@ void pl_pipe_evaluate(pl_pipe *p, pl_net *net, const float *X, const uint8_t *y,
     const pl_layer *top = &net->layers[p->l1 - 1];
     double loss = 0.0;
     long errors = 0;
-    blas_single(p);
+    pl_pipe_blas_single(p);
     for (long a = e0; a < e1; a += round) {
         const long end = e1 - a < round ? e1 - a : round; /* this round's rows */
         const int m = (int)((end + chunk - 1) / chunk);
@@ -351,7 +351,7 @@ void pl_pipe_evaluate(pl_pipe *p, pl_net *net, const float *X, const uint8_t *y,
         for (int j = 0; s < last && j < m; j++)
             pl_wait(send[j]);
     }
-    blas_restore(p);
+    pl_pipe_blas_restore(p);
     /* the last stages hold the counts; the other ranks add 0 */
     pl_allreduce_sum_double(p->comm, &loss, 1);
     pl_allreduce_sum_long(p->comm, &errors, 1);

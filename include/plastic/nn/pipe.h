@@ -130,6 +130,10 @@ void pl_pipe_share_stats(pl_pipe *p, const pl_dp_plan *plan);
  * output delta the forward left on the last stage: every stage's deltas
  * = dL/dh of its layers. */
 void pl_pipe_backward(pl_pipe *p, pl_net *net, const pl_dp_plan *plan);
+/* One BLAS thread for a stage's products (as every minibatch runs them, so
+ * their bits do not depend on the threads), and the count restored. */
+void pl_pipe_blas_single(pl_pipe *p);
+void pl_pipe_blas_restore(pl_pipe *p);
 /* Stops the minibatch's clock. */
 void pl_pipe_end(pl_pipe *p);
 

@@ -13,27 +13,10 @@
  * increments are kept, in the checkpoint too, for its step after the next
  * forward. So a checkpoint, timed or on a signal, changes no bit of the
  * run, and a resumed run is bitwise the uninterrupted one. */
-#include <cblas.h>
 #include <math.h>
 
 #include "plastic/common.h"
 #include "rules/reclra/reclra_model.h"
-
-/* Targets and sums run on one BLAS thread, as inside a minibatch
- * (pl_pipe_begin): the bits of a product do not depend on the threads. */
-static int blas_single(void)
-{
-    const int threads = openblas_get_num_threads();
-    if (threads != 1)
-        openblas_set_num_threads(1);
-    return threads;
-}
-
-static void blas_restore(int threads)
-{
-    if (threads > 1)
-        openblas_set_num_threads(threads);
-}
 
 /* The pending minibatch's targets and sums: its increments held, or the
  * run marked diverged; *stats its loss and errors. */
@@ -93,9 +76,10 @@ int reclra_stale_step(void *rule, int B, uint64_t step, float lr, pl_dp_stats *s
 
 int reclra_stale_flush(void *rule, pl_dp_stats *stats)
 {
-    const int threads = blas_single();
-    int rc = complete(rule, stats);
-    blas_restore(threads);
+    reclra_model *r = rule;
+    pl_pipe_blas_single(&r->lay.pipe); /* as inside a minibatch */
+    int rc = complete(r, stats);
+    pl_pipe_blas_restore(&r->lay.pipe);
     return rc;
 }
 
@@ -106,9 +90,9 @@ void reclra_stale_settle(pl_model *m, int stage, pl_epoch_pos *pos)
     if (!r->pend.live)
         return;
     pl_dp_stats st;
-    const int threads = blas_single();
+    pl_pipe_blas_single(&r->lay.pipe);
     settle_pending(r, &st);
-    blas_restore(threads);
+    pl_pipe_blas_restore(&r->lay.pipe);
     pos->loss_sum += st.loss;
     pos->wrong += st.errors;
 }
