@@ -43,7 +43,8 @@ typedef struct pl_run {
     double stage_started;  /* when this session entered the stage (ETA, timings) */
     double stage_seconds_before; /* seconds of the stage in earlier sessions */
     int stage_first_epoch; /* and at which epoch */
-    double epoch_test;     /* log.test_every: this epoch's test error; else NaN */
+    double epoch_test;     /* log.test_every: this epoch's test error (the final one too, when
+                              it is the last epoch's); else NaN */
 } pl_run;
 
 /* `plastic train`: the whole protocol on comm. opts may be NULL. Returns an

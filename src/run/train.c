@@ -170,7 +170,9 @@ static int finish(pl_run *r)
     const pl_rule *rule = r->rule;
     const int last = r->nstages - 1;
     if (last >= 0 && rule->stages[last].supervised && rule->epochs(cfg, last) > 0)
-        r->cur.test_error = pl_percent(rule->errors(r->model, PL_SPLIT_TEST), r->test.n);
+        r->cur.test_error = isfinite(r->epoch_test) /* the last epoch's, same weights */
+                                ? r->epoch_test
+                                : pl_percent(rule->errors(r->model, PL_SPLIT_TEST), r->test.n);
     char path[PL_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/model.h5", cfg->run.dir);
     pl_model_summary summary = {rule->name, r->cur.test_error, r->cur.valid_error};
