@@ -3,6 +3,7 @@
 #include "plastic/nn/clip.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 #include "plastic/common.h"
 
@@ -16,8 +17,13 @@ double pl_clip_factor(double norm2, double max_norm)
 void pl_norms2_exact(const pl_comm *comm, int n, float *const *g, const long *len,
                      const long *count, double *norm2)
 {
-    double *grid = pl_calloc((size_t)(n > 0 ? n : 1), sizeof *grid);
-    long *q = pl_calloc((size_t)(n > 0 ? n : 1), sizeof *q);
+    /* on the stack: this runs before every step it shapes */
+    double grid[PL_CLIP_BATCH];
+    long q[PL_CLIP_BATCH] = {0};
+    if (n > PL_CLIP_BATCH) {
+        pl_error_all("pl_norms2_exact: %d tensors in one call (at most %d)", n, PL_CLIP_BATCH);
+        abort();
+    }
     for (int i = 0; i < n; i++) {
         double m = 0.0;
         for (long k = 0; k < len[i]; k++)
@@ -41,19 +47,17 @@ void pl_norms2_exact(const pl_comm *comm, int n, float *const *g, const long *le
         pl_allreduce_sum_long(comm, q, n);
     for (int i = 0; i < n; i++)
         norm2[i] = isfinite(grid[i]) ? (double)q[i] * grid[i] : grid[i];
-    pl_free(grid);
-    pl_free(q);
 }
 
-void pl_shape_updates(const pl_comm *comm, const pl_net *net, float *grads, int l0, int l1,
-                      long lo, long hi, double clip, int bias)
+/* Tensors [t, t1) of the net's in layers [l0, l1): this rank's parts of up
+ * to PL_CLIP_BATCH of them (biases zeroed unless bias); returns the count
+ * and sets *t to the tensor after the last taken. */
+static int next_parts(const pl_net *net, float *grads, int l0, int l1, long lo, long hi, int bias,
+                      int *t, float **part, long *len, long *count)
 {
-    float **part = pl_alloc((size_t)(net->ntensors + 1) * sizeof *part);
-    long *len = pl_alloc((size_t)(net->ntensors + 1) * sizeof *len);
-    long *count = pl_alloc((size_t)(net->ntensors + 1) * sizeof *count);
     int n = 0;
-    for (int t = 0; t < net->ntensors; t++) {
-        const pl_param *p = &net->tensors[t];
+    for (; *t < net->ntensors && n < PL_CLIP_BATCH; ++*t) {
+        const pl_param *p = &net->tensors[*t];
         if (p->layer < l0 || p->layer >= l1)
             continue;
         /* this rank's part of the tensor: [a, b) of the flat vector */
@@ -62,24 +66,31 @@ void pl_shape_updates(const pl_comm *comm, const pl_net *net, float *grads, int 
         part[n] = grads + a;
         len[n] = b > a ? b - a : 0;
         count[n] = p->count;
-        if (!bias && t == net->layers[p->layer].param + 1)
+        if (!bias && *t == net->layers[p->layer].param + 1)
             for (long k = 0; k < len[n]; k++)
                 part[n][k] = 0.0f;
         n++;
     }
-    if (clip > 0.0) {
-        double *norm2 = pl_alloc((size_t)(n > 0 ? n : 1) * sizeof *norm2);
+    return n;
+}
+
+void pl_shape_updates(const pl_comm *comm, const pl_net *net, float *grads, int l0, int l1,
+                      long lo, long hi, double clip, int bias)
+{
+    float *part[PL_CLIP_BATCH];
+    long len[PL_CLIP_BATCH], count[PL_CLIP_BATCH];
+    double norm2[PL_CLIP_BATCH];
+    /* every rank walks the same tensors, so the batches' collectives match */
+    for (int t = 0, n; (n = next_parts(net, grads, l0, l1, lo, hi, bias, &t, part, len, count));) {
+        if (clip <= 0.0)
+            continue;
         pl_norms2_exact(comm, n, part, len, count, norm2);
         for (int i = 0; i < n; i++) {
             const float f = (float)pl_clip_factor(norm2[i], clip);
             for (long k = 0; f != 1.0f && k < len[i]; k++)
                 part[i][k] *= f;
         }
-        pl_free(norm2);
     }
-    pl_free(part);
-    pl_free(len);
-    pl_free(count);
 }
 
 void pl_clip_whole(float *g, long n, double clip)

@@ -14,6 +14,10 @@
 #include "plastic/nn/net.h"
 #include "plastic/par.h"
 
+/* Tensors per call of pl_norms2_exact (pl_shape_updates goes through a
+ * net's in batches of as many, with no allocation on the step's path). */
+enum { PL_CLIP_BATCH = 64 };
+
 /* The factor that brings a tensor of squared norm norm2 to max_norm
  * (1 if it is within it, or max_norm is 0: off). */
 double pl_clip_factor(double norm2, double max_norm);
@@ -22,7 +26,7 @@ double pl_clip_factor(double norm2, double max_norm);
  * g[i][0 .. len[i]) (all of tensor i, or its share); parts on several
  * ranks are summed over comm (NULL: each tensor is whole here). The grid of
  * tensor i is max|g_i|^2 count[i] / 2^60 (count: its whole length), so no
- * integer sum can overflow. Collective over comm. */
+ * integer sum can overflow. n <= PL_CLIP_BATCH. Collective over comm. */
 void pl_norms2_exact(const pl_comm *comm, int n, float *const *g, const long *len,
                      const long *count, double *norm2);
 
