@@ -265,20 +265,25 @@ void pl_dp_sum(pl_dp *dp, pl_net *net, const pl_dp_plan *plan, pl_dp_stats *stat
 
 void pl_dp_step(pl_dp *dp, pl_net *net, pl_optim *opt, float lr)
 {
+    pl_dp_step_arrays(dp, net, opt, net->params, net->grads, lr);
+}
+
+void pl_dp_step_arrays(pl_dp *dp, const pl_net *net, pl_optim *opt, float *params, float *grads,
+                       float lr)
+{
     if (opt->n != dp->hi - dp->lo || dp->p0 + dp->nparams > net->nparams) {
         pl_error_all("pl_dp_step: an optimiser of %ld values for parameters [%ld, %ld) of %ld "
                      "(pl_dp_block)", opt->n, dp->lo, dp->hi, net->nparams);
         pl_comm_abort(dp->comm, PL_EXIT_USAGE);
     }
-    if (dp->clip > 0.0 || !dp->bias) {
-        const int sharded = dp->shard && pl_comm_size(dp->comm) > 1;
-        pl_shape_updates(sharded ? dp->comm : NULL, net, net->grads, dp->l0, dp->l1, dp->lo,
-                         dp->hi, dp->clip, dp->bias);
-    }
+    const int sharded = dp->shard && pl_comm_size(dp->comm) > 1;
+    if (dp->clip > 0.0 || !dp->bias)
+        pl_shape_updates(sharded ? dp->comm : NULL, net, grads, dp->l0, dp->l1, dp->lo, dp->hi,
+                         dp->clip, dp->bias);
     /* on every rank, an empty block too: Adam's step count t is replicated */
-    pl_optim_step(opt, net->params + dp->lo, net->grads + dp->lo, lr);
-    if (dp->shard && pl_comm_size(dp->comm) > 1)
-        pl_allgather_blocks_float(dp->comm, net->params + dp->p0, dp->nparams);
+    pl_optim_step(opt, params + dp->lo, grads + dp->lo, lr);
+    if (sharded)
+        pl_allgather_blocks_float(dp->comm, params + dp->p0, dp->nparams);
 }
 
 void pl_dp_shaping(pl_dp *dp, double clip, int bias)

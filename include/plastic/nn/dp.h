@@ -134,6 +134,10 @@ void pl_dp_sum(pl_dp *dp, pl_net *net, const pl_dp_plan *plan, pl_dp_stats *stat
  * rank's updated block is then all-gathered, so every rank holds the whole
  * net again. Collective. */
 void pl_dp_step(pl_dp *dp, pl_net *net, pl_optim *opt, float lr);
+/* The same step for other arrays in the net's flat layout (a rule's
+ * feedback weights and their increments): shaped, stepped, gathered. */
+void pl_dp_step_arrays(pl_dp *dp, const pl_net *net, pl_optim *opt, float *params, float *grads,
+                       float lr);
 /* The step's update shaping (nn/clip.h): per-tensor norm clip (0: off) and
  * whether biases learn. */
 void pl_dp_shaping(pl_dp *dp, double clip, int bias);

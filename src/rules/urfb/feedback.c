@@ -131,13 +131,7 @@ void urfb_feedback_step(urfb_feedback *f, pl_dp *dp, pl_net *net, pl_optim *opt,
 {
     if (f->mode != URFB_UPDATED)
         return;
-    const int sharded = dp->shard && pl_comm_size(dp->comm) > 1;
-    /* R's tensors shaped like W's: with equal masks the same factor, so the
-     * same increment */
-    if (dp->clip > 0.0)
-        pl_shape_updates(sharded ? dp->comm : NULL, net, f->gR, dp->l0, dp->l1, dp->lo, dp->hi,
-                         dp->clip, 1);
-    pl_optim_step(opt, f->R + dp->lo, f->gR + dp->lo, lr);
-    if (sharded)
-        pl_allgather_blocks_float(dp->comm, f->R + dp->p0, dp->nparams);
+    /* R's tensors shaped like W's: with equal masks the same clip factor,
+     * so the same increment (its bias slots are zero already) */
+    pl_dp_step_arrays(dp, net, opt, f->R, f->gR, lr);
 }
