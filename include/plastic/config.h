@@ -67,6 +67,8 @@ typedef struct pl_config {
         char parallel[8]; /* data | blocks: how ranks share the net (nn/dp.h, nn/pipe.h) */
         int stages;      /* blocks: ranks per pipeline; 0 = all ranks */
         int stale;       /* blocks, rec-LRA: one-step-stale pipeline (nn/pipe.h) */
+        char untie[64];  /* conv entries of layers built untied (nn/local.h) */
+        int untie_after; /* epochs those train tied, as the convolution, first */
     } net;
 
     struct {

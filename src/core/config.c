@@ -149,6 +149,13 @@ static const struct key keys[] = {
          "rec-LRA in blocks mode: 1 runs each minibatch's forward before the previous "
          "minibatch's targets and step (forwards see weights one step old), so no stage waits "
          "on the pipeline; the pending step is applied at every epoch's end"),
+    STR("net", "untie", net.untie, "",
+        "conv entries of net.layers (numbered from 1, e.g. \"1, 3\") built untied: a locally "
+        "connected layer, the convolution's connectivity with weights of its own per position "
+        "(bp, urfb; data mode)"),
+    INT("net", "untie_after", net.untie_after, "0", AT_LEAST(0),
+        "epochs the untied layers first train tied, as the convolution they replace (their "
+        "gradient summed over positions), before they untie; 0: untied from the start"),
 
     CHOICE("optim", "method", optim.method, "adam", "sgd|momentum|adam", "optimiser"),
     DBL("optim", "lr", optim.lr, "0.001", ABOVE(0), "base learning rate"),
@@ -850,7 +857,8 @@ int pl_config_get(const pl_config *cfg, const char *dotted, char *buf, size_t si
  * adding them changed no existing run's id (sweeps stay resumable). */
 static bool silent_at_default(const struct key *k, const char *value)
 {
-    static const char *const later[] = {"net.bias", "optim.clip", "net.stale", NULL};
+    static const char *const later[] = {"net.bias",   "optim.clip",       "net.stale",
+                                         "net.untie", "net.untie_after", NULL};
     char full[2 * PL_NAME_MAX];
     snprintf(full, sizeof full, "%s.%s", k->section, k->name);
     for (int i = 0; later[i]; i++) {

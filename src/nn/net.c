@@ -12,6 +12,7 @@
 #include "plastic/nn/act.h"
 #include "plastic/nn/dense.h"
 #include "plastic/nn/dropout.h"
+#include "plastic/nn/local.h"
 #include "plastic/nn/loss.h"
 #include "plastic/nn/residual.h"
 #include "plastic/rng.h"
@@ -47,7 +48,7 @@ static int separate_h(const pl_layer_spec *s)
 
 static void name_tensors(pl_net *net)
 {
-    int dense = 0, conv = 0, pconv = 0, t = 0;
+    int dense = 0, conv = 0, pconv = 0, local = 0, t = 0;
     long offset = 0;
     for (int l = 0; l < net->nlayers; l++) {
         pl_layer *L = &net->layers[l];
@@ -55,15 +56,23 @@ static void name_tensors(pl_net *net)
         if (!has_params(&L->spec))
             continue;
         const pl_layer_kind kd = L->spec.kind;
-        int conv_layer = kd == PL_LAYER_CONV;
-        int k = conv_layer ? ++conv : kd == PL_LAYER_PCONV ? ++pconv : ++dense;
-        const char *kind = conv_layer ? "conv" : kd == PL_LAYER_PCONV ? "pconv" : "dense";
+        int conv_layer = kd == PL_LAYER_CONV && !L->untied;
+        int k = L->untied ? ++local : conv_layer ? ++conv : kd == PL_LAYER_PCONV ? ++pconv : ++dense;
+        const char *kind = L->untied ? "local"
+                           : conv_layer ? "conv"
+                           : kd == PL_LAYER_PCONV ? "pconv"
+                                                  : "dense";
         pl_param *W = &net->tensors[t], *b = &net->tensors[t + 1];
         memset(W, 0, 2 * sizeof *W);
         snprintf(W->name, sizeof W->name, "net/%s%d/W", kind, k);
         snprintf(b->name, sizeof b->name, "net/%s%d/b", kind, k);
         W->layer = b->layer = l;
-        if (conv_layer) {
+        if (L->untied) {
+            W->ndim = 3;
+            W->shape[0] = pl_local_positions(&L->conv);
+            W->shape[1] = L->conv.out_c;
+            W->shape[2] = (long)L->conv.in_c * L->conv.k_h * L->conv.k_w;
+        } else if (conv_layer) {
             W->ndim = 4;
             W->shape[0] = L->conv.out_c;
             W->shape[1] = L->conv.in_c;
@@ -84,6 +93,12 @@ static void name_tensors(pl_net *net)
             W->count *= W->shape[d];
         b->ndim = 1;
         b->shape[0] = b->count = L->spec.units;
+        if (L->untied) {
+            b->ndim = 2;
+            b->shape[0] = pl_local_positions(&L->conv);
+            b->shape[1] = L->spec.units;
+            b->count = b->shape[0] * b->shape[1];
+        }
         W->offset = offset;
         b->offset = offset + W->count;
         offset += W->count + b->count;
@@ -112,6 +127,8 @@ static void lay_out(pl_net *net, struct carver *c)
         L->noise = NULL;
         if (L->spec.kind == PL_LAYER_CONV && pl_conv_col_size(&L->conv) > col)
             col = pl_conv_col_size(&L->conv);
+        if (L->untied && pl_local_scratch_size(&L->conv) > col)
+            col = pl_local_scratch_size(&L->conv);
         if (L->spec.kind == PL_LAYER_PCONV) {
             L->noise = carve(c, (size_t)pl_pconv_noise_size(&L->pconv) * sizeof(float));
             if (pl_pconv_scratch_size(&L->pconv) > col)
@@ -129,8 +146,62 @@ static void lay_out(pl_net *net, struct carver *c)
     net->written = carve(c, (size_t)net->nlayers);
 }
 
+/* Marks the layers of the entries listed in untie ("2, 5"); -1 with err
+ * naming the entry that cannot be untied. */
+static int mark_untied(pl_net *net, const char *untie, char *err, size_t errsize)
+{
+    const pl_netspec *s = &net->spec;
+    for (const char *c = untie ? untie : ""; *c;) {
+        while (*c == ' ' || *c == ',' || *c == '\t')
+            c++;
+        if (!*c)
+            break;
+        char *end;
+        long e = strtol(c, &end, 10);
+        if (end == c || (*end && *end != ',' && *end != ' ' && *end != '\t')) {
+            snprintf(err, errsize, "'%s': expected entry numbers of net.layers, e.g. \"1, 3\"",
+                     untie);
+            return -1;
+        }
+        if (e < 1 || e > s->nentries) {
+            snprintf(err, errsize, "entry %ld does not exist (net.layers has %d entries)", e,
+                     s->nentries);
+            return -1;
+        }
+        const struct pl_span *sp = &s->entries[e - 1];
+        int found = 0;
+        for (int l = 0; l < net->nlayers; l++) {
+            if (s->layers[l].entry != e || s->layers[l].kind == PL_LAYER_ADD)
+                continue;
+            if (s->layers[l].kind != PL_LAYER_CONV) {
+                snprintf(err, errsize,
+                         "entry %ld '%.*s' is not a convolution: only conv layers can be untied",
+                         e, sp->len, s->text + sp->start);
+                return -1;
+            }
+            net->layers[l].untied = 1;
+            found = 1;
+        }
+        if (!found) {
+            snprintf(err, errsize, "entry %ld '%.*s' is not a convolution: only conv layers can "
+                     "be untied", e, sp->len, s->text + sp->start);
+            return -1;
+        }
+        c = end;
+    }
+    return 0;
+}
+
 int pl_net_create(pl_net *net, const char *layers, pl_shape input, int nclass, pl_loss_kind loss,
                   float hinge_mu, int capacity, char *err, size_t errsize)
+{
+    return pl_net_create_untied(net, layers, NULL, input, nclass, loss, hinge_mu, capacity, err,
+                                errsize);
+}
+
+int pl_net_create_untied(pl_net *net, const char *layers, const char *untie, pl_shape input,
+                         int nclass, pl_loss_kind loss, float hinge_mu, int capacity, char *err,
+                         size_t errsize)
 {
     memset(net, 0, sizeof *net);
     if (pl_netspec_parse(&net->spec, layers, err, errsize))
@@ -163,6 +234,12 @@ int pl_net_create(pl_net *net, const char *layers, pl_shape input, int nclass, p
                               L->spec.k_w, L->spec.stride);
         nparam_layers += has_params(&L->spec);
     }
+    if (mark_untied(net, untie, err, errsize)) {
+        pl_free(net->layers);
+        pl_netspec_free(&net->spec);
+        memset(net, 0, sizeof *net);
+        return -1;
+    }
     net->tensors = pl_calloc((size_t)(2 * nparam_layers + 1), sizeof *net->tensors);
     name_tensors(net);
     struct carver sizing = {NULL, 0};
@@ -189,11 +266,21 @@ int pl_net_create_config(pl_net *net, const pl_config *cfg, pl_shape input, int 
 {
     char err[1024];
     pl_loss_kind loss = strcmp(cfg->net.loss, "hinge") == 0 ? PL_LOSS_HINGE : PL_LOSS_XENT;
-    if (pl_net_create(net, cfg->net.layers, input, nclass, loss, (float)cfg->net.hinge_mu,
-                      capacity, err, sizeof err)) {
+    const float mu = (float)cfg->net.hinge_mu;
+    if (pl_net_create(net, cfg->net.layers, input, nclass, loss, mu, capacity, err, sizeof err)) {
         pl_error("net.layers%s%s", strncmp(err, "entry ", 6) == 0 ? " " : ": ", err);
         return PL_EXIT_USAGE;
     }
+    if (!cfg->net.untie[0])
+        return 0;
+    /* the layers are sound: what fails now is the list of entries to untie */
+    pl_net_free(net);
+    if (pl_net_create_untied(net, cfg->net.layers, cfg->net.untie, input, nclass, loss, mu,
+                             capacity, err, sizeof err)) {
+        pl_error("net.untie = %s: %s", cfg->net.untie, err);
+        return PL_EXIT_USAGE;
+    }
+    net->tied = cfg->net.untie_after > 0;
     return 0;
 }
 
@@ -206,6 +293,11 @@ void pl_net_free(pl_net *net)
     memset(net, 0, sizeof *net);
 }
 
+long pl_layer_positions(const pl_layer *L)
+{
+    return L->untied ? pl_local_positions(&L->conv) : 1;
+}
+
 void pl_net_init_weights(const pl_net *net, pl_init_kind kind, double std, uint64_t seed,
                          uint32_t stream, float *dst)
 {
@@ -214,18 +306,23 @@ void pl_net_init_weights(const pl_net *net, pl_init_kind kind, double std, uint6
         if (L->param < 0)
             continue;
         const pl_param *W = &net->tensors[L->param];
+        /* an untied layer: the draws of the convolution it replaces, at
+         * every position */
+        const long count = W->count / pl_layer_positions(L);
         double taps = L->spec.kind == PL_LAYER_CONV ? (double)L->conv.k_h * L->conv.k_w : 1.0;
-        double fan_in = (double)W->count / W->shape[0], fan_out = L->spec.units * taps;
+        double fan_in = (double)count / L->spec.units, fan_out = L->spec.units * taps;
         pl_rng r;
         pl_rng_init(&r, seed, stream, (uint64_t)l);
         double a = sqrt(6.0 / (fan_in + fan_out)), he = sqrt(2.0 / fan_in);
         float *w = dst + W->offset;
-        for (long i = 0; i < W->count; i++) {
+        for (long i = 0; i < count; i++) {
             double v = kind == PL_INIT_XAVIER ? a * (2.0 * pl_rng_uniform(&r) - 1.0)
                        : kind == PL_INIT_HE   ? he * pl_rng_normal(&r)
                                               : std * pl_rng_normal(&r);
             w[i] = (float)v;
         }
+        if (L->untied)
+            pl_local_broadcast(&L->conv, w, NULL);
     }
 }
 
@@ -294,7 +391,12 @@ void pl_net_forward_layers(pl_net *net, const float *x, int l0, int l1, int row0
         case PL_LAYER_DENSE:
             pl_dense_forward(h, in, L->W, L->b, rows, (int)L->in_size, s->units);
             break;
-        case PL_LAYER_CONV: pl_conv_forward(&L->conv, h, in, L->W, L->b, rows, net->col); break;
+        case PL_LAYER_CONV:
+            if (L->untied && !net->tied)
+                pl_local_forward(&L->conv, h, in, L->W, L->b, rows, net->col);
+            else /* a tied untied layer: its position 0 is the convolution */
+                pl_conv_forward(&L->conv, h, in, L->W, L->b, rows, net->col);
+            break;
         case PL_LAYER_PCONV:
             pl_pconv_forward(&L->pconv, h, in, L->noise, L->W, L->b, rows, net->col);
             break;
@@ -421,6 +523,8 @@ void pl_net_layer_backward_input(pl_net *net, int l, const float *delta, const f
     float *o = dx + (size_t)row0 * L->in_size;
     if (L->spec.kind == PL_LAYER_DENSE)
         pl_dense_backward_input(o, d, M, rows, (int)L->in_size, L->spec.units, beta);
+    else if (L->untied && !net->tied)
+        pl_local_backward_input(&L->conv, o, d, M, rows, net->col, beta);
     else if (L->spec.kind == PL_LAYER_CONV)
         pl_conv_backward_input(&L->conv, o, d, M, rows, net->col, beta);
     else if (L->spec.kind == PL_LAYER_PCONV)
@@ -437,10 +541,14 @@ void pl_net_layer_grads(pl_net *net, int l, int row0, int rows, float *dW, float
     const float *d = L->delta + (size_t)row0 * L->out_size;
     if (L->spec.kind == PL_LAYER_DENSE)
         pl_dense_backward_weights(dW, db, d, in, rows, (int)L->in_size, L->spec.units, beta);
+    else if (L->untied && !net->tied)
+        pl_local_backward_weights(&L->conv, dW, db, d, in, rows, net->col, beta);
     else if (L->spec.kind == PL_LAYER_CONV)
         pl_conv_backward_weights(&L->conv, dW, db, d, in, rows, net->col, beta);
     else if (L->spec.kind == PL_LAYER_PCONV)
         pl_pconv_backward_weights(&L->pconv, dW, db, d, in, L->noise, rows, net->col, beta);
+    if (L->untied && net->tied) /* the convolution's gradient, at every position */
+        pl_local_broadcast(&L->conv, dW, db);
 }
 
 void pl_net_layer_grad_bound(const pl_net *net, int l, int row0, int rows, double *bound_W,
@@ -452,6 +560,8 @@ void pl_net_layer_grad_bound(const pl_net *net, int l, int row0, int rows, doubl
     *bound_W = *bound_b = 0.0;
     if (L->spec.kind == PL_LAYER_DENSE)
         pl_dense_grad_bound(d, in, rows, (int)L->in_size, L->spec.units, bound_W, bound_b);
+    else if (L->untied && !net->tied)
+        pl_local_grad_bound(&L->conv, d, in, rows, bound_W, bound_b);
     else if (L->spec.kind == PL_LAYER_CONV)
         pl_conv_grad_bound(&L->conv, d, in, rows, bound_W, bound_b);
     else if (L->spec.kind == PL_LAYER_PCONV)

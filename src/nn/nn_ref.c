@@ -152,6 +152,83 @@ void pl_ref_conv_backward_input(const pl_conv_geom *g, float *dx, const float *d
                 }
 }
 
+/* W[p][o][c][i][j] of the untied layer. */
+static long lw_at(const pl_conv_geom *g, int p, int o, int c, int i, int j)
+{
+    return (long)p * g->out_c * g->in_c * g->k_h * g->k_w + w_at(g, o, c, i, j);
+}
+
+void pl_ref_local_forward(const pl_conv_geom *g, float *y, const float *x, const float *W,
+                          const float *b, int B)
+{
+    long in_size = pl_conv_in_size(g), out_size = pl_conv_out_size(g);
+    for (int e = 0; e < B; e++)
+        for (int o = 0; o < g->out_c; o++)
+            for (int oy = 0; oy < g->out_h; oy++)
+                for (int ox = 0; ox < g->out_w; ox++) {
+                    int p = oy * g->out_w + ox;
+                    double s = b[p * g->out_c + o];
+                    for (int c = 0; c < g->in_c; c++)
+                        for (int i = 0; i < g->k_h; i++)
+                            for (int j = 0; j < g->k_w; j++)
+                                s += W[lw_at(g, p, o, c, i, j)] *
+                                     pixel(g, x + e * in_size, c, oy * g->stride + i - g->pad_top,
+                                           ox * g->stride + j - g->pad_left);
+                    y[e * out_size + (long)o * g->out_h * g->out_w + p] = (float)s;
+                }
+}
+
+void pl_ref_local_backward_weights(const pl_conv_geom *g, float *dW, float *db,
+                                   const float *delta, const float *x, int B)
+{
+    long in_size = pl_conv_in_size(g), out_size = pl_conv_out_size(g);
+    for (int oy = 0; oy < g->out_h; oy++)
+        for (int ox = 0; ox < g->out_w; ox++) {
+            int p = oy * g->out_w + ox;
+            for (int o = 0; o < g->out_c; o++) {
+                const long at = (long)o * g->out_h * g->out_w + p;
+                double sb = 0;
+                for (int e = 0; e < B; e++)
+                    sb += delta[e * out_size + at];
+                db[p * g->out_c + o] = (float)sb;
+                for (int c = 0; c < g->in_c; c++)
+                    for (int i = 0; i < g->k_h; i++)
+                        for (int j = 0; j < g->k_w; j++) {
+                            double s = 0;
+                            for (int e = 0; e < B; e++)
+                                s += delta[e * out_size + at] *
+                                     pixel(g, x + e * in_size, c, oy * g->stride + i - g->pad_top,
+                                           ox * g->stride + j - g->pad_left);
+                            dW[lw_at(g, p, o, c, i, j)] = (float)s;
+                        }
+            }
+        }
+}
+
+void pl_ref_local_backward_input(const pl_conv_geom *g, float *dx, const float *delta,
+                                 const float *M, int B)
+{
+    long in_size = pl_conv_in_size(g), out_size = pl_conv_out_size(g);
+    for (int e = 0; e < B; e++)
+        for (int c = 0; c < g->in_c; c++)
+            for (int y = 0; y < g->in_h; y++)
+                for (int xx = 0; xx < g->in_w; xx++) {
+                    double s = 0;
+                    for (int o = 0; o < g->out_c; o++)
+                        for (int oy = 0; oy < g->out_h; oy++)
+                            for (int ox = 0; ox < g->out_w; ox++) {
+                                int i = y - oy * g->stride + g->pad_top;
+                                int j = xx - ox * g->stride + g->pad_left;
+                                if (i < 0 || i >= g->k_h || j < 0 || j >= g->k_w)
+                                    continue;
+                                int p = oy * g->out_w + ox;
+                                s += M[lw_at(g, p, o, c, i, j)] *
+                                     delta[e * out_size + (long)o * g->out_h * g->out_w + p];
+                            }
+                    dx[e * in_size + (c * g->in_h + y) * g->in_w + xx] = (float)s;
+                }
+}
+
 /* a[c M + m][p] of one example, in double. */
 static double perturbed(const pl_pconv_geom *g, const float *x, const float *noise, int c, int m,
                         long p)

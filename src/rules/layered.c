@@ -26,6 +26,16 @@ int pl_layered_check(const pl_config *cfg, int nranks, char *err, size_t size)
                  "blocks (it is %s)", cfg->net.parallel);
         return -1;
     }
+    if (cfg->net.untie_after > 0 && !cfg->net.untie[0]) {
+        snprintf(err, size, "net.untie_after = %d: net.untie lists no conv entries to untie",
+                 cfg->net.untie_after);
+        return -1;
+    }
+    if (blocks && cfg->net.untie[0]) {
+        snprintf(err, size, "net.untie = %s: untied layers run in net.parallel = data only",
+                 cfg->net.untie);
+        return -1;
+    }
     if (blocks && S > 0 && (S > nranks || nranks % S != 0)) {
         snprintf(err, size,
                  "net.stages = %d does not divide the %d rank(s): net.parallel = blocks needs "
@@ -154,6 +164,11 @@ void pl_layered_begin_epoch(pl_layered *L, const pl_config *cfg, const pl_datase
     pl_rng rng;
     pl_rng_init(&rng, cfg->run.seed, PL_STREAM_NET_ORDER, (uint64_t)epoch);
     pl_rng_permutation(&rng, L->order, train->n);
+    /* Amit's schedule: the untied layers train as convolutions first */
+    const int tied = epoch < cfg->net.untie_after;
+    if (L->net.tied && !tied)
+        pl_info("net.untie = %s: untied from epoch %d on", cfg->net.untie, epoch + 1);
+    L->net.tied = tied;
 }
 
 int pl_layered_minibatch(pl_layered *L, const pl_config *cfg, const pl_dataset *train, int batch)

@@ -18,7 +18,14 @@
  * Layouts: one example per row; a layer's values for an example are CHW
  * (conv, pconv, pool) or flat (dense). Dense W is out x in, conv W is
  * out_c x in_c x k_h x k_w, pconv W (V) is out_c x in_c x maps, all
- * row-major. */
+ * row-major. An untied conv (net.untie, local.h) keeps a conv's geometry
+ * with W positions x out_c x in_c k_h k_w and b positions x out_c, named
+ * "net/local1/W", "net/local1/b"; it is drawn as the convolution it
+ * replaces, the same weights at every position, and while net->tied is set
+ * it computes that convolution with conv.h's kernels on position 0 and its
+ * gradient (the convolution's) is copied to every position, so its
+ * positions stay equal: training it tied is training the convolution
+ * (Amit's first phase); clearing tied unties it. */
 #ifndef PLASTIC_NN_NET_H
 #define PLASTIC_NN_NET_H
 
@@ -51,7 +58,8 @@ typedef struct pl_layer {
     float *mask;            /* dropout: the last training forward's mask */
     int32_t *argmax;        /* pool */
     float *noise;           /* pconv: its fixed noise maps, in_c maps x h w (pconv.h) */
-    pl_conv_geom conv;
+    pl_conv_geom conv;      /* conv, and an untied conv (local.h) */
+    int untied;             /* a conv entry of net.untie: weights of its own per position */
     pl_pconv_geom pconv;
     pl_pool_geom pool;
 } pl_layer;
@@ -74,6 +82,8 @@ typedef struct pl_net {
     const float *x;         /* row 0 of the last forward's input */
     float *col;             /* conv and pconv scratch */
     char *written;          /* backward: which deltas hold a value yet */
+    int tied;               /* untied layers compute as the convolution of their position 0
+                               weights, their gradients summed over positions (net.untie_after) */
     void *arena;            /* every buffer above, in one allocation */
 } pl_net;
 
@@ -91,6 +101,12 @@ typedef struct pl_pass {
  * nothing allocated. */
 int pl_net_create(pl_net *net, const char *layers, pl_shape input, int nclass, pl_loss_kind loss,
                   float hinge_mu, int capacity, char *err, size_t errsize);
+/* The same with the conv entries listed in untie ("2, 5": entries of
+ * layers, numbered from 1; NULL or "" for none) built untied. Errors name
+ * the entry ("entry 2 'dense 500 clip' is not a convolution ..."). */
+int pl_net_create_untied(pl_net *net, const char *layers, const char *untie, pl_shape input,
+                         int nclass, pl_loss_kind loss, float hinge_mu, int capacity, char *err,
+                         size_t errsize);
 /* The same from [net]; errors are printed ("net.layers entry 3 ...").
  * Returns 0 or PL_EXIT_USAGE. */
 int pl_net_create_config(pl_net *net, const pl_config *cfg, pl_shape input, int nclass,
@@ -116,6 +132,10 @@ void pl_net_init(pl_net *net, pl_init_kind kind, double std, uint64_t seed);
  * PL_STREAM_NET_INIT, a rule's second set of weights another stream. */
 void pl_net_init_weights(const pl_net *net, pl_init_kind kind, double std, uint64_t seed,
                          uint32_t stream, float *dst);
+/* Positions whose weights a layer holds separately: out_h out_w for an
+ * untied layer, else 1 (its W and b are that many equal-shaped blocks). */
+long pl_layer_positions(const pl_layer *L);
+
 /* From net.init, net.init_std and run.seed. */
 void pl_net_init_config(pl_net *net, const pl_config *cfg);
 

@@ -31,6 +31,16 @@ void pl_ref_conv_backward_weights(const pl_conv_geom *g, float *dW, float *db,
 void pl_ref_conv_backward_input(const pl_conv_geom *g, float *dx, const float *delta,
                                 const float *M, int B);
 
+/* Untied layer (local.h): the direct convolution with the weights and bias
+ * of each output position p = oy out_w + ox, W[p][o][(c k_h + i) k_w + j]
+ * and b[p][o]. */
+void pl_ref_local_forward(const pl_conv_geom *g, float *y, const float *x, const float *W,
+                          const float *b, int B);
+void pl_ref_local_backward_weights(const pl_conv_geom *g, float *dW, float *db,
+                                   const float *delta, const float *x, int B);
+void pl_ref_local_backward_input(const pl_conv_geom *g, float *dx, const float *delta,
+                                 const float *M, int B);
+
 /* Perturbative layer: y[k][p] = b[k] + sum over c, m of
  * V[k][c M + m] max(0, x[c][p] + N[c M + m][p]), the sum in double. */
 void pl_ref_pconv_forward(const pl_pconv_geom *g, float *y, const float *x, const float *noise,

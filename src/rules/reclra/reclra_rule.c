@@ -44,6 +44,11 @@ static int reclra_check(const pl_config *cfg, int nranks, char *err, size_t size
 {
     if (pl_layered_check(cfg, nranks, err, size))
         return -1;
+    if (cfg->net.untie[0]) {
+        snprintf(err, size, "net.untie = %s: rec-LRA's error synapses have no untied form (untie "
+                 "is for model.rule = bp or urfb)", cfg->net.untie);
+        return -1;
+    }
     if (strcmp(cfg->net.loss, "xent") != 0) {
         snprintf(err, size, "net.loss = %s: rec-LRA's output error is softmax minus the label "
                  "(net.loss = xent)", cfg->net.loss);

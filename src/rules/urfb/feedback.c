@@ -45,6 +45,17 @@ static void draw_mask(uint8_t *keep, long count, double s, uint64_t seed, uint64
         keep[i] = pl_rng_uniform(&r) >= s;
 }
 
+/* A layer's mask: an untied layer's is drawn for one position and repeated
+ * at every position, so while it trains tied it is a masked convolution. */
+static void draw_layer_mask(uint8_t *keep, const pl_layer *L, long count, double s, uint64_t seed,
+                            uint64_t substream)
+{
+    const long positions = pl_layer_positions(L), block = count / positions;
+    draw_mask(keep, block, s, seed, substream);
+    for (long p = 1; p < positions; p++)
+        memcpy(keep + p * block, keep, (size_t)block);
+}
+
 void urfb_feedback_create(urfb_feedback *f, const pl_net *net, urfb_mode mode, double sparsity_w,
                           double sparsity_r, uint64_t seed)
 {
@@ -61,7 +72,7 @@ void urfb_feedback_create(urfb_feedback *f, const pl_net *net, urfb_mode mode, d
             if (L->param < 0)
                 continue;
             const pl_param *W = &net->tensors[L->param];
-            draw_mask(f->keep_w + W->offset, W->count, sparsity_w, seed, 2 * (uint64_t)l);
+            draw_layer_mask(f->keep_w + W->offset, L, W->count, sparsity_w, seed, 2 * (uint64_t)l);
         }
     }
     if (mode == URFB_SYMMETRIC)
@@ -76,7 +87,8 @@ void urfb_feedback_create(urfb_feedback *f, const pl_net *net, urfb_mode mode, d
         f->M[l] = f->R + W->offset;
         f->nfeedback++;
         if (sparsity_r > 0.0 && l != last)
-            draw_mask(f->keep_r + W->offset, W->count, sparsity_r, seed, 2 * (uint64_t)l + 1);
+            draw_layer_mask(f->keep_r + W->offset, &net->layers[l], W->count, sparsity_r, seed,
+                            2 * (uint64_t)l + 1);
         else
             memset(f->keep_r + W->offset, 1, (size_t)W->count);
     }
