@@ -19,7 +19,13 @@
 #   same 1 and 2 ranks, and its speed-up over the plain pipeline.
 #   rec-LRA's image networks (configs/reclra-{resmlp,resnet,pconv}-mnist.ini)
 #   against backprop on the same net, 1 rank, epochs of 2000 examples.
-# BENCH=pipe (or kh, bp, reclra, nets) runs one part only.
+#   URFB (configs/urfb-mnist.ini: 784-500-500-10 clip, hinge, SGD, B=500)
+#   against backprop on the same net in the same code (urfb.feedback =
+#   symmetric), 1 rank: examples per second of each and their ratio (target
+#   <= 1.3); URFB on 2 ranks and its data-parallel speed-up; simpnet
+#   (configs/urfb-simpnet-mnist.ini) with its conv untied (net.untie = 1)
+#   against the tied conv, 1 rank: the untied layer's cost.
+# BENCH=pipe (or kh, bp, reclra, nets, urfb) runs one part only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ]; then
@@ -77,6 +83,25 @@ if [ "$part" = all ] || [ "$part" = nets ]; then
         done
     done
 fi
+if [ "$part" = all ] || [ "$part" = urfb ]; then
+    # epochs of 20 000 examples (30 000 read, 10 000 held out)
+    small=(data.train_limit=30000 optim.epochs=3)
+    for fb in updated symmetric; do
+        echo "== urfb: feedback $fb, 1 rank x 1 thread"
+        OPENBLAS_NUM_THREADS=1 mpirun --bind-to none -np 1 bin/plastic bench configs/urfb-mnist.ini \
+            urfb.feedback=$fb "${small[@]}" "$@" | sed "s/^summary: urfb /summary: urfb-$fb /" | tee -a "$log"
+    done
+    echo "== urfb: feedback updated, 2 ranks x 1 thread"
+    OPENBLAS_NUM_THREADS=1 mpirun --oversubscribe --bind-to none -np 2 bin/plastic bench \
+        configs/urfb-mnist.ini "${small[@]}" "$@" | sed "s/^summary: urfb /summary: urfb-updated /" | tee -a "$log"
+    for tie in tied untied; do
+        u=(); [ $tie = untied ] && u=(net.untie=1)
+        echo "== urfb: simpnet, conv $tie, 1 rank x 1 thread"
+        OPENBLAS_NUM_THREADS=1 mpirun --bind-to none -np 1 bin/plastic bench configs/urfb-simpnet-mnist.ini \
+            "${u[@]}" data.train_limit=14000 optim.epochs=3 "$@" \
+            | sed "s/^summary: urfb /summary: urfb-simpnet-$tie /" | tee -a "$log"
+    done
+fi
 echo "== summary (ratio = epoch time / bare GEMM time; targets: kh <= 1.3, bp <= 1.5)"
 grep -h '^summary' "$log" "$pipelog" || true
 awk '$1 == "summary:" && $2 == "bp" { e[$3] = $9 }
@@ -85,6 +110,16 @@ awk '$1 == "summary:" && ($2 == "reclra" || $2 == "bp-5x256") && $3 == 1 { e[$2]
      END { if (e["reclra"] > 0 && e["bp-5x256"] > 0)
                printf "5x256 tanh MLP, 1 rank: rec-LRA %.0f examples/s, backprop %.0f examples/s: rec-LRA %.2fx the speed of backprop\n",
                       50000 / e["reclra"], 50000 / e["bp-5x256"], e["bp-5x256"] / e["reclra"] }' "$log"
+awk '$1 == "summary:" { e[$2, $3] = $9 }
+     END { u = e["urfb-updated", 1]; b = e["urfb-symmetric", 1]
+           if (u > 0 && b > 0)
+               printf "784-500-500-10 clip MLP, 1 rank: URFB %.0f examples/s, backprop %.0f examples/s: URFB costs %.2fx backprop (target <= 1.3)\n",
+                      20000 / u, 20000 / b, u / b
+           if (u > 0 && e["urfb-updated", 2] > 0)
+               printf "URFB data-parallel: 2 ranks %.2fx faster per epoch than 1\n", u / e["urfb-updated", 2]
+           t = e["urfb-simpnet-tied", 1]; n = e["urfb-simpnet-untied", 1]
+           if (t > 0 && n > 0)
+               printf "simpnet, 1 rank: untied conv %.2fx the epoch time of the tied conv\n", n / t }' "$log"
 awk '$1 == "summary:" { e[$2, $3] = $9 }
      END { if (e["reclra", 1] > 0 && e["reclra", 2] > 0)
                printf "rec-LRA blocks: 2 stages %.2fx faster per epoch than 1 (target >= 1.6)\n",

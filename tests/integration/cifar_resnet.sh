@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # configs/reclra-resnet-cifar.ini, the small conv ResNet for CIFAR-10, on
-# small files in CIFAR-10's binary format (5 training batches and a test
-# batch of 3073-byte records, written here: each class a bright square at
-# its own place and colour, in noise): rec-LRA learns it (test error far
-# below chance after 3 epochs), and on 2 ranks as a pipeline of 2 stages it
-# gives bitwise the weights and convolutional error synapses of 1 rank.
+# small files in CIFAR-10's binary format (tests/cifar_files.py: each class
+# a bright square at its own place and colour, in noise): rec-LRA learns it
+# (test error far below chance after 3 epochs), and on 2 ranks as a
+# pipeline of 2 stages it gives bitwise the weights and convolutional error
+# synapses of 1 rank.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 # shellcheck source=tests/lib.sh
@@ -12,24 +12,7 @@ cd "$(dirname "$0")/../.." || exit 1
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
-python3 - "$out/cifar" <<'PY' || fail "could not write the CIFAR-format files"
-import os, random, sys
-d = sys.argv[1]; os.makedirs(d)
-rng = random.Random(7)
-def batch(name, n):
-    with open(os.path.join(d, name), "wb") as f:
-        for _ in range(n):
-            c = rng.randrange(10)
-            img = bytearray(rng.randrange(0, 96) for _ in range(3072))
-            y0, x0 = 2 + 10 * (c // 4), 2 + 8 * (c % 4)
-            for y in range(y0, y0 + 8):
-                for x in range(x0, x0 + 6):
-                    img[(c % 3) * 1024 + y * 32 + x] = 255
-            f.write(bytes([c]) + img)
-for i in range(1, 6):
-    batch(f"data_batch_{i}.bin", 120)
-batch("test_batch.bin", 200)
-PY
+python3 tests/cifar_files.py "$out/cifar" || fail "could not write the CIFAR-format files"
 
 config=configs/reclra-resnet-cifar.ini
 small=(data.dir="$out/cifar" data.valid=100 optim.epochs=3 optim.batch=25 optim.sum=exact
