@@ -36,6 +36,19 @@ signal_after_epochs() { # pid dir epochs log
     [ "$code" = 85 ] || { cat "$log"; fail "signalled run exited $code, expected 85"; }
 }
 
+# A run that must be refused: the command exits 1, its output says want,
+# and dir (its run.dir, holding a marker file) is left as it was.
+expect_refused() { # dir want command...
+    local dir=$1 want=$2 code
+    shift 2
+    mkdir -p "$dir" && [ -e "$dir/marker" ] || echo keep > "$dir/marker"
+    "$@" > "$dir.log" 2>&1
+    code=$?
+    [ "$code" = 1 ] || { cat "$dir.log"; fail "$* exited $code, expected 1"; }
+    grep -qF "$want" "$dir.log" || { cat "$dir.log"; fail "$*: the error does not say '$want'"; }
+    [ "$(ls "$dir")" = marker ] || fail "$*: a refused run wrote into its run.dir"
+}
+
 # ASAN_OPTIONS for fuzz harness NAME (tests/run.sh fuzz, tools/fuzz.sh).
 fuzz_asan_options() {
     case $1 in

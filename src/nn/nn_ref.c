@@ -4,6 +4,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "plastic/common.h"
+
 double pl_ref_act(pl_act a, double h)
 {
     switch (a) {
@@ -84,54 +86,70 @@ static long w_at(const pl_conv_geom *g, int o, int c, int i, int j)
     return ((long)(o * g->in_c + c) * g->k_h + i) * g->k_w + j;
 }
 
-void pl_ref_conv_forward(const pl_conv_geom *g, float *y, const float *x, const float *W,
-                         const float *b, int B)
+/* A convolution and an untied layer (local.h) are one loop nest: the
+ * untied layer's weights and bias at output position p sit p blocks on
+ * (a block is a convolution's W, or out_c biases); the convolution's
+ * blocks are all block 0. */
+static long blocks_at(const pl_conv_geom *g, int untied, int oy, int ox)
 {
-    long in_size = pl_conv_in_size(g), out_size = pl_conv_out_size(g);
+    return untied ? (long)oy * g->out_w + ox : 0;
+}
+
+static void ref_forward(const pl_conv_geom *g, int untied, float *y, const float *x,
+                        const float *W, const float *b, int B)
+{
+    long in_size = pl_conv_in_size(g), out_size = pl_conv_out_size(g), wn = pl_conv_w_size(g);
     for (int e = 0; e < B; e++)
         for (int o = 0; o < g->out_c; o++)
             for (int oy = 0; oy < g->out_h; oy++)
                 for (int ox = 0; ox < g->out_w; ox++) {
-                    double s = b[o];
+                    long blk = blocks_at(g, untied, oy, ox);
+                    double s = b[blk * g->out_c + o];
                     for (int c = 0; c < g->in_c; c++)
                         for (int i = 0; i < g->k_h; i++)
                             for (int j = 0; j < g->k_w; j++)
-                                s += W[w_at(g, o, c, i, j)] *
+                                s += W[blk * wn + w_at(g, o, c, i, j)] *
                                      pixel(g, x + e * in_size, c, oy * g->stride + i - g->pad_top,
                                            ox * g->stride + j - g->pad_left);
                     y[e * out_size + (o * g->out_h + oy) * g->out_w + ox] = (float)s;
                 }
 }
 
-void pl_ref_conv_backward_weights(const pl_conv_geom *g, float *dW, float *db,
-                                  const float *delta, const float *x, int B)
+/* Sums in double over examples (and, for a convolution, positions), then
+ * rounded once. */
+static void ref_backward_weights(const pl_conv_geom *g, int untied, float *dW, float *db,
+                                 const float *delta, const float *x, int B)
 {
-    long in_size = pl_conv_in_size(g), out_size = pl_conv_out_size(g);
-    for (int o = 0; o < g->out_c; o++) {
-        double sb = 0;
-        for (int e = 0; e < B; e++)
-            for (int p = 0; p < g->out_h * g->out_w; p++)
-                sb += delta[e * out_size + o * g->out_h * g->out_w + p];
-        db[o] = (float)sb;
-        for (int c = 0; c < g->in_c; c++)
-            for (int i = 0; i < g->k_h; i++)
-                for (int j = 0; j < g->k_w; j++) {
-                    double s = 0;
-                    for (int e = 0; e < B; e++)
-                        for (int oy = 0; oy < g->out_h; oy++)
-                            for (int ox = 0; ox < g->out_w; ox++)
-                                s += delta[e * out_size + (o * g->out_h + oy) * g->out_w + ox] *
-                                     pixel(g, x + e * in_size, c, oy * g->stride + i - g->pad_top,
-                                           ox * g->stride + j - g->pad_left);
-                    dW[w_at(g, o, c, i, j)] = (float)s;
+    long in_size = pl_conv_in_size(g), out_size = pl_conv_out_size(g), wn = pl_conv_w_size(g);
+    long blocks = untied ? (long)g->out_h * g->out_w : 1;
+    double *sw = pl_calloc((size_t)(blocks * wn), sizeof *sw);
+    double *sb = pl_calloc((size_t)(blocks * g->out_c), sizeof *sb);
+    for (int e = 0; e < B; e++)
+        for (int o = 0; o < g->out_c; o++)
+            for (int oy = 0; oy < g->out_h; oy++)
+                for (int ox = 0; ox < g->out_w; ox++) {
+                    long blk = blocks_at(g, untied, oy, ox);
+                    double d = delta[e * out_size + (o * g->out_h + oy) * g->out_w + ox];
+                    sb[blk * g->out_c + o] += d;
+                    for (int c = 0; c < g->in_c; c++)
+                        for (int i = 0; i < g->k_h; i++)
+                            for (int j = 0; j < g->k_w; j++)
+                                sw[blk * wn + w_at(g, o, c, i, j)] +=
+                                    d * pixel(g, x + e * in_size, c, oy * g->stride + i - g->pad_top,
+                                              ox * g->stride + j - g->pad_left);
                 }
-    }
+    for (long i = 0; i < blocks * wn; i++)
+        dW[i] = (float)sw[i];
+    for (long i = 0; i < blocks * g->out_c; i++)
+        db[i] = (float)sb[i];
+    pl_free(sw);
+    pl_free(sb);
 }
 
-void pl_ref_conv_backward_input(const pl_conv_geom *g, float *dx, const float *delta,
-                                const float *M, int B)
+static void ref_backward_input(const pl_conv_geom *g, int untied, float *dx, const float *delta,
+                               const float *M, int B)
 {
-    long in_size = pl_conv_in_size(g), out_size = pl_conv_out_size(g);
+    long in_size = pl_conv_in_size(g), out_size = pl_conv_out_size(g), wn = pl_conv_w_size(g);
     for (int e = 0; e < B; e++)
         for (int c = 0; c < g->in_c; c++)
             for (int y = 0; y < g->in_h; y++)
@@ -145,88 +163,47 @@ void pl_ref_conv_backward_input(const pl_conv_geom *g, float *dx, const float *d
                                 int j = xx - ox * g->stride + g->pad_left;
                                 if (i < 0 || i >= g->k_h || j < 0 || j >= g->k_w)
                                     continue;
-                                s += M[w_at(g, o, c, i, j)] *
+                                s += M[blocks_at(g, untied, oy, ox) * wn + w_at(g, o, c, i, j)] *
                                      delta[e * out_size + (o * g->out_h + oy) * g->out_w + ox];
                             }
                     dx[e * in_size + (c * g->in_h + y) * g->in_w + xx] = (float)s;
                 }
 }
 
-/* W[p][o][c][i][j] of the untied layer. */
-static long lw_at(const pl_conv_geom *g, int p, int o, int c, int i, int j)
+void pl_ref_conv_forward(const pl_conv_geom *g, float *y, const float *x, const float *W,
+                         const float *b, int B)
 {
-    return (long)p * g->out_c * g->in_c * g->k_h * g->k_w + w_at(g, o, c, i, j);
+    ref_forward(g, 0, y, x, W, b, B);
+}
+
+void pl_ref_conv_backward_weights(const pl_conv_geom *g, float *dW, float *db,
+                                  const float *delta, const float *x, int B)
+{
+    ref_backward_weights(g, 0, dW, db, delta, x, B);
+}
+
+void pl_ref_conv_backward_input(const pl_conv_geom *g, float *dx, const float *delta,
+                                const float *M, int B)
+{
+    ref_backward_input(g, 0, dx, delta, M, B);
 }
 
 void pl_ref_local_forward(const pl_conv_geom *g, float *y, const float *x, const float *W,
                           const float *b, int B)
 {
-    long in_size = pl_conv_in_size(g), out_size = pl_conv_out_size(g);
-    for (int e = 0; e < B; e++)
-        for (int o = 0; o < g->out_c; o++)
-            for (int oy = 0; oy < g->out_h; oy++)
-                for (int ox = 0; ox < g->out_w; ox++) {
-                    int p = oy * g->out_w + ox;
-                    double s = b[p * g->out_c + o];
-                    for (int c = 0; c < g->in_c; c++)
-                        for (int i = 0; i < g->k_h; i++)
-                            for (int j = 0; j < g->k_w; j++)
-                                s += W[lw_at(g, p, o, c, i, j)] *
-                                     pixel(g, x + e * in_size, c, oy * g->stride + i - g->pad_top,
-                                           ox * g->stride + j - g->pad_left);
-                    y[e * out_size + (long)o * g->out_h * g->out_w + p] = (float)s;
-                }
+    ref_forward(g, 1, y, x, W, b, B);
 }
 
 void pl_ref_local_backward_weights(const pl_conv_geom *g, float *dW, float *db,
                                    const float *delta, const float *x, int B)
 {
-    long in_size = pl_conv_in_size(g), out_size = pl_conv_out_size(g);
-    for (int oy = 0; oy < g->out_h; oy++)
-        for (int ox = 0; ox < g->out_w; ox++) {
-            int p = oy * g->out_w + ox;
-            for (int o = 0; o < g->out_c; o++) {
-                const long at = (long)o * g->out_h * g->out_w + p;
-                double sb = 0;
-                for (int e = 0; e < B; e++)
-                    sb += delta[e * out_size + at];
-                db[p * g->out_c + o] = (float)sb;
-                for (int c = 0; c < g->in_c; c++)
-                    for (int i = 0; i < g->k_h; i++)
-                        for (int j = 0; j < g->k_w; j++) {
-                            double s = 0;
-                            for (int e = 0; e < B; e++)
-                                s += delta[e * out_size + at] *
-                                     pixel(g, x + e * in_size, c, oy * g->stride + i - g->pad_top,
-                                           ox * g->stride + j - g->pad_left);
-                            dW[lw_at(g, p, o, c, i, j)] = (float)s;
-                        }
-            }
-        }
+    ref_backward_weights(g, 1, dW, db, delta, x, B);
 }
 
 void pl_ref_local_backward_input(const pl_conv_geom *g, float *dx, const float *delta,
                                  const float *M, int B)
 {
-    long in_size = pl_conv_in_size(g), out_size = pl_conv_out_size(g);
-    for (int e = 0; e < B; e++)
-        for (int c = 0; c < g->in_c; c++)
-            for (int y = 0; y < g->in_h; y++)
-                for (int xx = 0; xx < g->in_w; xx++) {
-                    double s = 0;
-                    for (int o = 0; o < g->out_c; o++)
-                        for (int oy = 0; oy < g->out_h; oy++)
-                            for (int ox = 0; ox < g->out_w; ox++) {
-                                int i = y - oy * g->stride + g->pad_top;
-                                int j = xx - ox * g->stride + g->pad_left;
-                                if (i < 0 || i >= g->k_h || j < 0 || j >= g->k_w)
-                                    continue;
-                                int p = oy * g->out_w + ox;
-                                s += M[lw_at(g, p, o, c, i, j)] *
-                                     delta[e * out_size + (long)o * g->out_h * g->out_w + p];
-                            }
-                    dx[e * in_size + (c * g->in_h + y) * g->in_w + xx] = (float)s;
-                }
+    ref_backward_input(g, 1, dx, delta, M, B);
 }
 
 /* a[c M + m][p] of one example, in double. */

@@ -60,14 +60,9 @@ python3 -c "import sys; sys.exit(0 if $sign_err + 20 < $sign_bp else 1)" \
     || fail "sign units: rec-LRA $sign_err%, backprop $sign_bp%: expected rec-LRA 20 points lower"
 
 # bad configurations: the key named, nothing written
-mkdir -p "$out/bad" && echo keep > "$out/bad/marker"
 refused() { # expected-text overrides...
     local want=$1; shift
-    train 1 "$out/bad" "$@" > "$out/bad.log" 2>&1
-    local code=$?
-    [ "$code" = 1 ] || { cat "$out/bad.log"; fail "$* exited $code, expected 1"; }
-    grep -qF "$want" "$out/bad.log" || { cat "$out/bad.log"; fail "$*: the error does not say '$want'"; }
-    [ "$(ls "$out/bad")" = marker ] || fail "$*: a refused run wrote into its run.dir"
+    expect_refused "$out/bad" "$want" train 1 "$out/bad" "$@"
 }
 refused "lra.gap = 3 does not divide the 4 hidden layers" lra.gap=3
 refused "net.layers entry 2 'dense 64 tnah': unknown activation" \

@@ -114,14 +114,9 @@ fixed_err=$(json_field "$out/fixed/metrics.jsonl" test_error)
 below "$fixed_err" 30 "FRFB test error after 6 epochs"
 
 # bad configurations: the key named, nothing written
-mkdir -p "$out/bad" && echo keep > "$out/bad/marker"
 refused() { # expected-text overrides...
     local want=$1; shift
-    train 1 "$out/bad" "$@" > "$out/bad.log" 2>&1
-    local code=$?
-    [ "$code" = 1 ] || { cat "$out/bad.log"; fail "$* exited $code, expected 1"; }
-    grep -qF "$want" "$out/bad.log" || { cat "$out/bad.log"; fail "$*: the error does not say '$want'"; }
-    [ "$(ls "$out/bad")" = marker ] || fail "$*: a refused run wrote into its run.dir"
+    expect_refused "$out/bad" "$want" train 1 "$out/bad" "$@"
 }
 refused "urfb.sparsity_w: must be < 1" urfb.sparsity_w=1
 refused "urfb.sparsity_r: must be >= 0" urfb.sparsity_r=-0.2

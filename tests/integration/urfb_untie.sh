@@ -62,27 +62,14 @@ done
 OMPI_MCA_rmaps_base_oversubscribe=1 mpirun --oversubscribe --bind-to none -np 2 bin/plastic \
     train "$config" run.dir="$out/sig" "${net[@]}" > "$out/sig.log" 2>&1 &
 pid=$!
-for _ in $(seq 1 600); do
-    got=$(grep -c '"event":"epoch"' "$out/sig/metrics.jsonl" 2>/dev/null)
-    [ "${got:-0}" -ge 1 ] && break
-    sleep 0.05
-done
-kill -USR1 "$pid"
-wait "$pid"
-code=$?
-[ "$code" = 85 ] || { cat "$out/sig.log"; fail "signalled run exited $code, expected 85"; }
+signal_after_epochs "$pid" "$out/sig" 1 "$out/sig.log"
 train 3 "$out/sig" run.resume=auto > "$out/sig2.log" 2>&1 || { cat "$out/sig2.log"; fail "resume on 3 ranks"; }
 same "$out/r1" "$out/sig" "signal on 2 ranks in the tied phase, resumed on 3"
 
 # bad configurations: the key and the entry named, nothing written
-mkdir -p "$out/bad" && echo keep > "$out/bad/marker"
 refused() { # expected-text overrides...
     local want=$1; shift
-    train 1 "$out/bad" "$@" > "$out/bad.log" 2>&1
-    local code=$?
-    [ "$code" = 1 ] || { cat "$out/bad.log"; fail "$* exited $code, expected 1"; }
-    grep -qF "$want" "$out/bad.log" || { cat "$out/bad.log"; fail "$*: the error does not say '$want'"; }
-    [ "$(ls "$out/bad")" = marker ] || fail "$*: a refused run wrote into its run.dir"
+    expect_refused "$out/bad" "$want" train 1 "$out/bad" "$@"
 }
 refused "net.untie = 2: entry 2 'pool 2x2' is not a convolution" net.untie=2
 refused "net.untie = 1,5: entry 5 'dense 10 clip' is not a convolution" net.untie=1,5
