@@ -155,7 +155,8 @@ int pl_config_get(const pl_config *cfg, const char *dotted, char *buf, size_t si
 /* "section.key=value" lines of every key that is part of the computation
  * (pl_config_is_runtime() == 0), in table order, leaving out the skipped
  * sections and the keys added after run ids were in use (net.bias,
- * optim.clip, net.stale) while they hold their defaults, the behaviour from
+ * optim.clip, net.stale, net.untie, net.untie_after) while they hold their
+ * defaults, the behaviour from
  * before they existed: a new key must not change existing runs' ids. Equal
  * texts mean equal runs: sweeps hash it into run ids and shared-stage keys.
  * Caller frees. */
