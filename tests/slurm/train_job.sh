@@ -3,7 +3,7 @@
 #  a. a short run finishes: job COMPLETED 0:0, log ends "exit 0 (done)",
 #     metrics.jsonl has its done record, model.h5 exists; a rec-LRA job with
 #     its blocks on the 2 tasks (net.parallel = blocks) completes, bitwise
-#     equal to 1 process;
+#     equal to 1 process; so does a URFB job with an untied conv layer;
 #  b. preemption: a longer run gets SIGUSR1 at the batch shell (what
 #     --signal=B:USR1@120 does before the time limit) after 2 epochs; it
 #     checkpoints, exits 85 and requeues itself; released at once, it resumes
@@ -93,6 +93,24 @@ for d in /net/dense1/W /net/dense5/W /lra/E1 /lra/E2; do
         || { cat "$tmp/h5diff.out"; fail "a2: $d of the Slurm pipeline differs from 1 process"; }
 done
 echo "a2. job $r: rec-LRA on a 2-stage pipeline COMPLETED 0:0, bitwise the 1-process run ($((SECONDS - t0)) s)"
+
+# --- a3. URFB with an untied conv (tied for 1 epoch) on the job's 2 tasks:
+# COMPLETED, and W and R bitwise those of 1 process (exact sums)
+urfb=(tests/configs/urfb.ini "net.layers=conv 4 5x5 clip, pool 2x2, conv 6 3x3 clip, pool 2x2, dense 10"
+      net.untie=3 net.untie_after=1 optim.epochs=2)
+u=$(sbatch --parsable -n 2 --output="$tmp/%x_%j.out" jobs/train.sbatch \
+    "${urfb[@]}" run.dir="$tmp/urfb") || fail "sbatch refused the URFB job"
+ulog=$tmp/plastic_$u.out
+bin/plastic train "${urfb[@]}" run.dir="$tmp/urfb1" > "$tmp/urfb1.log" 2>&1 \
+    || { cat "$tmp/urfb1.log"; fail "a3: the 1-process URFB run failed"; }
+slurm_wait "$u" 60 || { show_failure "$u" "$ulog"; fail "job $u did not end within 60 s"; }
+expect_job "$u" JobState COMPLETED "$ulog"
+expect_job "$u" ExitCode 0:0 "$ulog"
+for d in /net/conv1/W /net/local1/W /urfb/local1/R /urfb/dense1/R; do
+    h5diff "$tmp/urfb1/model.h5" "$tmp/urfb/model.h5" "$d" "$d" > "$tmp/h5diff.out" 2>&1 \
+        || { cat "$tmp/h5diff.out"; fail "a3: $d of the Slurm job differs from 1 process"; }
+done
+echo "a3. job $u: URFB with an untied conv on 2 tasks COMPLETED 0:0, bitwise the 1-process run ($((SECONDS - t0)) s)"
 
 # --- b. preempted after 2 epochs, requeued, resumed
 b=$(sbatch --parsable -n 2 --output="$tmp/%x_%j.out" jobs/train.sbatch \
