@@ -32,6 +32,7 @@ typedef struct pl_config {
         int valid;               /* examples held out of the training set for validation */
         int train_limit;         /* use only the first N training examples (0 = all) */
         int test_limit;          /* use only the first N test examples (0 = all) */
+        char normalize[8];       /* none | unit: each example scaled to unit L2 norm */
     } data;
 
     struct {
@@ -155,7 +156,7 @@ int pl_config_get(const pl_config *cfg, const char *dotted, char *buf, size_t si
 /* "section.key=value" lines of every key that is part of the computation
  * (pl_config_is_runtime() == 0), in table order, leaving out the skipped
  * sections and the keys added after run ids were in use (net.bias,
- * optim.clip, net.stale, net.untie, net.untie_after) while they hold their
+ * optim.clip, net.stale, net.untie, net.untie_after, data.normalize) while they hold their
  * defaults, the behaviour from
  * before they existed: a new key must not change existing runs' ids. Equal
  * texts mean equal runs: sweeps hash it into run ids and shared-stage keys.

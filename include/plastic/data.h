@@ -27,8 +27,11 @@ int pl_idx_load(const char *images_path, const char *labels_path, pl_dataset *ou
  * Concatenates the files in order. Returns 0 or PL_EXIT_DATA. */
 int pl_cifar_load(const char *const *paths, int npaths, int variant, pl_dataset *out);
 
+/* Scales every example of d to unit L2 norm (an all-zero one stays zero). */
+void pl_dataset_normalize_unit(pl_dataset *d);
+
 /* Loads cfg->data.set from its directory into train and test, applying
- * data.train_limit and data.test_limit. A missing file says how to fetch it.
+ * data.train_limit, data.test_limit and data.normalize. A missing file says how to fetch it.
  * Returns 0 or PL_EXIT_DATA. */
 int pl_data_load(const pl_config *cfg, pl_dataset *train, pl_dataset *test);
 

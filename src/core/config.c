@@ -99,6 +99,9 @@ static const struct key keys[] = {
         "use only the first N training examples; 0: all"),
     INT("data", "test_limit", data.test_limit, "0", AT_LEAST(0),
         "use only the first N test examples; 0: all"),
+    CHOICE("data", "normalize", data.normalize, "none", "none|unit",
+           "none: pixels / 255 in [0, 1]; unit: then every example scaled to unit length (L2), "
+           "as the KH paper's CIFAR inputs"),
 
     INT("kh", "hidden", kh.hidden, "2000", AT_LEAST(1), "hidden units K"),
     DBL("kh", "p", kh.p, "3", AT_LEAST(1), "Lebesgue norm of the weight vectors"),
@@ -858,7 +861,8 @@ int pl_config_get(const pl_config *cfg, const char *dotted, char *buf, size_t si
 static bool silent_at_default(const struct key *k, const char *value)
 {
     static const char *const later[] = {"net.bias",   "optim.clip",       "net.stale",
-                                         "net.untie", "net.untie_after", NULL};
+                                         "net.untie", "net.untie_after", "data.normalize",
+                                         NULL};
     char full[2 * PL_NAME_MAX];
     snprintf(full, sizeof full, "%s.%s", k->section, k->name);
     for (int i = 0; later[i]; i++) {

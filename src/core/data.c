@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -590,7 +591,26 @@ int pl_data_load(const pl_config *cfg, pl_dataset *train, pl_dataset *test)
         return rc;
     dataset_limit(train, cfg->data.train_limit);
     dataset_limit(test, cfg->data.test_limit);
+    if (strcmp(cfg->data.normalize, "unit") == 0) {
+        pl_dataset_normalize_unit(train);
+        pl_dataset_normalize_unit(test);
+    }
     return 0;
+}
+
+void pl_dataset_normalize_unit(pl_dataset *d)
+{
+    for (long i = 0; i < d->n; i++) {
+        float *x = d->x + i * (long)d->dim;
+        double sq = 0.0; /* in double, then one rounding per value: the same on every rank */
+        for (int j = 0; j < d->dim; j++)
+            sq += (double)x[j] * x[j];
+        if (sq == 0.0)
+            continue;
+        const double inv = 1.0 / sqrt(sq);
+        for (int j = 0; j < d->dim; j++)
+            x[j] = (float)(x[j] * inv);
+    }
 }
 
 /* ------------------------------------------------------------------ */

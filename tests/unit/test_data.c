@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -806,6 +807,51 @@ static void test_data_load_cifar(void **state)
     pl_dataset_free(&test);
 }
 
+/* data.normalize = unit: every example of both sets at unit L2 norm, in
+ * the direction it had; an all-zero example stays zero. */
+static void test_data_load_normalize(void **state)
+{
+    (void)state;
+    make_subdir("c10");
+    char name[64];
+    for (int b = 1; b <= 5; b++) {
+        snprintf(name, sizeof name, "c10/data_batch_%d.bin", b);
+        write_cifar(tmp_path(name), 10, 2 * (b - 1), 2);
+    }
+    write_cifar(tmp_path("c10/test_batch.bin"), 10, 100, 3);
+    pl_config cfg;
+    config_for(&cfg, "cifar10", tmp_path("c10"));
+    pl_dataset raw_train, raw_test, train, test;
+    assert_int_equal(pl_data_load(&cfg, &raw_train, &raw_test), 0);
+    snprintf(cfg.data.normalize, sizeof cfg.data.normalize, "unit");
+    assert_int_equal(pl_data_load(&cfg, &train, &test), 0);
+    const pl_dataset *pairs[2][2] = {{&raw_train, &train}, {&raw_test, &test}};
+    for (int k = 0; k < 2; k++) {
+        const pl_dataset *raw = pairs[k][0], *d = pairs[k][1];
+        assert_int_equal(d->n, raw->n);
+        for (int i = 0; i < d->n; i++) {
+            double sq = 0.0, rsq = 0.0;
+            for (int j = 0; j < d->dim; j++) {
+                sq += (double)d->x[(long)i * d->dim + j] * d->x[(long)i * d->dim + j];
+                rsq += (double)raw->x[(long)i * d->dim + j] * raw->x[(long)i * d->dim + j];
+            }
+            check_close(sq, 1.0, 1e-5, 0, "squared norm", i);
+            for (int j = 0; j < d->dim; j += 97) /* the same direction */
+                check_close(d->x[(long)i * d->dim + j], raw->x[(long)i * d->dim + j] / sqrt(rsq),
+                            1e-6, 1e-5, "normalised pixel", j);
+            assert_int_equal(d->y[i], raw->y[i]);
+        }
+    }
+    pl_dataset zero = {.n = 1, .dim = 4, .x = (float[4]){0}};
+    pl_dataset_normalize_unit(&zero);
+    for (int j = 0; j < 4; j++)
+        assert_true(zero.x[j] == 0.0f);
+    pl_dataset_free(&raw_train);
+    pl_dataset_free(&raw_test);
+    pl_dataset_free(&train);
+    pl_dataset_free(&test);
+}
+
 /* ------------------------------------------------------------------ */
 /* Split                                                               */
 
@@ -997,6 +1043,7 @@ int main(void)
         T(test_data_load_plastic_data),
         T(test_data_load_missing),
         T(test_data_load_cifar),
+        T(test_data_load_normalize),
         T(test_split),
         T(test_split_seeds),
         T(test_split_zero),
