@@ -775,9 +775,10 @@ static void test_data_load_missing(void **state)
     assert_contains(msg, "svhn");
 }
 
-static void test_data_load_cifar(void **state)
+/* tmpdir/c10: five training batches of 2 records (examples 0..9) and a test
+ * batch of 3 (examples 100..102). */
+static void write_cifar10_dir(void)
 {
-    (void)state;
     make_subdir("c10");
     char name[64];
     for (int b = 1; b <= 5; b++) {
@@ -785,6 +786,12 @@ static void test_data_load_cifar(void **state)
         write_cifar(tmp_path(name), 10, 2 * (b - 1), 2);
     }
     write_cifar(tmp_path("c10/test_batch.bin"), 10, 100, 3);
+}
+
+static void test_data_load_cifar(void **state)
+{
+    (void)state;
+    write_cifar10_dir();
     pl_config cfg;
     config_for(&cfg, "cifar10", tmp_path("c10"));
     cfg.data.train_limit = 7;
@@ -812,13 +819,7 @@ static void test_data_load_cifar(void **state)
 static void test_data_load_normalize(void **state)
 {
     (void)state;
-    make_subdir("c10");
-    char name[64];
-    for (int b = 1; b <= 5; b++) {
-        snprintf(name, sizeof name, "c10/data_batch_%d.bin", b);
-        write_cifar(tmp_path(name), 10, 2 * (b - 1), 2);
-    }
-    write_cifar(tmp_path("c10/test_batch.bin"), 10, 100, 3);
+    write_cifar10_dir();
     pl_config cfg;
     config_for(&cfg, "cifar10", tmp_path("c10"));
     pl_dataset raw_train, raw_test, train, test;
