@@ -169,7 +169,6 @@ static int mark_untied(pl_net *net, const char *untie, char *err, size_t errsize
             return -1;
         }
         const struct pl_span *sp = &s->entries[e - 1];
-        int found = 0;
         for (int l = 0; l < net->nlayers; l++) {
             if (s->layers[l].entry != e || s->layers[l].kind == PL_LAYER_ADD)
                 continue;
@@ -179,13 +178,7 @@ static int mark_untied(pl_net *net, const char *untie, char *err, size_t errsize
                          e, sp->len, s->text + sp->start);
                 return -1;
             }
-            net->layers[l].untied = 1;
-            found = 1;
-        }
-        if (!found) {
-            snprintf(err, errsize, "entry %ld '%.*s' is not a convolution: only conv layers can "
-                     "be untied", e, sp->len, s->text + sp->start);
-            return -1;
+            net->layers[l].untied = 1; /* every entry has a layer of its own */
         }
         c = end;
     }
@@ -261,27 +254,32 @@ int pl_init_parse(const char *name)
     return -1;
 }
 
+/* Whether layers alone describe a net that fits (so a failure with an
+ * untie list was the list's). Only on the error path. */
+static int layers_fit(const char *layers, pl_shape input, int nclass, pl_loss_kind loss)
+{
+    char why[512];
+    pl_netspec spec;
+    if (pl_netspec_parse(&spec, layers, why, sizeof why))
+        return 0;
+    int ok = pl_netspec_shapes(&spec, input, nclass, loss, why, sizeof why) == 0;
+    pl_netspec_free(&spec);
+    return ok;
+}
+
 int pl_net_create_config(pl_net *net, const pl_config *cfg, pl_shape input, int nclass,
                          int capacity)
 {
     char err[1024];
     pl_loss_kind loss = strcmp(cfg->net.loss, "hinge") == 0 ? PL_LOSS_HINGE : PL_LOSS_XENT;
-    const float mu = (float)cfg->net.hinge_mu;
-    if (pl_net_create(net, cfg->net.layers, input, nclass, loss, mu, capacity, err, sizeof err)) {
-        pl_error("net.layers%s%s", strncmp(err, "entry ", 6) == 0 ? " " : ": ", err);
-        return PL_EXIT_USAGE;
-    }
-    if (!cfg->net.untie[0])
+    if (pl_net_create_untied(net, cfg->net.layers, cfg->net.untie, input, nclass, loss,
+                             (float)cfg->net.hinge_mu, capacity, err, sizeof err) == 0)
         return 0;
-    /* the layers are sound: what fails now is the list of entries to untie */
-    pl_net_free(net);
-    if (pl_net_create_untied(net, cfg->net.layers, cfg->net.untie, input, nclass, loss, mu,
-                             capacity, err, sizeof err)) {
+    if (cfg->net.untie[0] && layers_fit(cfg->net.layers, input, nclass, loss))
         pl_error("net.untie = %s: %s", cfg->net.untie, err);
-        return PL_EXIT_USAGE;
-    }
-    net->tied = cfg->net.untie_after > 0;
-    return 0;
+    else
+        pl_error("net.layers%s%s", strncmp(err, "entry ", 6) == 0 ? " " : ": ", err);
+    return PL_EXIT_USAGE;
 }
 
 void pl_net_free(pl_net *net)

@@ -103,11 +103,13 @@ int pl_net_create(pl_net *net, const char *layers, pl_shape input, int nclass, p
                   float hinge_mu, int capacity, char *err, size_t errsize);
 /* The same with the conv entries listed in untie ("2, 5": entries of
  * layers, numbered from 1; NULL or "" for none) built untied. Errors name
- * the entry ("entry 2 'dense 500 clip' is not a convolution ..."). */
+ * the entry ("entry 2 'dense 500 clip' is not a convolution ...").
+ * net->tied starts 0; the layered rules set it per epoch. */
 int pl_net_create_untied(pl_net *net, const char *layers, const char *untie, pl_shape input,
                          int nclass, pl_loss_kind loss, float hinge_mu, int capacity, char *err,
                          size_t errsize);
-/* The same from [net]; errors are printed ("net.layers entry 3 ...").
+/* The same from [net] (net.untie too); errors are printed ("net.layers
+ * entry 3 ...", "net.untie = 2: entry 2 ...").
  * Returns 0 or PL_EXIT_USAGE. */
 int pl_net_create_config(pl_net *net, const pl_config *cfg, pl_shape input, int nclass,
                          int capacity);
