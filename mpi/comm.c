@@ -241,34 +241,41 @@ static int message_count(const pl_comm *c, long n)
     return (int)n;
 }
 
-pl_request *pl_isend_float(const pl_comm *c, const float *buf, long n, int dest, int tag)
+/* One nonblocking send or receive of n values of `size` bytes each. */
+static pl_request *isend(const pl_comm *c, const void *buf, long n, int size, MPI_Datatype type,
+                         int dest, int tag)
 {
     pl_request *r = pl_alloc(sizeof *r);
-    count_bytes(c, n * (long)sizeof *buf);
-    MPI_Isend(buf, message_count(c, n), MPI_FLOAT, dest, tag, c->comm, &r->req);
+    count_bytes(c, n * (long)size);
+    MPI_Isend(buf, message_count(c, n), type, dest, tag, c->comm, &r->req);
     return r;
+}
+
+static pl_request *irecv(const pl_comm *c, void *buf, long n, MPI_Datatype type, int src, int tag)
+{
+    pl_request *r = pl_alloc(sizeof *r);
+    MPI_Irecv(buf, message_count(c, n), type, src, tag, c->comm, &r->req);
+    return r;
+}
+
+pl_request *pl_isend_float(const pl_comm *c, const float *buf, long n, int dest, int tag)
+{
+    return isend(c, buf, n, (int)sizeof *buf, MPI_FLOAT, dest, tag);
 }
 
 pl_request *pl_irecv_float(const pl_comm *c, float *buf, long n, int src, int tag)
 {
-    pl_request *r = pl_alloc(sizeof *r);
-    MPI_Irecv(buf, message_count(c, n), MPI_FLOAT, src, tag, c->comm, &r->req);
-    return r;
+    return irecv(c, buf, n, MPI_FLOAT, src, tag);
 }
 
 pl_request *pl_isend_double(const pl_comm *c, const double *buf, long n, int dest, int tag)
 {
-    pl_request *r = pl_alloc(sizeof *r);
-    count_bytes(c, n * (long)sizeof *buf);
-    MPI_Isend(buf, message_count(c, n), MPI_DOUBLE, dest, tag, c->comm, &r->req);
-    return r;
+    return isend(c, buf, n, (int)sizeof *buf, MPI_DOUBLE, dest, tag);
 }
 
 pl_request *pl_irecv_double(const pl_comm *c, double *buf, long n, int src, int tag)
 {
-    pl_request *r = pl_alloc(sizeof *r);
-    MPI_Irecv(buf, message_count(c, n), MPI_DOUBLE, src, tag, c->comm, &r->req);
-    return r;
+    return irecv(c, buf, n, MPI_DOUBLE, src, tag);
 }
 
 void pl_wait(pl_request *r)
