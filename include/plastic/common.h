@@ -32,6 +32,10 @@ void pl_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A problem that does not fail the run (a picture not drawn): printed by
  * the same rank as pl_error, to the same stream, as "plastic: warning: ...". */
 void pl_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A verb's bad command line: "plastic: error: VERB: message", then its
+ * usage on stderr. Returns PL_EXIT_USAGE. */
+int pl_usage_error(const char *verb, void (*usage)(FILE *out), const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Allocation that reports and aborts on failure: training cannot continue
  * without its buffers, and every caller would do the same. Memory is

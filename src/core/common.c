@@ -45,6 +45,18 @@ void pl_warn(const char *fmt, ...)
     va_end(ap);
 }
 
+int pl_usage_error(const char *verb, void (*usage)(FILE *out), const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    pl_error("%s: %s", verb, msg);
+    usage(stderr);
+    return PL_EXIT_USAGE;
+}
+
 void pl_error_all(const char *fmt, ...)
 {
     char prefix[48];

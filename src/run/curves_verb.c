@@ -7,7 +7,6 @@
 #include "plastic/plot.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -20,6 +19,8 @@ static const char *const USAGE =
     "  one metric (default test_error, in %) of each run's epochs, read from\n"
     "  RUN_DIR/metrics.jsonl, in one chart; LABEL (default: RUN_DIR's name) names\n"
     "  the run in the legend; --log draws the y axis on a log scale; at most 8 runs\n";
+
+static void usage(FILE *out) { fputs(USAGE, out); }
 
 /* One run on the command line. */
 struct run {
@@ -141,18 +142,6 @@ static int draw(const struct run *runs, int nruns, int m, const char *out, const
     return rc ? PL_EXIT_USAGE : 0;
 }
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage_error(const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    pl_error("curves: %s", msg);
-    fputs(USAGE, stderr);
-    return PL_EXIT_USAGE;
-}
 
 int pl_curves_verb(int argc, char **argv)
 {
@@ -165,7 +154,7 @@ int pl_curves_verb(int argc, char **argv)
         int takes = options && (!strcmp(a, "-o") || !strcmp(a, "--output") ||
                                 !strcmp(a, "--metric") || !strcmp(a, "--title"));
         if (takes && i + 1 >= argc) {
-            rc = usage_error("%s needs a value", a);
+            rc = pl_usage_error("curves", usage, "%s needs a value", a);
         } else if (takes) {
             const char *v = argv[++i];
             if (!strcmp(a, "--metric"))
@@ -175,7 +164,7 @@ int pl_curves_verb(int argc, char **argv)
             else
                 out = v;
         } else if (options && (!strcmp(a, "-h") || !strcmp(a, "--help"))) {
-            fputs(USAGE, stdout);
+            usage(stdout);
             pl_free(runs);
             return 0;
         } else if (options && !strcmp(a, "--log")) {
@@ -183,20 +172,21 @@ int pl_curves_verb(int argc, char **argv)
         } else if (options && !strcmp(a, "--")) {
             options = 0;
         } else if (options && a[0] == '-') {
-            rc = usage_error("unknown option '%s'", a);
+            rc = pl_usage_error("curves", usage, "unknown option '%s'", a);
         } else if (nruns == PL_PLOT_MAX_SERIES) {
-            rc = usage_error("more than 8 runs (at '%s'): one colour each", a);
+            rc = pl_usage_error("curves", usage, "more than 8 runs (at '%s'): one colour each", a);
         } else {
             rc = split_run(a, &runs[nruns++]) ? PL_EXIT_USAGE : 0;
         }
     }
     int m = pl_curves_metric_index(metric);
     if (rc == 0 && !out)
-        rc = usage_error("no output file (-o OUT.png)");
+        rc = pl_usage_error("curves", usage, "no output file (-o OUT.png)");
     else if (rc == 0 && m < 0)
-        rc = usage_error("unknown metric '%s' (train_error, valid_error or test_error)", metric);
+        rc = pl_usage_error("curves", usage,
+                            "unknown metric '%s' (train_error, valid_error or test_error)", metric);
     else if (rc == 0 && nruns == 0)
-        rc = usage_error("no run directory given");
+        rc = pl_usage_error("curves", usage, "no run directory given");
     if (rc == 0)
         rc = read_runs(runs, nruns, m);
     if (rc == 0)

@@ -11,7 +11,6 @@
 
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,18 +41,6 @@ static void usage(FILE *out)
             s.dim[0], s.dim[1], s.dim[2], s.dim[3], s.iters, s.lr, s.batch, s.every);
 }
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage_error(const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    pl_error("theory: %s", msg);
-    usage(stderr);
-    return PL_EXIT_USAGE;
-}
 
 /* A whole number in [lo, hi] for flag; 0, or the usage error. */
 static int parse_long(const char *flag, const char *v, long lo, long hi, long *out)
@@ -62,7 +49,8 @@ static int parse_long(const char *flag, const char *v, long lo, long hi, long *o
     errno = 0;
     long x = strtol(v, &end, 10);
     if (end == v || *end || errno || x < lo || x > hi)
-        return usage_error("%s: '%s' is not a whole number in [%ld, %ld]", flag, v, lo, hi);
+        return pl_usage_error("theory", usage, "%s: '%s' is not a whole number in [%ld, %ld]",
+                              flag, v, lo, hi);
     *out = x;
     return 0;
 }
@@ -73,7 +61,7 @@ static int parse_lr(const char *v, double *out)
     errno = 0;
     double x = strtod(v, &end);
     if (end == v || *end || errno || !isfinite(x) || !(x > 0))
-        return usage_error("--lr: '%s' is not a positive number", v);
+        return pl_usage_error("theory", usage, "--lr: '%s' is not a positive number", v);
     *out = x;
     return 0;
 }
@@ -92,10 +80,10 @@ static int parse(int argc, char **argv, pl_theory_setting *s, int *nseeds, const
                     !strcmp(a, "--lr") || !strcmp(a, "--seeds") || !strcmp(a, "--batch") ||
                     !strcmp(a, "--every");
         if (!known)
-            return a[0] == '-' ? usage_error("unknown option '%s'", a)
-                               : usage_error("unexpected argument '%s'", a);
+            return a[0] == '-' ? pl_usage_error("theory", usage, "unknown option '%s'", a)
+                               : pl_usage_error("theory", usage, "unexpected argument '%s'", a);
         if (i + 1 >= argc)
-            return usage_error("%s needs a value", a);
+            return pl_usage_error("theory", usage, "%s needs a value", a);
         const char *v = argv[++i];
         long x = 0;
         int rc = 0;
@@ -118,12 +106,14 @@ static int parse(int argc, char **argv, pl_theory_setting *s, int *nseeds, const
             return rc;
     }
     if (!*dir)
-        return usage_error("no output directory (-o DIR)");
+        return pl_usage_error("theory", usage, "no output directory (-o DIR)");
     if (s->iters % s->every)
-        return usage_error("--every: %ld does not divide --iters %ld", s->every, s->iters);
+        return pl_usage_error("theory", usage, "--every: %ld does not divide --iters %ld",
+                              s->every, s->iters);
     if (pl_theory_points(s) > MAX_POINTS)
-        return usage_error("--every: %ld records %ld errors per run (at most %ld)", s->every,
-                           pl_theory_points(s), MAX_POINTS);
+        return pl_usage_error("theory", usage,
+                              "--every: %ld records %ld errors per run (at most %ld)", s->every,
+                              pl_theory_points(s), MAX_POINTS);
     return 0;
 }
 
