@@ -34,6 +34,8 @@ typedef struct pl_theory_net {
     int dim[PL_THEORY_LAYERS + 1];
     double *W[PL_THEORY_LAYERS]; /* dim[l + 1] x dim[l] */
     double *R[PL_THEORY_LAYERS]; /* dim[l] x dim[l + 1]; NULL for l = 0 */
+    double *act;                 /* pl_theory_increments' scratch: every layer's activity
+                                    and error of one example (2 x the widths' sum) */
 } pl_theory_net;
 
 /* Allocates W and R (zeroed) for the widths dim[0] .. dim[3], each >= 1. */
@@ -54,7 +56,9 @@ void pl_theory_init(pl_theory_net *n, uint64_t seed, int zero_w);
  * dim[3], row by row): with e = y - t and the error of layer l+1's output
  * d_{l+1} (d_3 = e), d_l = B_l d_{l+1} with B_l = W_lᵀ when sgd and R_l
  * otherwise, and G_l = (1/B) Σ d_{l+1} h_lᵀ (W_l's shape). With sgd, G_l
- * is the gradient of the loss L = (1/B) Σ ½|y - t|², which is returned. */
+ * is the gradient of the loss L = (1/B) Σ ½|y - t|², which is returned.
+ * W and R are only read; the activities go through n->act, so one net is
+ * not used by two calls at once. */
 double pl_theory_increments(const pl_theory_net *n, int sgd, const double *x, const double *t,
                             int B, double *const G[PL_THEORY_LAYERS]);
 

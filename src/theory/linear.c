@@ -13,6 +13,15 @@ enum { L = PL_THEORY_LAYERS };
 
 static long wsize(const int *dim, int l) { return (long)dim[l + 1] * dim[l]; }
 
+/* The widths' sum: one example's activities of every layer, input included. */
+static int widths(const int *dim)
+{
+    int total = 0;
+    for (int l = 0; l <= L; l++)
+        total += dim[l];
+    return total;
+}
+
 void pl_theory_net_create(pl_theory_net *n, const int dim[L + 1])
 {
     memset(n, 0, sizeof *n);
@@ -22,6 +31,7 @@ void pl_theory_net_create(pl_theory_net *n, const int dim[L + 1])
         if (l > 0)
             n->R[l] = pl_calloc((size_t)wsize(dim, l), sizeof(double));
     }
+    n->act = pl_alloc(2 * (size_t)widths(dim) * sizeof *n->act);
 }
 
 void pl_theory_net_free(pl_theory_net *n)
@@ -30,6 +40,7 @@ void pl_theory_net_free(pl_theory_net *n)
         pl_free(n->W[l]);
         pl_free(n->R[l]);
     }
+    pl_free(n->act);
     memset(n, 0, sizeof *n);
 }
 
@@ -103,16 +114,12 @@ void pl_theory_init(pl_theory_net *n, uint64_t seed, int zero_w)
 double pl_theory_increments(const pl_theory_net *n, int sgd, const double *x, const double *t,
                             int B, double *const G[L])
 {
-    const int *dim = n->dim;
-    int total = 0;
-    for (int l = 0; l <= L; l++)
-        total += dim[l];
+    const int *dim = n->dim, total = widths(dim);
     /* h[l]: layer l's activity (h[0] = x); d[l]: dL/dh_l of one example */
-    double *buf = pl_alloc(2 * (size_t)total * sizeof *buf);
     double *h[L + 1], *d[L + 1];
     for (int l = 0, off = 0; l <= L; off += dim[l], l++) {
-        h[l] = buf + off;
-        d[l] = buf + total + off;
+        h[l] = n->act + off;
+        d[l] = n->act + total + off;
     }
     for (int l = 0; l < L; l++)
         memset(G[l], 0, (size_t)wsize(dim, l) * sizeof(double));
@@ -163,7 +170,6 @@ double pl_theory_increments(const pl_theory_net *n, int sgd, const double *x, co
     for (int l = 0; l < L; l++)
         for (long i = 0; i < wsize(dim, l); i++)
             G[l][i] /= B;
-    pl_free(buf);
     return loss / B;
 }
 
