@@ -65,6 +65,7 @@ typedef struct pl_config {
         int bias;        /* 0: biases held at zero (nn/clip.h) */
         char loss[16];   /* xent | hinge */
         double hinge_mu; /* hinge: weight of the non-target terms */
+        double power_m, power_beta; /* power: |tanh(beta z) - t|^m */
         char parallel[8]; /* data | blocks: how ranks share the net (nn/dp.h, nn/pipe.h) */
         int stages;      /* blocks: ranks per pipeline; 0 = all ranks */
         int stale;       /* blocks, rec-LRA: one-step-stale pipeline (nn/pipe.h) */

@@ -138,10 +138,15 @@ static const struct key keys[] = {
     BOOL("net", "bias", net.bias, "1",
          "1: dense, conv and pconv layers learn biases; 0: biases held at 0 (their updates "
          "dropped)"),
-    CHOICE("net", "loss", net.loss, "xent", "xent|hinge",
-           "xent: softmax cross-entropy; hinge: target above +1, others below -1"),
+    CHOICE("net", "loss", net.loss, "xent", "xent|hinge|power",
+           "xent: softmax cross-entropy; hinge: target above +1, others below -1; power: "
+           "sum |tanh(beta z) - t|^m, t = +-1 (Krotov & Hopfield's readout loss)"),
     DBL("net", "hinge_mu", net.hinge_mu, "1", AT_LEAST(0),
         "weight of the non-target terms of the hinge loss"),
+    DBL("net", "power_m", net.power_m, "6", AT_LEAST(1),
+        "loss = power: the exponent m"),
+    DBL("net", "power_beta", net.power_beta, "0.1", ABOVE(0),
+        "loss = power: beta, the outputs' scale inside tanh"),
     CHOICE("net", "parallel", net.parallel, "data", "data|blocks",
            "how ranks share a layered net: data (each rank a slice of every minibatch, the "
            "whole net) or blocks (a pipeline: each rank a stage of consecutive blocks)"),
@@ -862,7 +867,7 @@ static bool silent_at_default(const struct key *k, const char *value)
 {
     static const char *const later[] = {"net.bias",   "optim.clip",       "net.stale",
                                          "net.untie", "net.untie_after", "data.normalize",
-                                         NULL};
+                                         "net.power_m", "net.power_beta", NULL};
     char full[2 * PL_NAME_MAX];
     snprintf(full, sizeof full, "%s.%s", k->section, k->name);
     for (int i = 0; later[i]; i++) {

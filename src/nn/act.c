@@ -6,22 +6,44 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const names[PL_ACT_COUNT] = {
     [PL_ACT_LINEAR] = "linear", [PL_ACT_TANH] = "tanh",         [PL_ACT_RELU] = "relu",
     [PL_ACT_ELU] = "elu",       [PL_ACT_SIGN] = "sign",         [PL_ACT_LOGISTIC] = "logistic",
-    [PL_ACT_CLIP] = "clip",     [PL_ACT_SOFTMAX] = "softmax",
+    [PL_ACT_CLIP] = "clip",     [PL_ACT_SOFTMAX] = "softmax",   [PL_ACT_REPU] = "relu^",
 };
 
 const char *pl_act_name(pl_act a) { return a >= 0 && a < PL_ACT_COUNT ? names[a] : "?"; }
 
-int pl_act_parse(const char *name)
+int pl_act_parse(const char *name) { return pl_act_parse_power(name, NULL); }
+
+int pl_act_parse_power(const char *name, float *power)
 {
+    if (strncmp(name, "relu^", 5) == 0) {
+        char *end;
+        double n = strtod(name + 5, &end);
+        if (end == name + 5 || *end || !(n > 0.0 && n <= 64.0))
+            return -1;
+        if (power)
+            *power = (float)n;
+        return PL_ACT_REPU;
+    }
     for (int a = 0; a < PL_ACT_COUNT; a++)
-        if (strcmp(names[a], name) == 0)
+        if (a != PL_ACT_REPU && strcmp(names[a], name) == 0)
             return a;
     return -1;
+}
+
+const char *pl_act_text(pl_act a, float power, char *buf, size_t size)
+{
+    if (a == PL_ACT_REPU)
+        snprintf(buf, size, "relu^%g", (double)power);
+    else
+        snprintf(buf, size, "%s", pl_act_name(a));
+    return buf;
 }
 
 /* e^y - 1 for |y| <= 40, in float arithmetic that vectorises (libm's tanhf
@@ -64,9 +86,27 @@ static inline float elu_kernel(float h)
     return h > 0.0f || h != h ? h : e;
 }
 
+/* relu(h)^n, NaN passing through the power. */
+static inline float repu_kernel(float h, float n) { return h <= 0.0f ? 0.0f : powf(h, n); }
+
+/* d/dh relu(h)^n = n h^(n - 1) above 0, else 0. */
+static inline float repu_deriv(float h, float n)
+{
+    return h > 0.0f ? n * powf(h, n - 1.0f) : (h == h ? 0.0f : h);
+}
+
 void pl_act_forward(pl_act a, const float *h, float *z, long n)
 {
+    pl_act_forward_p(a, 1.0f, h, z, n);
+}
+
+void pl_act_forward_p(pl_act a, float power, const float *h, float *z, long n)
+{
     switch (a) {
+    case PL_ACT_REPU:
+        for (long i = 0; i < n; i++)
+            z[i] = repu_kernel(h[i], power);
+        break;
     case PL_ACT_LINEAR:
         if (z != h)
             memcpy(z, h, (size_t)n * sizeof *z);
@@ -101,7 +141,16 @@ void pl_act_forward(pl_act a, const float *h, float *z, long n)
 
 void pl_act_deriv(pl_act a, const float *h, const float *z, float *d, long n)
 {
+    pl_act_deriv_p(a, 1.0f, h, z, d, n);
+}
+
+void pl_act_deriv_p(pl_act a, float power, const float *h, const float *z, float *d, long n)
+{
     switch (a) {
+    case PL_ACT_REPU:
+        for (long i = 0; i < n; i++)
+            d[i] = repu_deriv(h[i], power);
+        break;
     case PL_ACT_LINEAR:
         for (long i = 0; i < n; i++)
             d[i] = 1.0f;
@@ -136,7 +185,16 @@ void pl_act_deriv(pl_act a, const float *h, const float *z, float *d, long n)
 
 void pl_act_backprop(pl_act a, const float *h, const float *z, float *g, long n)
 {
+    pl_act_backprop_p(a, 1.0f, h, z, g, n);
+}
+
+void pl_act_backprop_p(pl_act a, float power, const float *h, const float *z, float *g, long n)
+{
     switch (a) {
+    case PL_ACT_REPU:
+        for (long i = 0; i < n; i++)
+            g[i] *= repu_deriv(h[i], power);
+        break;
     case PL_ACT_LINEAR: break;
     case PL_ACT_TANH:
         for (long i = 0; i < n; i++)

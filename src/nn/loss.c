@@ -72,6 +72,24 @@ double pl_hinge_loss(const float *z, const uint8_t *labels, int B, int C, float 
     return loss;
 }
 
+double pl_power_loss(const float *z, const uint8_t *labels, int B, int C, double m, double beta,
+                     float scale, float *grad)
+{
+    double loss = 0.0;
+    for (int r = 0; r < B; r++) {
+        const float *zr = z + (long)r * C;
+        float *g = grad + (long)r * C;
+        for (int c = 0; c < C; c++) {
+            double cc = tanh(beta * (double)zr[c]);
+            double d = cc - (c == labels[r] ? 1.0 : -1.0), ad = fabs(d);
+            loss += pow(ad, m);
+            double dm = d == 0.0 ? 0.0 : copysign(pow(ad, m - 1.0), d);
+            g[c] = (float)((double)scale * m * dm * beta * (1.0 - cc * cc));
+        }
+    }
+    return loss;
+}
+
 long pl_count_errors(const float *out, const uint8_t *labels, int B, int C)
 {
     long errors = 0;

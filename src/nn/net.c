@@ -207,6 +207,8 @@ int pl_net_create_untied(pl_net *net, const char *layers, const char *untie, pl_
     net->nclass = nclass;
     net->loss = loss;
     net->hinge_mu = hinge_mu;
+    net->power_m = 6.0;
+    net->power_beta = 0.1;
     net->capacity = capacity > 0 ? capacity : 1;
     net->nlayers = net->spec.nlayers;
     net->layers = pl_calloc((size_t)net->nlayers, sizeof *net->layers);
@@ -271,10 +273,15 @@ int pl_net_create_config(pl_net *net, const pl_config *cfg, pl_shape input, int 
                          int capacity)
 {
     char err[1024];
-    pl_loss_kind loss = strcmp(cfg->net.loss, "hinge") == 0 ? PL_LOSS_HINGE : PL_LOSS_XENT;
+    pl_loss_kind loss = !strcmp(cfg->net.loss, "hinge")   ? PL_LOSS_HINGE
+                        : !strcmp(cfg->net.loss, "power") ? PL_LOSS_POWER
+                                                          : PL_LOSS_XENT;
     if (pl_net_create_untied(net, cfg->net.layers, cfg->net.untie, input, nclass, loss,
-                             (float)cfg->net.hinge_mu, capacity, err, sizeof err) == 0)
+                             (float)cfg->net.hinge_mu, capacity, err, sizeof err) == 0) {
+        net->power_m = cfg->net.power_m;
+        net->power_beta = cfg->net.power_beta;
         return 0;
+    }
     if (cfg->net.untie[0] && layers_fit(cfg->net.layers, input, nclass, loss))
         pl_error("net.untie = %s: %s", cfg->net.untie, err);
     else
@@ -423,7 +430,7 @@ void pl_net_forward_layers(pl_net *net, const float *x, int l0, int l1, int row0
         if (s->act == PL_ACT_SOFTMAX)
             pl_softmax_rows(h, z, rows, (int)L->out_size);
         else if (has_params(s))
-            pl_act_forward(s->act, h, z, values);
+            pl_act_forward_p(s->act, s->power, h, z, values);
     }
 }
 
@@ -438,6 +445,9 @@ double pl_net_loss(pl_net *net, const uint8_t *labels, int row0, int rows, float
         *errors += pl_count_errors(L->h + at, y, rows, C);
     if (net->loss == PL_LOSS_HINGE)
         return pl_hinge_loss(L->z + at, y, rows, C, net->hinge_mu, scale, L->delta + at);
+    if (net->loss == PL_LOSS_POWER)
+        return pl_power_loss(L->z + at, y, rows, C, net->power_m, net->power_beta, scale,
+                             L->delta + at);
     return pl_xent_loss(L->h + at, y, rows, C, scale, L->delta + at);
 }
 
@@ -497,7 +507,7 @@ void pl_net_backward_feedback(pl_net *net, int l0, int l1, int row0, int rows,
         pl_layer *L = &net->layers[l];
         const size_t at = (size_t)row0 * L->out_size;
         if (has_params(&L->spec) && L->spec.act != PL_ACT_SOFTMAX)
-            pl_act_backprop(L->spec.act, L->h + at, L->z + at, L->delta + at,
+            pl_act_backprop_p(L->spec.act, L->spec.power, L->h + at, L->z + at, L->delta + at,
                             (long)rows * L->out_size);
         if (L->spec.kind == PL_LAYER_ADD && L->spec.from >= 0) {
             int j = L->spec.from;

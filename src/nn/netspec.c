@@ -218,7 +218,7 @@ static int parse_pconv(struct parser *p, const char *name, char words[][WORD_MAX
                     MAX_MAPS);
     int have_act = 0, have_noise = 0;
     for (w++; w < nwords; w++) {
-        int a = pl_act_parse(words[w]);
+        int a = pl_act_parse_power(words[w], &l->power);
         if (a >= 0) {
             if (have_act)
                 return fail(p, "%s: 'activation' given twice", name);
@@ -279,7 +279,7 @@ static int parse_layer(struct parser *p, int e, char words[][WORD_MAX], int nwor
         for (; w < nwords; w++) {
             if (conv && looks_like_stride(words[w]) && word_int(words[w] + 1, MAX_KERNEL) < 0)
                 return fail(p, "%s: bad stride '%s' (s1 to s%d)", name, words[w], MAX_KERNEL);
-            int a = pl_act_parse(words[w]);
+            int a = pl_act_parse_power(words[w], &l->power);
             long stride = words[w][0] == 's' ? word_int(words[w] + 1, MAX_KERNEL) : -1;
             if (a >= 0 && !have_act) {
                 l->act = (pl_act)a;
@@ -656,6 +656,10 @@ int pl_netspec_shapes(pl_netspec *s, pl_shape input, int nclass, pl_loss_kind lo
             rc = shape_fail(s, last, full,
                             "net.loss = xent needs a softmax (or linear) output layer, not %s",
                             pl_act_name(last->act));
+        else if (loss == PL_LOSS_POWER && last->act != PL_ACT_LINEAR)
+            rc = shape_fail(s, last, full,
+                            "net.loss = power applies tanh(beta z) itself: it needs a linear "
+                            "output layer, not %s", pl_act_name(last->act));
         else if (loss == PL_LOSS_HINGE && last->act == PL_ACT_SOFTMAX)
             rc = shape_fail(s, last, full,
                             "net.loss = hinge needs an elementwise output (e.g. linear or clip), "
@@ -667,18 +671,19 @@ int pl_netspec_shapes(pl_netspec *s, pl_shape input, int nclass, pl_loss_kind lo
 void pl_netspec_describe(const pl_netspec *s, int i, char *buf, size_t size)
 {
     const pl_layer_spec *l = &s->layers[i];
-    char in[64], out[64], what[128];
+    char in[64], out[64], what[128], act[32];
+    pl_act_text(l->act, l->power, act, sizeof act);
     shape_text(l->in, in, sizeof in);
     shape_text(l->out, out, sizeof out);
     switch (l->kind) {
-    case PL_LAYER_DENSE: snprintf(what, sizeof what, "dense %d %s", l->units, pl_act_name(l->act)); break;
+    case PL_LAYER_DENSE: snprintf(what, sizeof what, "dense %d %s", l->units, act); break;
     case PL_LAYER_CONV:
         snprintf(what, sizeof what, "conv %d %dx%d s%d %s", l->units, l->k_h, l->k_w, l->stride,
-                 pl_act_name(l->act));
+                 act);
         break;
     case PL_LAYER_PCONV:
         snprintf(what, sizeof what, "pconv %d m%d n%g %s", l->units, l->maps, (double)l->noise,
-                 pl_act_name(l->act));
+                 act);
         break;
     case PL_LAYER_POOL: snprintf(what, sizeof what, "pool %dx%d s%d", l->k_h, l->k_w, l->stride); break;
     case PL_LAYER_DROPOUT: snprintf(what, sizeof what, "dropout %g", (double)l->p); break;

@@ -586,7 +586,7 @@ static void layers_errors_name_the_entry(void **state)
                       "  dense 10 softmax\n",
                       3,
                       "net.layers entry 2 'conv 32 5x5 rleu': unknown activation 'rleu' "
-                      "(tanh|relu|elu|sign|logistic|clip|linear|softmax)");
+                      "(tanh|relu|relu^N|elu|sign|logistic|clip|linear|softmax)");
     expect_load_error("[net]\nlayers = dense 10 softmax\nlayers = dense 10\n", 3,
                       "net.layers is set twice");
     expect_load_error("[net]\nlayers = dense 10 softmax\ninit = he\n  normal\n", 4,

@@ -36,12 +36,20 @@ static void grid(float *h)
 static void names_round_trip(void **state)
 {
     (void)state;
+    char text[32];
     for (int a = 0; a < PL_ACT_COUNT; a++) {
-        assert_int_equal(pl_act_parse(pl_act_name((pl_act)a)), a);
+        float power = 0.0f;
+        assert_int_equal(pl_act_parse_power(pl_act_text((pl_act)a, 4.5f, text, sizeof text),
+                                            &power), a);
         assert_non_null(strstr(PL_ACT_NAMES, pl_act_name((pl_act)a)));
+        if (a == PL_ACT_REPU)
+            assert_true(power == 4.5f);
     }
     assert_int_equal(pl_act_parse("rleu"), -1);
     assert_int_equal(pl_act_parse(""), -1);
+    const char *bad[] = {"relu^", "relu^0", "relu^-2", "relu^x", "relu^3y", "relu^65"};
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(pl_act_parse(bad[i]), -1);
 }
 
 /* tanh and elu run a vectorised e^y - 1 of their own (act.c), not libm:
@@ -134,6 +142,38 @@ static void derivatives_match(void **state)
     }
 }
 
+/* relu^n: the value and derivative against pow and central differences
+ * for integer, half-integer and general n; 0 at and below 0; NaN passes. */
+static void repu_matches_its_definition(void **state)
+{
+    (void)state;
+    const float ns[3] = {3.0f, 4.5f, 1.7f};
+    float h[N], z[N], d[N], g[N];
+    grid(h);
+    for (int t = 0; t < 3; t++) {
+        const float n = ns[t];
+        pl_act_forward_p(PL_ACT_REPU, n, h, z, N);
+        pl_act_deriv_p(PL_ACT_REPU, n, h, z, d, N);
+        for (int i = 0; i < N; i++)
+            g[i] = 0.5f + (float)i / N;
+        pl_act_backprop_p(PL_ACT_REPU, n, h, z, g, N);
+        for (int i = 0; i < N; i++) {
+            double x = h[i], want = x > 0 ? pow(x, n) : 0.0;
+            check_close(z[i], want, 1e-6, 1e-6, "relu^n", i);
+            check_close(g[i], (0.5 + (double)i / N) * d[i], 1e-7, 1e-6, "backprop", i);
+            if (x < 2e-3) {
+                assert_true(d[i] == 0.0f);
+                continue;
+            }
+            double e = 1e-4, fd = (pow(x + e, n) - pow(x - e, n)) / (2 * e);
+            check_close(d[i], fd, 1e-4, 1e-4, "finite difference", i);
+        }
+    }
+    float nan = NAN, out = 0.0f;
+    pl_act_forward_p(PL_ACT_REPU, 4.5f, &nan, &out, 1);
+    assert_true(isnan(out));
+}
+
 static void nan_passes_through(void **state)
 {
     (void)state;
@@ -216,6 +256,7 @@ int main(void)
         cmocka_unit_test(names_round_trip),      cmocka_unit_test(forward_matches_reference),
         cmocka_unit_test(tanh_and_elu_kernels_are_accurate),
         cmocka_unit_test(derivatives_match),     cmocka_unit_test(nan_passes_through),
+        cmocka_unit_test(repu_matches_its_definition),
         cmocka_unit_test(dropout_rate_and_scale), cmocka_unit_test(dropout_keyed_by_example),
         cmocka_unit_test(residual_add),
     };

@@ -1,4 +1,4 @@
-/* Losses: softmax cross-entropy and the multi-class hinge against the
+/* Losses: softmax cross-entropy, the multi-class hinge and the power loss against the
  * references, closed forms and finite differences; stability for large
  * logits; error counting with ties and NaN. */
 #include <stdarg.h>
@@ -114,6 +114,37 @@ static void hinge_closed_form(void **state)
     assert_true(g[0] == 0.0f && g[1] == 0.0f && g[2] == 0.0f);
 }
 
+/* Krotov & Hopfield's |tanh(beta z) - t|^m: the gradient against central
+ * differences of the loss (in double, per output), for even, odd and
+ * fractional m; and one output by hand. */
+static void power_loss_matches_finite_differences(void **state)
+{
+    (void)state;
+    const double ms[3] = {6.0, 3.0, 4.5}, beta = 0.7;
+    float z[B * C], g[B * C];
+    uint8_t y[B];
+    fill_uniform(z, B * C, 3, 0, -2, 2);
+    labels(y);
+    for (int t = 0; t < 3; t++) {
+        double loss = pl_power_loss(z, y, B, C, ms[t], beta, 0.5f, g);
+        double ref = 0.0;
+        for (int i = 0; i < B * C; i++) {
+            double target = (i % C) == y[i / C] ? 1.0 : -1.0;
+            ref += pow(fabs(tanh(beta * z[i]) - target), ms[t]);
+            double e = 1e-4, up = pow(fabs(tanh(beta * (z[i] + e)) - target), ms[t]),
+                   down = pow(fabs(tanh(beta * (z[i] - e)) - target), ms[t]);
+            check_close(g[i], 0.5 * (up - down) / (2 * e), 1e-6, 1e-4, "grad", i);
+        }
+        check_close(loss, ref, 1e-9, 1e-9, "loss", t);
+    }
+    /* target class at z = 0: c = 0, |0 - 1|^2 = 1, dL/dz = 2 (0 - 1) beta = -2 beta */
+    float z1[2] = {0.0f, 0.0f}, g1[2];
+    uint8_t y1[1] = {0};
+    check_close(pl_power_loss(z1, y1, 1, 2, 2.0, 0.5, 1.0f, g1), 2.0, 1e-12, 0, "loss", 0);
+    check_close(g1[0], -1.0, 1e-7, 0, "grad target", 0);
+    check_close(g1[1], 1.0, 1e-7, 0, "grad other", 0);
+}
+
 static void errors_count_argmax(void **state)
 {
     (void)state;
@@ -132,6 +163,7 @@ int main(void)
         cmocka_unit_test(softmax_rows_sum_to_one), cmocka_unit_test(xent_matches_reference),
         cmocka_unit_test(xent_is_stable),          cmocka_unit_test(hinge_matches_reference),
         cmocka_unit_test(hinge_closed_form),       cmocka_unit_test(errors_count_argmax),
+        cmocka_unit_test(power_loss_matches_finite_differences),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

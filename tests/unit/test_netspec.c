@@ -177,7 +177,7 @@ static void syntax_errors_name_the_entry(void **state)
     (void)state;
     static const char *const cases[][2] = {
         {"conv 32 5x5 relu, dense 5, conv 32 5x5 rleu",
-         "entry 3 'conv 32 5x5 rleu': unknown activation 'rleu' (tanh|relu|elu|sign|logistic|"
+         "entry 3 'conv 32 5x5 rleu': unknown activation 'rleu' (tanh|relu|relu^N|elu|sign|logistic|"
          "clip|linear|softmax)"},
         {"dense 256 tanh, lstm 5", "entry 2 'lstm 5': unknown layer 'lstm' (dense|conv|pool|"},
         {"dense", "entry 1 'dense': expected the number of units after 'dense'"},
@@ -304,6 +304,26 @@ static void shape_errors_name_the_entry(void **state)
                        "softmax belongs to the output layer only");
     expect_shape_error("dense 10 linear, dropout 0.1", mnist, 10, PL_LOSS_XENT,
                        "entry 2 'dropout 0.1': the last layer must be dense");
+    expect_shape_error("dense 64 relu^3, dense 10 tanh", mnist, 10, PL_LOSS_POWER,
+                       "entry 2 'dense 10 tanh': net.loss = power applies tanh(beta z) itself: "
+                       "it needs a linear output layer");
+}
+
+/* relu^N carries its exponent; a bad one is named. */
+static void rectified_power_units(void **state)
+{
+    (void)state;
+    pl_netspec s;
+    parse_ok(&s, "dense 2000 relu^4.5, dense 10");
+    assert_int_equal(s.layers[0].act, PL_ACT_REPU);
+    assert_true(s.layers[0].power == 4.5f);
+    char err[256], line[256];
+    assert_int_equal(pl_netspec_shapes(&s, mnist, 10, PL_LOSS_POWER, err, sizeof err), 0);
+    pl_netspec_describe(&s, 0, line, sizeof line);
+    assert_contains(line, "dense 2000 relu^4.5");
+    pl_netspec_free(&s);
+    assert_int_equal(pl_netspec_parse(&s, "dense 20 relu^0, dense 10", err, sizeof err), -1);
+    assert_contains(err, "entry 1 'dense 20 relu^0': unknown activation 'relu^0'");
 }
 
 /* The description of a layer, as a rule prints it. */
@@ -333,6 +353,7 @@ int main(void)
         cmocka_unit_test(syntax_errors_name_the_entry),
         cmocka_unit_test(shape_errors_name_the_entry),
         cmocka_unit_test(describes_layers),
+        cmocka_unit_test(rectified_power_units),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-typedef enum pl_loss_kind { PL_LOSS_XENT, PL_LOSS_HINGE } pl_loss_kind;
+typedef enum pl_loss_kind { PL_LOSS_XENT, PL_LOSS_HINGE, PL_LOSS_POWER } pl_loss_kind;
 
 /* p = softmax(h) per row, computed stably (the row maximum subtracted).
  * p may be h. */
@@ -24,6 +24,13 @@ double pl_xent_loss(const float *logits, const uint8_t *labels, int B, int C, fl
  * grad = scale dL/dz (0 at the kinks). grad may be z. */
 double pl_hinge_loss(const float *z, const uint8_t *labels, int B, int C, float mu, float scale,
                      float *grad);
+
+/* Krotov & Hopfield's readout loss (PNAS 2019, Eq. 11) on linear outputs z:
+ * c = tanh(beta z), t = +1 for the label and -1 for the other classes,
+ * L = sum_rows sum_c |c - t|^m (m >= 1); grad = scale dL/dz
+ *   = scale m |c - t|^(m-1) sign(c - t) beta (1 - c^2). grad may be z. */
+double pl_power_loss(const float *z, const uint8_t *labels, int B, int C, double m, double beta,
+                     float scale, float *grad);
 
 /* Rows whose largest output (the first of equal ones) is not the label; a
  * row holding NaN counts as an error. */

@@ -74,6 +74,8 @@ typedef struct pl_net {
     int nclass;
     pl_loss_kind loss;
     float hinge_mu;
+    double power_m, power_beta; /* loss = power: m and beta (pl_power_loss); 6 and 0.1
+                                   unless set after creation (pl_net_create_config) */
     int capacity;           /* rows every buffer holds */
     long nparams;
     float *params, *grads;  /* nparams each */

@@ -9,7 +9,8 @@
  *           | "pconv" CHANNELS "m" MAPS [ "n" STD ] [ACT]   perturbative, below
  *           | "pool" K[xK] [ "s" STRIDE ]                    max, same padding, stride K
  *           | "dropout" P                                    0 <= P < 1
- *   ACT    := tanh | relu | elu | sign | logistic | clip | linear | softmax   (default linear)
+ *   ACT    := tanh | relu | relu^N | elu | sign | logistic | clip | linear | softmax
+ *             (default linear; relu^N is relu(h)^N, 0 < N <= 64)
  *
  * "pconv K mM nS" is a perturbative layer (nn/pconv.h): each input channel
  * plus M fixed Gaussian noise maps of std S (default 0.1, > 0; 1 <= M <=
@@ -45,6 +46,7 @@ typedef struct pl_shape {
 typedef struct pl_layer_spec {
     pl_layer_kind kind;
     pl_act act;          /* dense, conv, pconv; linear for the others */
+    float power;         /* act = relu^N: N */
     int units;           /* dense: outputs; conv, pconv: output channels */
     int maps;            /* pconv: noise maps per input channel */
     float noise;         /* pconv: the noise maps' standard deviation */

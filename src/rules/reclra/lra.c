@@ -165,7 +165,7 @@ void lra_targets_range(lra *a, pl_net *net, int i0, int i1, int row0, int rows)
         float *e = D->delta + at, beta = a->beta;
         for (long k = 0; k < n; k++)
             e[k] = h[k] - beta * d[k];
-        pl_act_forward(D->spec.act, e, e, n); /* y = f(h - beta d) */
+        pl_act_forward_p(D->spec.act, D->spec.power, e, e, n); /* y = f(h - beta d) */
         for (long k = 0; k < n; k++)
             e[k] = z[k] - e[k];
     }
