@@ -3,6 +3,7 @@
 #include "plastic/report.h"
 #include "plastic/common.h"
 #include "plastic/image.h"
+#include "plastic/plot.h"
 #include "plastic/rule.h"
 
 #include <math.h>
@@ -285,6 +286,55 @@ static int write_heatmap(const pl_sweep *sw, const cell *cells, long ncells, int
     return rc ? PL_EXIT_DATA : 0;
 }
 
+/* One numeric cell axis (e.g. readout.n on a fixed hidden layer, Krotov &
+ * Hopfield's Fig. 4): the final runs' mean test error against the axis,
+ * with mean - SD and mean + SD, as <dir>/error-vs-<key>.png. A failed cell
+ * (n.c.) is left out, breaking the line there. */
+static int write_line(const pl_sweep *sw, const cell *cells, long ncells, int a)
+{
+    const pl_sweep_axis *A = &sw->axes[a];
+    int n = A->nvalues;
+    for (int v = 0; v < n; v++) {
+        char *end;
+        strtod(A->values[v], &end);
+        if (end == A->values[v] || *end)
+            return 0; /* not numeric: the table says it all */
+    }
+    double *x = pl_alloc((size_t)n * sizeof *x), *y = pl_alloc(3 * (size_t)n * sizeof *y);
+    for (int v = 0; v < n; v++) {
+        x[v] = strtod(A->values[v], NULL);
+        double mean = NAN, sd = NAN;
+        for (long c = 0; c < ncells; c++)
+            if (cells[c].choice[a] == v && cells[c].final && !cells[c].failed)
+                mean_sd(cells[c].final, &mean, &sd);
+        y[v] = mean;
+        y[n + v] = mean - sd;
+        y[2 * n + v] = mean + sd;
+    }
+    char path[PL_PATH_MAX + 64], why[512], title[128];
+    snprintf(path, sizeof path, "%s/error-vs-%s.png", sw->dir, A->key);
+    snprintf(title, sizeof title, "test error against %s, final runs", A->key);
+    struct pl_plot_series series[3] = {{"mean", x, y, n, 1},
+                                       {"mean - SD", x, y + n, n, 2},
+                                       {"mean + SD", x, y + 2 * n, n, 2}};
+    struct pl_plot plot = {.series = series, .nseries = 3, .title = title, .x_label = A->key,
+                           .y_label = "test error (%)"};
+    int rc = pl_png_plot(path, &plot, why, sizeof why);
+    if (rc)
+        pl_error_all("%s", why);
+    pl_free(x);
+    pl_free(y);
+    return rc ? PL_EXIT_DATA : 0;
+}
+
+/* The shared stage's convergence measure is known and within tolerance;
+ * sweep.converge_tol = inf turns the check off (a hidden layer given by
+ * kh.init with kh.epochs = 0 records no epoch, so no measure). */
+static int converged(const pl_sweep *sw, const point *p)
+{
+    return isinf(sw->converge_tol) || p->converge_max <= sw->converge_tol;
+}
+
 int pl_sweep_write_report(const pl_sweep *sw, const pl_table *t)
 {
     points search = collect(sw, t, "search"), final = collect(sw, t, "final");
@@ -303,11 +353,11 @@ int pl_sweep_write_report(const pl_sweep *sw, const pl_table *t)
          * unit p-sphere) stayed above the tolerance */
         for (long j = 0; j < search.n; j++)
             if (same_cell(sw, search.p[j].choice, cells[c].choice) &&
-                (search.p[j].failed || !(search.p[j].converge_max <= sw->converge_tol)))
+                (search.p[j].failed || !converged(sw, &search.p[j])))
                 cells[c].failed = 1;
         if (!cells[c].search ||
             (cells[c].final && (cells[c].final->failed ||
-                                !(cells[c].final->converge_max <= sw->converge_tol))))
+                                !converged(sw, cells[c].final))))
             cells[c].failed = 1;
     }
 
@@ -354,6 +404,8 @@ int pl_sweep_write_report(const pl_sweep *sw, const pl_table *t)
     free(text);
     if (rc == 0 && naxes == 2)
         rc = write_heatmap(sw, cells, ncells, axes[0], axes[1]);
+    if (rc == 0 && naxes == 1)
+        rc = write_line(sw, cells, ncells, axes[0]);
     pl_free(cells);
     pl_free(best);
     pl_free(search.p);

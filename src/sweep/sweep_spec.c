@@ -128,7 +128,7 @@ static int setting(pl_sweep *sw, const char *name, const char *value, char *err,
             snprintf(err, size, "sweep.tune is too long");
             return -1;
         }
-        /* a comma or space separated list of sections, kept space separated */
+        /* a comma or space separated list of sections or keys, kept space separated */
         snprintf(sw->tune, sizeof sw->tune, "%s", value);
         for (char *c = sw->tune; *c; c++)
             if (*c == ',')
@@ -342,12 +342,14 @@ static int parse(pl_sweep *sw, const char *text, int with_sweep, char **config_p
 }
 
 /* Whether a key belongs to one of the space-separated sections. */
+/* 1 if key is one of the entries of the space-separated list: a section
+ * ("readout": any of its keys) or a whole key ("readout.beta"). */
 static int in_sections(const char *key, const char *sections)
 {
-    size_t len = strcspn(key, ".");
+    size_t len = strcspn(key, "."), whole = strlen(key);
     for (const char *p = sections; *p;) {
         size_t n = strcspn(p, " ");
-        if (n == len && !strncmp(p, key, len))
+        if ((n == len || n == whole) && !strncmp(p, key, n))
             return 1;
         p += n;
         while (*p == ' ')
