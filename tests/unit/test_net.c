@@ -273,6 +273,8 @@ static void gradients_dense(void **state)
         {"dense 7 tanh, dense 5 logistic, dense 4 softmax", {1, 3, 3, 0}, 4, PL_LOSS_XENT,
          PL_INIT_XAVIER},
         {"dense 6 elu, dense 5 relu, dense 3 linear", {2, 2, 2, 0}, 3, PL_LOSS_XENT, PL_INIT_HE},
+        {"dense 6 relu^3, dense 4 relu^2, dense 3 linear", {2, 2, 2, 0}, 3, PL_LOSS_POWER,
+         PL_INIT_XAVIER},
         {"dense 6 tanh, dense 4 clip", {1, 2, 3, 0}, 4, PL_LOSS_HINGE, PL_INIT_XAVIER},
         {"dense 6 logistic, dense 4 linear", {1, 2, 3, 0}, 4, PL_LOSS_HINGE, PL_INIT_XAVIER},
     };
