@@ -1,0 +1,192 @@
+/* Competing hidden units, slow form: Euler steps of the hidden dynamics to a
+ * steady state, then Eq. 3's update of every unit with g != 0. See
+ * kh_slow.h for the equations and why the sums do not depend on the layout. */
+#include "rules/kh/kh_slow.h"
+#include "plastic/common.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+void pl_kh_slow_init(pl_kh_slow *s, const pl_kh *kh, const pl_kh_slow_params *prm)
+{
+    memset(s, 0, sizeof *s);
+    s->prm = *prm;
+    /* K grid integers below 2^bits each sum below 2^52: exact in double in
+     * any order (exact.h's argument with the units as the parts) */
+    int log2k = 0;
+    while ((1L << log2k) < kh->hidden)
+        log2k++;
+    s->bits = 52 - log2k < 50 ? 52 - log2k : 50;
+    const size_t bmax = (size_t)kh->bmax, rows = (size_t)(kh->nrows ? kh->nrows : 1);
+    s->scratch = pl_alloc(bmax * (size_t)kh->tile * sizeof *s->scratch);
+    s->cur = pl_alloc(bmax * rows * sizeof *s->cur);
+    s->h = pl_alloc(bmax * rows * sizeof *s->h);
+    s->inhib = pl_alloc(bmax * sizeof *s->inhib);
+    s->red = pl_alloc((bmax + 1) * sizeof *s->red);
+    s->dW = pl_alloc(rows * (size_t)kh->dim * sizeof *s->dW);
+    s->coef = pl_alloc(rows * sizeof *s->coef);
+}
+
+void pl_kh_slow_free(pl_kh_slow *s)
+{
+    pl_free(s->scratch);
+    pl_free(s->cur);
+    pl_free(s->h);
+    pl_free(s->inhib);
+    pl_free(s->red);
+    pl_free(s->dW);
+    pl_free(s->coef);
+    memset(s, 0, sizeof *s);
+}
+
+static double relu(double x) { return x > 0.0 ? x : 0.0; }
+
+/* max(m, x) for a MAX all-reduce of non-negative values: a NaN on either
+ * side gives +inf, which then stays, so no NaN is lost in the reduction. */
+static double max_flag(double m, double x)
+{
+    if (x != x || m != m)
+        return INFINITY;
+    return x > m ? x : m;
+}
+
+/* One Euler step of every local unit and example: h += a (I - w (S - r(h))
+ * - h). red[b] = the largest relu(h_new) of example b, red[B] = max |dh|. */
+static void euler_step(pl_kh_slow *s, long nrows, int B)
+{
+    const double a = s->prm.dt, w = s->prm.w_inh;
+    double maxd = 0.0;
+    for (int b = 0; b < B; b++) {
+        double *h = s->h + (size_t)b * nrows, bound = 0.0;
+        const float *cur = s->cur + (size_t)b * nrows;
+        const double S = s->inhib[b];
+        for (long j = 0; j < nrows; j++) {
+            const double d = a * ((double)cur[j] - w * (S - relu(h[j])) - h[j]);
+            h[j] += d;
+            maxd = max_flag(maxd, fabs(d));
+            bound = max_flag(bound, h[j] != h[j] ? h[j] : relu(h[j]));
+        }
+        s->red[b] = bound;
+    }
+    s->red[B] = maxd;
+}
+
+/* S_b = sum over all units of relu(h), exactly on the grid of example b's
+ * global bound (in red[b] after the MAX all-reduce). Collective. */
+static void inhibition(pl_kh_slow *s, const pl_comm *comm, long nrows, int B)
+{
+    double scale[B];
+    for (int b = 0; b < B; b++) {
+        int e = 0;
+        frexp(s->red[b], &e); /* red[b] < 2^e */
+        scale[b] = ldexp(1.0, s->bits - e);
+        const double *h = s->h + (size_t)b * nrows;
+        double acc = 0.0;
+        if (s->red[b] > 0.0)
+            for (long j = 0; j < nrows; j++)
+                acc += nearbyint(relu(h[j]) * scale[b]);
+        s->inhib[b] = acc;
+    }
+    pl_allreduce_sum_double(comm, s->inhib, B);
+    for (int b = 0; b < B; b++)
+        s->inhib[b] /= scale[b];
+}
+
+/* Euler steps from h = 0 to the steady state (or the cap): returns the
+ * steps, or -1 if h stopped being finite. Collective. */
+static int settle(pl_kh_slow *s, const pl_comm *comm, long nrows, int B)
+{
+    memset(s->h, 0, (size_t)B * (size_t)nrows * sizeof *s->h);
+    for (int b = 0; b < B; b++)
+        s->inhib[b] = 0.0;
+    for (int step = 1; step <= s->prm.max_steps; step++) {
+        euler_step(s, nrows, B);
+        pl_allreduce_max_double(comm, s->red, B + 1);
+        if (!isfinite(s->red[B]))
+            return -1;
+        if (s->red[B] < s->prm.tol)
+            return step;
+        inhibition(s, comm, nrows, B);
+    }
+    s->capped++;
+    return s->prm.max_steps;
+}
+
+/* dW_mu = sum_b g (v_b - I W_mu) for every local unit, summed over the
+ * examples in order (the same for any layout); wins for g = 1. Returns this
+ * rank's max |dW| (NaN as +inf). */
+static double accumulate(pl_kh *kh, pl_kh_slow *s, int B)
+{
+    const long nrows = kh->nrows;
+    const int n = kh->dim;
+    double maxd = 0.0;
+    for (long j = 0; j < nrows; j++) {
+        float *d = s->dW + (size_t)j * n;
+        float coef = 0.0f;
+        int touched = 0;
+        for (int b = 0; b < B; b++) {
+            const float g = pl_kh_slow_g(s->h[(size_t)b * nrows + j], s->prm.h_star, kh->delta);
+            if (g == 0.0f)
+                continue;
+            if (!touched)
+                memset(d, 0, (size_t)n * sizeof *d);
+            touched = 1;
+            const float *x = kh->xbuf + (size_t)b * kh->ldp;
+            for (int i = 0; i < n; i++)
+                d[i] += g * x[i];
+            coef += g * s->cur[(size_t)b * nrows + j];
+            kh->wins[j] += g == 1.0f;
+        }
+        s->coef[j] = touched ? coef : NAN; /* NaN: the row does not change */
+        if (!touched)
+            continue;
+        const float *w = kh->W + (size_t)j * n;
+        for (int i = 0; i < n; i++) {
+            d[i] -= coef * w[i];
+            maxd = max_flag(maxd, fabsf(d[i]));
+        }
+    }
+    return maxd;
+}
+
+/* W += scale dW on the changed rows, and their Wp. */
+static void apply(pl_kh *kh, pl_kh_slow *s, float scale)
+{
+    const int n = kh->dim;
+    for (long j = 0; j < kh->nrows; j++) {
+        if (isnan(s->coef[j]))
+            continue;
+        cblas_saxpy(n, scale, s->dW + (size_t)j * n, 1, kh->W + (size_t)j * n, 1);
+        pl_kh_power_row(kh->W + (size_t)j * n, kh->Wp + (size_t)j * kh->ldp, n, kh->p);
+    }
+}
+
+int pl_kh_slow_step(pl_kh *kh, pl_kh_slow *s, const float *data, const int *rows, int B,
+                    float eps)
+{
+    /* one BLAS thread per tile call (gemm.h) */
+    const int blas_threads = openblas_get_num_threads();
+    if (blas_threads != 1)
+        openblas_set_num_threads(1);
+    pl_kh_load_minibatch(kh, data, rows, B);
+    pl_kh_currents(kh, B, s->scratch, s->cur);
+    if (blas_threads != 1)
+        openblas_set_num_threads(blas_threads);
+
+    const int steps = settle(s, kh->comm, kh->nrows, B);
+    s->minibatches++;
+    if (steps < 0)
+        return PL_EXIT_DIVERGED;
+    s->last_steps = steps;
+    s->steps += steps;
+    double nc = accumulate(kh, s, B);
+    pl_allreduce_max_double(kh->comm, &nc, 1);
+    if (!isfinite(nc))
+        return PL_EXIT_DIVERGED;
+    float scale = eps;
+    if (s->prm.normalize)
+        scale = (float)(eps / (nc > 1e-30 ? nc : 1e-30));
+    apply(kh, s, scale);
+    return 0;
+}
