@@ -34,10 +34,6 @@ static int kh_check(const pl_config *cfg, int nranks, char *err, size_t size)
         snprintf(err, size, "kh.impl = naive is the serial reference: run it on 1 rank");
         return -1;
     }
-    if (slow && cfg->kh.h_star <= 0.0) {
-        snprintf(err, size, "kh.h_star = %g must be > 0 (g's Hebbian threshold)", cfg->kh.h_star);
-        return -1;
-    }
     return 0;
 }
 

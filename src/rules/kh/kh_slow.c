@@ -24,6 +24,7 @@ void pl_kh_slow_init(pl_kh_slow *s, const pl_kh *kh, const pl_kh_slow_params *pr
     s->h = pl_alloc(bmax * rows * sizeof *s->h);
     s->inhib = pl_alloc(bmax * sizeof *s->inhib);
     s->red = pl_alloc((bmax + 1) * sizeof *s->red);
+    s->scale = pl_alloc(bmax * sizeof *s->scale);
     s->dW = pl_alloc(rows * (size_t)kh->dim * sizeof *s->dW);
     s->coef = pl_alloc(rows * sizeof *s->coef);
 }
@@ -35,6 +36,7 @@ void pl_kh_slow_free(pl_kh_slow *s)
     pl_free(s->h);
     pl_free(s->inhib);
     pl_free(s->red);
+    pl_free(s->scale);
     pl_free(s->dW);
     pl_free(s->coef);
     memset(s, 0, sizeof *s);
@@ -51,63 +53,77 @@ static double max_flag(double m, double x)
     return x > m ? x : m;
 }
 
-/* One Euler step of every local unit and example: h += a (I - w (S - r(h))
- * - h). red[b] = the largest relu(h_new) of example b, red[B] = max |dh|. */
+/* The grid of each example's inhibition sum, from M_b = the largest
+ * relu(I_mub) over all units (one MAX all-reduce per minibatch). Euler
+ * steps from h = 0 with 0 < a <= 1 and w_inh >= 0 keep h <= M_b:
+ * h' = (1 - a) h + a (I - w_inh (inhibition >= 0)) <= (1 - a) M_b + a M_b.
+ * So with M_b < 2^e every relu(h) is below 2^e (to rounding) and its grid
+ * integer below 2^bits. Returns 0, or -1 if a current is not finite. */
+static int agree_grids(pl_kh_slow *s, const pl_comm *comm, long nrows, int B)
+{
+    for (int b = 0; b < B; b++) {
+        const float *cur = s->cur + (size_t)b * nrows;
+        double m = 0.0;
+        for (long j = 0; j < nrows; j++)
+            m = max_flag(m, cur[j] != cur[j] ? cur[j] : relu(cur[j]));
+        s->red[b] = m;
+    }
+    pl_allreduce_max_double(comm, s->red, B);
+    for (int b = 0; b < B; b++) {
+        if (!isfinite(s->red[b]))
+            return -1;
+        int e = 0;
+        frexp(s->red[b], &e); /* M_b < 2^e */
+        s->scale[b] = ldexp(1.0, s->bits - e);
+    }
+    return 0;
+}
+
+/* One Euler step of every local unit and example, h += a (I - w_inh (S_b -
+ * r(h)) - h), and its part of the all-reduce: red[b] = this rank's sum of
+ * relu(h_new) on example b's grid (integers, exact in any order), red[B] =
+ * how many |dh| are not below tol (+inf if an h is not finite), so the stop
+ * test max |dh| < tol is red[B] == 0 after the SUM: exact too. */
 static void euler_step(pl_kh_slow *s, long nrows, int B)
 {
-    const double a = s->prm.dt, w = s->prm.w_inh;
-    double maxd = 0.0;
+    const double a = s->prm.dt, w = s->prm.w_inh, tol = s->prm.tol;
+    double moving = 0.0;
     for (int b = 0; b < B; b++) {
-        double *h = s->h + (size_t)b * nrows, bound = 0.0;
+        double *h = s->h + (size_t)b * nrows, acc = 0.0;
         const float *cur = s->cur + (size_t)b * nrows;
-        const double S = s->inhib[b];
+        const double S = s->inhib[b], scale = s->scale[b];
         for (long j = 0; j < nrows; j++) {
             const double d = a * ((double)cur[j] - w * (S - relu(h[j])) - h[j]);
             h[j] += d;
-            maxd = max_flag(maxd, fabs(d));
-            bound = max_flag(bound, h[j] != h[j] ? h[j] : relu(h[j]));
+            moving += !(fabs(d) < tol);
+            acc += nearbyint(relu(h[j]) * scale);
+            if (!isfinite(h[j]))
+                moving = INFINITY;
         }
-        s->red[b] = bound;
+        s->red[b] = acc;
     }
-    s->red[B] = maxd;
-}
-
-/* S_b = sum over all units of relu(h), exactly on the grid of example b's
- * global bound (in red[b] after the MAX all-reduce). Collective. */
-static void inhibition(pl_kh_slow *s, const pl_comm *comm, long nrows, int B)
-{
-    double scale[B];
-    for (int b = 0; b < B; b++) {
-        int e = 0;
-        frexp(s->red[b], &e); /* red[b] < 2^e */
-        scale[b] = ldexp(1.0, s->bits - e);
-        const double *h = s->h + (size_t)b * nrows;
-        double acc = 0.0;
-        if (s->red[b] > 0.0)
-            for (long j = 0; j < nrows; j++)
-                acc += nearbyint(relu(h[j]) * scale[b]);
-        s->inhib[b] = acc;
-    }
-    pl_allreduce_sum_double(comm, s->inhib, B);
-    for (int b = 0; b < B; b++)
-        s->inhib[b] /= scale[b];
+    s->red[B] = moving;
 }
 
 /* Euler steps from h = 0 to the steady state (or the cap): returns the
- * steps, or -1 if h stopped being finite. Collective. */
+ * steps, or -1 if h stopped being finite. One SUM all-reduce of B + 1
+ * values per step. Collective. */
 static int settle(pl_kh_slow *s, const pl_comm *comm, long nrows, int B)
 {
     memset(s->h, 0, (size_t)B * (size_t)nrows * sizeof *s->h);
     for (int b = 0; b < B; b++)
         s->inhib[b] = 0.0;
+    if (agree_grids(s, comm, nrows, B) != 0)
+        return -1;
     for (int step = 1; step <= s->prm.max_steps; step++) {
         euler_step(s, nrows, B);
-        pl_allreduce_max_double(comm, s->red, B + 1);
+        pl_allreduce_sum_double(comm, s->red, B + 1);
         if (!isfinite(s->red[B]))
             return -1;
-        if (s->red[B] < s->prm.tol)
+        if (s->red[B] == 0.0)
             return step;
-        inhibition(s, comm, nrows, B);
+        for (int b = 0; b < B; b++)
+            s->inhib[b] = s->red[b] / s->scale[b];
     }
     s->capped++;
     return s->prm.max_steps;

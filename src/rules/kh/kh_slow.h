@@ -15,12 +15,14 @@
  *
  * Parallel layout: each rank owns the fast step's block of units (rows of
  * W). The inhibition needs S_b = sum_nu relu(h_nu,b) over all units, per
- * example and integration step: each relu value is rounded onto a grid
- * 2^(bits - e_b) fixed by the global bound 2^e_b of example b's values (one
- * MAX all-reduce, which also carries max |dh|), and the integers are added
- * exactly in double (one SUM all-reduce of B values). Any partition of the
- * units gives S_b the same bits, so h, g and W are bitwise the same on any
- * rank count; everything else is per unit, on the calling thread. */
+ * example and Euler step: each relu value is rounded onto a grid
+ * 2^(bits - e_b), where 2^e_b bounds example b's largest positive current
+ * (one MAX all-reduce per minibatch; h never exceeds it), and the integers
+ * are added exactly in double. The stop test travels in the same SUM
+ * all-reduce as a count of units with |dh| >= tol. So each Euler step costs
+ * one all-reduce of B + 1 doubles, any partition of the units gives S_b and
+ * the stop the same bits, and h, g and W are bitwise the same on any rank
+ * count; everything else is per unit, on the calling thread. */
 #ifndef PLASTIC_KH_SLOW_H
 #define PLASTIC_KH_SLOW_H
 
@@ -43,6 +45,7 @@ typedef struct pl_kh_slow {
     double *h;       /* bmax x nrows: the hidden state, at the steady state after a step */
     double *inhib;   /* bmax: S_b, the sum of relu(h) over all units */
     double *red;     /* bmax + 1: the all-reduce buffer */
+    double *scale;   /* bmax: each example's grid, 2^(bits - e_b) */
     float *dW;       /* nrows x dim: the pending update */
     float *coef;     /* nrows: sum_b g I per unit */
     int last_steps;  /* Euler steps of the last minibatch */
