@@ -84,7 +84,7 @@ $(HOT): OPT = -O3 -fno-math-errno
 # The slow KH dynamics' Euler loop sums grid integers and counts, exact in
 # any order: `omp simd` (no OpenMP runtime) lets that one loop vectorise, and
 # -fno-trapping-math if-converts its relu and comparisons (as act.o).
-build/src/rules/kh/kh_slow.o: OPT = -O3 -fno-math-errno -fno-trapping-math -fopenmp-simd
+build/src/rules/kh/kh_slow.o: OPT = -O3 -fno-math-errno -fno-trapping-math -fopenmp-simd -DPL_OMP_SIMD
 # The activations' branch-free kernels (tanh, elu) if-convert only when
 # comparisons may be evaluated unconditionally: no FP exception flags are read.
 build/src/nn/act.o: OPT = -O3 -fno-math-errno -fno-trapping-math

@@ -80,6 +80,16 @@ static int agree_grids(pl_kh_slow *s, const pl_comm *comm, long nrows, int B)
     return 0;
 }
 
+/* The Makefile compiles this file with -fopenmp-simd -DPL_OMP_SIMD (no
+ * OpenMP runtime): the Euler loop's sums may then be vectorised. Other
+ * builds (sanitizers, fuzzing) leave the pragma out; the bits are the same,
+ * as the sums are exact. */
+#ifdef PL_OMP_SIMD
+#define EULER_SIMD _Pragma("omp simd reduction(+ : acc, moving, bad)")
+#else
+#define EULER_SIMD
+#endif
+
 /* x rounded to the nearest integer (ties to even) for 0 <= x < 2^51:
  * adding 1.5 * 2^52 leaves no fraction bits, so the sum rounds x in the
  * current (default) rounding mode; unlike nearbyint() it vectorises. */
@@ -104,7 +114,7 @@ static void euler_step(pl_kh_slow *s, long nrows, int B)
         const double S = s->inhib[b], scale = s->scale[b];
         /* acc adds integers below 2^52 and moving counts: exact in any
          * order, so the loop may be vectorised with reordered sums */
-#pragma omp simd reduction(+ : acc, moving, bad)
+        EULER_SIMD
         for (long j = 0; j < nrows; j++) {
             const double d = a * ((double)cur[j] - w * (S - relu(h[j])) - h[j]);
             const double hn = h[j] + d;
