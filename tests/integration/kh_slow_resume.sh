@@ -4,7 +4,8 @@
 # loses a rank to kill -9 and is resumed with run.resume=auto on another
 # rank count, both end with the /kh/W, /readout/S and test error of an
 # uninterrupted run; metrics.jsonl holds every hidden-layer epoch once. Bad
-# values of the slow keys are refused naming the key.
+# values of the slow keys are refused naming the key, and a cap on the Euler
+# steps that every minibatch hits is warned once per epoch with the count.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 # shellcheck source=tests/lib.sh
@@ -47,6 +48,14 @@ for bad in kh.dt=0 kh.dt=1.5 kh.w_inh=-1 kh.h_star=0 kh.slow_tol=0 kh.slow_max_s
     expect_refused "$out/bad" "${bad%%=*}" bin/plastic train tests/configs/resume.ini \
         run.dir="$out/bad" "$bad"
 done
+
+# a cap of 3 Euler steps: every minibatch hits it, one warning per epoch with the count
+train 1 "$out/cap" kh.slow_max_steps=3 kh.epochs=2 readout.epochs=1 > "$out/cap.log" 2>&1 \
+    || { cat "$out/cap.log"; fail "capped run"; }
+[ "$(grep -c 'minibatch(es) hit kh.slow_max_steps = 3' "$out/cap.log")" = 2 ] \
+    || { cat "$out/cap.log"; fail "expected one cap warning per epoch"; }
+grep -q 'kh epoch 2: 25 minibatch(es) hit kh.slow_max_steps = 3' "$out/cap.log" \
+    || { cat "$out/cap.log"; fail "the cap warning does not count the 25 minibatches"; }
 
 train 2 "$out/ref" > "$out/ref.log" 2>&1 || { cat "$out/ref.log"; fail "uninterrupted run"; }
 grep -q '"slow_steps"' "$out/ref/metrics.jsonl" || fail "the reference run did not run the slow dynamics"
