@@ -8,7 +8,8 @@
  *   until max |dh| over the minibatch < tol, or max_steps (then `capped`);
  *   learning activation (Eq. 9), at the steady state:
  *     g(h) = 0 for h <= 0, -delta for 0 < h < h*, 1 for h >= h*
- *   plasticity (Eq. 3, R = 1), summed over the minibatch:
+ *   plasticity (Eq. 3 here; the rule of algorithms.md 1.1, R = 1), summed
+ *   over the minibatch:
  *     dW_mu = sum_b g(h_mub) (v_b - I_mub W_mu)
  *     W += eps dW            (normalize = 0: Eq. 3 with 1/tau_L = eps)
  *     W += eps dW / max|dW|  (normalize = 1: the fast rule's step)
