@@ -76,11 +76,15 @@ help:
 # The hot loops (KH step, SGEMM tiles, readout, checksums, nn kernels, rec-LRA targets) vectorise only at -O3.
 # -fno-math-errno lets sqrtf compile to the vector instruction (the same
 # correctly rounded result; errno is never read): Adam's step 3x faster.
-HOT := build/src/rules/kh/kh.o build/src/nn/gemm.o build/src/rules/kh/readout.o build/mpi/h5io.o \
+HOT := build/src/rules/kh/kh.o build/src/rules/kh/kh_slow.o build/src/nn/gemm.o build/src/rules/kh/readout.o build/mpi/h5io.o \
        build/src/nn/exact.o build/src/nn/act.o build/src/nn/conv.o build/src/nn/adam.o \
        build/src/nn/optim.o build/src/nn/loss.o build/src/rules/reclra/lra.o \
        build/src/nn/pconv.o
 $(HOT): OPT = -O3 -fno-math-errno
+# The slow KH dynamics' Euler loop sums grid integers and counts, exact in
+# any order: `omp simd` (no OpenMP runtime) lets that one loop vectorise, and
+# -fno-trapping-math if-converts its relu and comparisons (as act.o).
+build/src/rules/kh/kh_slow.o: OPT = -O3 -fno-math-errno -fno-trapping-math -fopenmp-simd -DPL_OMP_SIMD
 # The activations' branch-free kernels (tanh, elu) if-convert only when
 # comparisons may be evaluated unconditionally: no FP exception flags are read.
 build/src/nn/act.o: OPT = -O3 -fno-math-errno -fno-trapping-math

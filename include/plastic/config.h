@@ -46,6 +46,13 @@ typedef struct pl_config {
         char impl[16];   /* fast | naive (naive: reference, serial only) */
         char init[PL_PATH_MAX]; /* model.h5 to start W from; "" = random */
         int tile;        /* hidden units per SGEMM tile (gemm.h) */
+        char dynamics[8];   /* fast (ranking) | slow (Eqs. 8, 9, 3: kh_slow.h) */
+        double w_inh;       /* slow: lateral inhibition strength */
+        double h_star;      /* slow: g = 1 from h*, -delta below it */
+        double dt;          /* slow: Euler step dt/tau of the hidden dynamics */
+        double slow_tol;    /* slow: steady state when max |dh| < this */
+        int slow_max_steps; /* slow: cap on Euler steps per minibatch */
+        int slow_normalize; /* slow: 1: divide dW by its max |dW| as the fast rule */
     } kh;
 
     struct {

@@ -60,6 +60,7 @@ struct key {
 #define AT_LEAST(x) {true, false, false, (x), 0, false}
 #define ABOVE(x) {true, true, false, (x), 0, false}
 #define FROM_BELOW(lo, hi) {true, false, true, (lo), (hi), true} /* [lo, hi) */
+#define ABOVE_UP_TO(lo, hi) {true, true, true, (lo), (hi), false} /* (lo, hi] */
 
 #define ONE_LINE false, NULL /* lines, canon */
 #define INT(s, n, f, def, rng, help)                                                     \
@@ -117,6 +118,20 @@ static const struct key keys[] = {
     INT("kh", "tile", kh.tile, "128", AT_LEAST(1),
         "hidden units per SGEMM tile of the currents and features; ranks and threads hold whole "
         "tiles, so results do not depend on them (but do on the tile)"),
+    CHOICE("kh", "dynamics", kh.dynamics, "fast", "fast|slow",
+           "fast: the ranking rule; slow: the paper's hidden dynamics (Eq. 8) to a steady state, "
+           "g of Eq. 9 and the plasticity of Eq. 3 with 1/tau_L = the eps0 schedule"),
+    DBL("kh", "w_inh", kh.w_inh, "0.7", AT_LEAST(0),
+        "slow: strength of the lateral inhibition w_inh"),
+    DBL("kh", "h_star", kh.h_star, "1", ABOVE(0),
+        "slow: g(h) = 1 from h_star on, -delta for 0 < h < h_star, 0 for h <= 0"),
+    DBL("kh", "dt", kh.dt, "0.1", ABOVE_UP_TO(0, 1), "slow: Euler step dt/tau of the hidden dynamics"),
+    DBL("kh", "slow_tol", kh.slow_tol, "1e-3", ABOVE(0),
+        "slow: steady state when max |dh| over the minibatch falls below this"),
+    INT("kh", "slow_max_steps", kh.slow_max_steps, "2000", AT_LEAST(1),
+        "slow: cap on Euler steps per minibatch (warned once per epoch when hit)"),
+    BOOL("kh", "slow_normalize", kh.slow_normalize, "1",
+         "slow: 1: W += eps dW / max|dW| as the fast rule; 0: W += eps dW, Eq. 3 literally"),
 
     DBL("readout", "n", readout.n, "4.5", ABOVE(0), "power of the rectified hidden activity"),
     DBL("readout", "m", readout.m, "6", AT_LEAST(1), "loss exponent"),
@@ -865,9 +880,12 @@ int pl_config_get(const pl_config *cfg, const char *dotted, char *buf, size_t si
  * adding them changed no existing run's id (sweeps stay resumable). */
 static bool silent_at_default(const struct key *k, const char *value)
 {
-    static const char *const later[] = {"net.bias",   "optim.clip",       "net.stale",
-                                         "net.untie", "net.untie_after", "data.normalize",
-                                         "net.power_m", "net.power_beta", NULL};
+    static const char *const later[] = {"net.bias",          "optim.clip",     "net.stale",
+                                         "net.untie",         "net.untie_after", "data.normalize",
+                                         "net.power_m",       "net.power_beta",  "kh.dynamics",
+                                         "kh.w_inh",          "kh.h_star",       "kh.dt",
+                                         "kh.slow_tol",       "kh.slow_max_steps",
+                                         "kh.slow_normalize", NULL};
     char full[2 * PL_NAME_MAX];
     snprintf(full, sizeof full, "%s.%s", k->section, k->name);
     for (int i = 0; later[i]; i++) {

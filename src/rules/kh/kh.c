@@ -391,7 +391,7 @@ static void step_thread(void *p, int id)
 /* The minibatch into xbuf: the same aligned rows and stride for every call
  * of every layout, wherever the caller's examples live. Example b is row
  * rows[b] of data (row b without rows). */
-static void load_minibatch(pl_kh *kh, const float *data, const int *rows, int B)
+void pl_kh_load_minibatch(pl_kh *kh, const float *data, const int *rows, int B)
 {
     for (int b = 0; b < B; b++)
         memcpy(kh->xbuf + (size_t)b * kh->ldp, data + (size_t)(rows ? rows[b] : b) * kh->dim,
@@ -411,7 +411,7 @@ int pl_kh_step_rows(pl_kh *kh, const float *data, const int *rows, int B, float 
     const int blas_threads = openblas_get_num_threads();
     if (blas_threads != 1)
         openblas_set_num_threads(1);
-    load_minibatch(kh, data, rows, B);
+    pl_kh_load_minibatch(kh, data, rows, B);
     float nc;
     if (kh->threads == 1) {
         pl_kh_shard *sh = &kh->shards[0]; /* its top is kh->top */
@@ -428,6 +428,18 @@ int pl_kh_step_rows(pl_kh *kh, const float *data, const int *rows, int B, float 
     if (blas_threads != 1)
         openblas_set_num_threads(blas_threads);
     return isfinite(nc) ? 0 : PL_EXIT_DIVERGED;
+}
+
+void pl_kh_currents(const pl_kh *kh, int B, float *scratch, float *out)
+{
+    const int T = kh->tile;
+    for (long t0 = 0; t0 < kh->nrows; t0 += T) {
+        const int rows = (int)(kh->nrows - t0 < T ? kh->nrows - t0 : T);
+        pl_sgemm_tile(B, rows, kh->dim, kh->xbuf, kh->Wp + (size_t)t0 * kh->ldp, scratch);
+        for (int b = 0; b < B; b++)
+            memcpy(out + (size_t)b * kh->nrows + t0, scratch + (size_t)b * rows,
+                   (size_t)rows * sizeof *out);
+    }
 }
 
 void pl_kh_sphere(const pl_kh *kh, double *mean_dev, double *max_dev)

@@ -75,6 +75,17 @@ int pl_kh_step(pl_kh *kh, const float *X, int B, float eps);
  * gathered once, straight into the step's aligned buffer. */
 int pl_kh_step_rows(pl_kh *kh, const float *data, const int *rows, int B, float eps);
 
+/* The minibatch (example b is row rows[b] of data, row b without rows) into
+ * xbuf, the aligned buffer every tile call reads: the same rows and stride
+ * in every layout. */
+void pl_kh_load_minibatch(pl_kh *kh, const float *data, const int *rows, int B);
+
+/* Every current of the rank's units for the B examples in xbuf: out is
+ * B x nrows (example-major), one pl_sgemm_tile per global tile into scratch
+ * (B x tile floats, 64-byte aligned), so every current has the bits of the
+ * fast step's. OpenBLAS must be on one thread. */
+void pl_kh_currents(const pl_kh *kh, int B, float *scratch, float *out);
+
 /* Recomputes Wp for every local row (after W was set from elsewhere). */
 void pl_kh_refresh(pl_kh *kh);
 

@@ -1,6 +1,7 @@
 /* Competing hidden units behind the rule interface (rule.h): two stages,
  * the hidden layer (kh.c: the fast ranking step, or kh_ref.c's literal
- * reference with kh.impl = naive) and the supervised readout on its frozen
+ * reference with kh.impl = naive; kh_slow.c and kh_slow_ref.c the same for
+ * kh.dynamics = slow) and the supervised readout on its frozen
  * features (readout.c). The readout's features are computed when its stage
  * begins and kept while a sweep restarts the readout with the same n. */
 #include "plastic/common.h"
@@ -23,7 +24,8 @@ static kh_model *as_kh(pl_model *m) { return (kh_model *)m; }
 
 static int kh_check(const pl_config *cfg, int nranks, char *err, size_t size)
 {
-    if (cfg->kh.k > cfg->kh.hidden) {
+    const int slow = strcmp(cfg->kh.dynamics, "slow") == 0;
+    if (!slow && cfg->kh.k > cfg->kh.hidden) {
         snprintf(err, size, "kh.k = %d must be <= kh.hidden = %d (k ranks the hidden units)",
                  cfg->kh.k, cfg->kh.hidden);
         return -1;
@@ -49,6 +51,69 @@ static void free_readout(kh_model *k)
     pl_readout_free(&k->ro);
 }
 
+/* ---- the hidden layer's step: one strategy per (dynamics, impl) ---- */
+
+static int fast_step(kh_model *k, const int *rows, int B, float eps)
+{
+    return pl_kh_step_rows(&k->kh, k->base.train->x, rows, B, eps);
+}
+
+/* The minibatch into k->xbuf, dense (the references hold the whole matrix:
+ * kh_check allows them 1 rank). */
+static void gather(kh_model *k, const int *rows, int B)
+{
+    const int dim = k->base.train->dim;
+    for (int b = 0; b < B; b++)
+        memcpy(k->xbuf + (size_t)b * dim, k->base.train->x + (size_t)rows[b] * dim,
+               (size_t)dim * sizeof *k->xbuf);
+}
+
+static int naive_step(kh_model *k, const int *rows, int B, float eps)
+{
+    pl_kh *kh = &k->kh;
+    gather(k, rows, B);
+    int rc = pl_kh_reference_step(kh->W, kh->hidden, kh->dim, kh->p, kh->k, kh->delta, k->xbuf, B,
+                                  eps, k->winners);
+    for (int b = 0; b < B && rc == 0; b++)
+        kh->wins[k->winners[2 * b]]++;
+    if (rc == 0)
+        pl_kh_refresh(kh);
+    return rc;
+}
+
+static int slow_step(kh_model *k, const int *rows, int B, float eps)
+{
+    return pl_kh_slow_step(&k->kh, &k->slow_work, k->base.train->x, rows, B, eps);
+}
+
+static int slow_naive_step(kh_model *k, const int *rows, int B, float eps)
+{
+    pl_kh *kh = &k->kh;
+    pl_kh_slow *s = &k->slow_work;
+    gather(k, rows, B);
+    int steps = 0, capped = 0;
+    int rc = pl_kh_slow_reference_step(kh->W, kh->hidden, kh->dim, kh->p, kh->delta, &s->prm,
+                                       k->xbuf, B, eps, k->slow_h, &steps, &capped);
+    s->minibatches++;
+    s->steps += steps;
+    s->capped += capped;
+    for (long mu = 0; mu < kh->hidden && rc == 0; mu++)
+        for (int b = 0; b < B; b++)
+            kh->wins[mu] += pl_kh_slow_g(k->slow_h[mu * B + b], s->prm.h_star, kh->delta) == 1.0f;
+    if (rc == 0)
+        pl_kh_refresh(kh);
+    return rc;
+}
+
+static void init_slow(kh_model *k, const pl_config *cfg)
+{
+    const pl_kh_slow_params prm = {cfg->kh.w_inh,    cfg->kh.h_star,         cfg->kh.dt,
+                                   cfg->kh.slow_tol, cfg->kh.slow_max_steps, cfg->kh.slow_normalize};
+    pl_kh_slow_init(&k->slow_work, &k->kh, &prm);
+    if (k->naive)
+        k->slow_h = pl_alloc((size_t)cfg->kh.hidden * (size_t)cfg->kh.batch * sizeof *k->slow_h);
+}
+
 static pl_model *kh_create(const pl_config *cfg, const pl_comm *comm, const pl_dataset *train,
                            const pl_dataset *valid, const pl_dataset *test)
 {
@@ -60,11 +125,16 @@ static pl_model *kh_create(const pl_config *cfg, const pl_comm *comm, const pl_d
      * setting, e.g. OPENBLAS_NUM_THREADS) */
     pl_kh_set_threads(&k->kh, openblas_get_num_threads());
     k->naive = strcmp(cfg->kh.impl, "naive") == 0;
+    k->slow = strcmp(cfg->kh.dynamics, "slow") == 0;
+    k->step = k->slow ? (k->naive ? slow_naive_step : slow_step)
+                      : (k->naive ? naive_step : fast_step);
     k->order = pl_alloc((size_t)(train->n ? train->n : 1) * sizeof *k->order);
     if (k->naive) {
         k->xbuf = pl_alloc((size_t)cfg->kh.batch * (size_t)train->dim * sizeof *k->xbuf);
         k->winners = pl_alloc(2 * (size_t)cfg->kh.batch * sizeof *k->winners);
     }
+    if (k->slow)
+        init_slow(k, cfg);
     k->features_n = NAN;
     init_readout(k, cfg);
     return &k->base;
@@ -84,6 +154,9 @@ static void kh_destroy(pl_model *m)
     kh_model *k = as_kh(m);
     drop_features(k);
     free_readout(k);
+    if (k->slow)
+        pl_kh_slow_free(&k->slow_work);
+    pl_free(k->slow_h);
     pl_kh_free(&k->kh);
     pl_free(k->xbuf);
     pl_free(k->order);
@@ -150,35 +223,27 @@ static int hidden_epoch(kh_model *k, int epoch, pl_epoch_pos *pos, pl_poll_fn po
 {
     const pl_config *cfg = k->base.cfg;
     const pl_dataset *train = k->base.train;
-    const int size = cfg->kh.batch, n = train->n, dim = train->dim;
+    const int size = cfg->kh.batch, n = train->n;
     const float eps = (float)kh_lr(cfg, STAGE_HIDDEN, epoch);
+    const long capped0 = k->slow_work.capped;
     pl_rng rng;
     pl_rng_init(&rng, cfg->run.seed, PL_STREAM_KH_ORDER, (uint64_t)epoch);
     pl_rng_permutation(&rng, k->order, n);
     int rc = 0;
     for (int start = pos->batch * size; start < n && rc == 0; start += size) {
         int B = n - start < size ? n - start : size;
-        if (k->naive) {
-            /* the reference holds the whole matrix: kh_check allows 1 rank */
-            pl_kh *kh = &k->kh;
-            for (int b = 0; b < B; b++)
-                memcpy(k->xbuf + (size_t)b * dim, train->x + (size_t)k->order[start + b] * dim,
-                       (size_t)dim * sizeof *k->xbuf);
-            rc = pl_kh_reference_step(kh->W, kh->hidden, dim, kh->p, kh->k, kh->delta, k->xbuf, B,
-                                      eps, k->winners);
-            for (int b = 0; b < B && rc == 0; b++)
-                kh->wins[k->winners[2 * b]]++;
-            if (rc == 0)
-                pl_kh_refresh(kh);
-        } else {
-            rc = pl_kh_step_rows(&k->kh, train->x, k->order + start, B, eps);
-        }
+        rc = k->step(k, k->order + start, B, eps);
         if (rc == 0) {
             pos->batch++;
             if (poll && start + B < n && poll(ctx))
                 rc = PL_EXIT_CHECKPOINTED;
         }
     }
+    if (k->slow_work.capped > capped0)
+        pl_warn("kh epoch %d: %ld minibatch(es) hit kh.slow_max_steps = %d before max |dh| < "
+                "kh.slow_tol = %g; g was taken from the state reached",
+                epoch + 1, k->slow_work.capped - capped0, cfg->kh.slow_max_steps,
+                cfg->kh.slow_tol);
     return rc;
 }
 
@@ -251,8 +316,18 @@ static void kh_record(pl_model *m, int stage, pl_json *j, char *detail, size_t s
     pl_json_num(j, "sphere_mean", mean_dev);
     pl_json_num(j, "sphere_max", max_dev);
     pl_json_int(j, "never_won", never);
-    snprintf(detail, size, "sphere |sum|W|^p - 1| mean %.3g max %.3g  never won %ld/%ld", mean_dev,
-             max_dev, never, k->kh.hidden);
+    int len = snprintf(detail, size, "sphere |sum|W|^p - 1| mean %.3g max %.3g  never won %ld/%ld",
+                       mean_dev, max_dev, never, k->kh.hidden);
+    pl_kh_slow *s = &k->slow_work;
+    if (k->slow && s->minibatches > 0 && len >= 0 && (size_t)len < size) {
+        /* the Euler steps per minibatch since the last record (this session's) */
+        const double steps = (double)s->steps / (double)s->minibatches;
+        pl_json_num(j, "slow_steps", steps);
+        pl_json_int(j, "slow_capped", s->capped);
+        snprintf(detail + len, size - (size_t)len, "  Euler steps %.1f/minibatch, %ld capped", steps,
+                 s->capped);
+        s->steps = s->minibatches = s->capped = 0;
+    }
 }
 
 static void kh_describe(pl_model *m, pl_json *j, char *line, size_t size)
@@ -262,12 +337,18 @@ static void kh_describe(pl_model *m, pl_json *j, char *line, size_t size)
         pl_json_int(j, "hidden", k->kh.hidden);
         pl_json_int(j, "dim", k->kh.dim);
     }
-    snprintf(line, size, "K=%ld p=%g k=%d", k->kh.hidden, k->kh.p, k->kh.k);
+    const pl_kh_slow_params *s = &k->slow_work.prm;
+    if (k->slow)
+        snprintf(line, size, "K=%ld p=%g slow dynamics: w_inh=%g h*=%g delta=%g dt=%g", k->kh.hidden,
+                 k->kh.p, s->w_inh, s->h_star, k->kh.delta, s->dt);
+    else
+        snprintf(line, size, "K=%ld p=%g k=%d", k->kh.hidden, k->kh.p, k->kh.k);
 }
 
 static const char *kh_diverged_hint(int stage)
 {
-    return stage == STAGE_HIDDEN ? "try a smaller kh.eps0" : "try a smaller readout.lr or readout.beta";
+    return stage == STAGE_HIDDEN ? "try a smaller kh.eps0 (slow dynamics: or kh.dt)"
+                                 : "try a smaller readout.lr or readout.beta";
 }
 
 /* ---- sweeps ---- */
