@@ -16,6 +16,7 @@
 #include "plastic/rng.h"
 #include "rules/kh/readout.h"
 #include "rules/kh/readout_bank.h"
+#include "rules/kh/readout_simd.h"
 
 #include "support.h"
 
@@ -46,8 +47,12 @@ static uint8_t *labels(long count, int nclass, uint64_t sub)
 static void test_grad_sum_matches_reference(void **state)
 {
     (void)state;
-    const int shapes[][3] = {{1, 1, 1}, {4, 4, 3}, {7, 13, 9}, {40, 37, 100}, {8, 8, 1}, {5, 3, 17}};
+    const int shapes[][3] = {{1, 1, 1},    {4, 4, 3},    {7, 13, 9}, {40, 37, 100},
+                             {8, 8, 1},    {5, 3, 17},   {4, 32, 5}, {150, 200, 100},
+                             {12, 65, 33}, {3, 64, 100}};
+    for (int wide = 0; wide < 2; wide++)
     for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+        pl_readout_simd_limit(wide ? 512 : 0);
         const int rows = shapes[s][0], B = shapes[s][2];
         const long n = shapes[s][1];
         float *df = alloc_uniform((long)rows * B, SEED, 10 + s, -1.0, 1.0);
@@ -68,6 +73,45 @@ static void test_grad_sum_matches_reference(void **state)
             any += fabs(ref[i]);
         assert_true(any > 0.0);
         pl_free(df), pl_free(hf), pl_free(dT), pl_free(h), pl_free(fast), pl_free(ref);
+    }
+    pl_readout_simd_limit(512);
+}
+
+/* Integers like the slices (|hi| <= 2^b, |lo| <= 2^(b-1), b = 21 for
+ * K <= 2048): the wide products equal the two DGEMMs bitwise, for row and
+ * column counts around the tiles (and none at all). */
+static void test_exact_products_match_dgemm(void **state)
+{
+    (void)state;
+    const int shapes[][3] = {{1, 1, 1}, {4, 16, 8}, {5, 17, 33}, {100, 150, 2000}, {128, 40, 37},
+                             {3, 10, 300}, {0, 10, 5}};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+        const int rows = shapes[s][0], cols = shapes[s][1];
+        const long n = shapes[s][2];
+        const size_t n2 = 2 * (size_t)n;
+        pl_rng rng;
+        pl_rng_init(&rng, SEED, PL_STREAM_TEST, 100 + s);
+        double *H2 = pl_alloc(((size_t)rows + 1) * n2 * sizeof *H2);
+        double *S2 = pl_alloc((size_t)cols * n2 * sizeof *S2);
+        for (size_t i = 0; i < (size_t)rows * n2; i++)
+            H2[i] = (double)((int32_t)pl_rng_below(&rng, 1u << 22) - (1 << 21)) /
+                    (i % n2 < (size_t)n ? 1 : 2);
+        for (size_t i = 0; i < (size_t)cols * n2; i++)
+            S2[i] = (double)((int32_t)pl_rng_below(&rng, 1u << 22) - (1 << 21)) /
+                    (i % n2 < (size_t)n ? 2 : 1);
+        const size_t out = ((size_t)rows + 1) * (size_t)cols;
+        double *a1 = pl_calloc(out, sizeof *a1), *a2 = pl_calloc(out, sizeof *a2);
+        double *b1 = pl_calloc(out, sizeof *b1), *b2 = pl_calloc(out, sizeof *b2);
+        pl_readout_simd_limit(512); /* wide where the CPU has it */
+        pl_exact_products(H2, rows, n, S2, cols, a1, a2, cols);
+        pl_exact_products_ref(H2, rows, n, S2, cols, b1, b2, cols);
+        assert_memory_equal(a1, b1, out * sizeof *a1);
+        assert_memory_equal(a2, b2, out * sizeof *a2);
+        double any = 0.0;
+        for (size_t i = 0; i < (size_t)rows * (size_t)cols; i++)
+            any += fabs(b2[i]);
+        assert_true(rows == 0 || any > 0.0);
+        pl_free(H2), pl_free(S2), pl_free(a1), pl_free(a2), pl_free(b1), pl_free(b2);
     }
 }
 
@@ -189,6 +233,18 @@ static void test_bank_equals_alone(void **state)
     const double m_of[] = {4, 6, 3.5, 2, 12}, beta_of[] = {0.1, 1, 0.5, 0.01, 1};
     assert_int_equal(bank_vs_alone(37, 5, m_of, beta_of, -1), 0);
     assert_int_equal(bank_vs_alone(8, 3, m_of + 1, beta_of + 1, -1), 0);
+    assert_int_equal(bank_vs_alone(96, 4, m_of, beta_of, -1), 0); /* whole wide tiles */
+}
+
+/* The same with the portable kernels (DGEMM and the C tiles). */
+static void test_bank_equals_alone_portable(void **state)
+{
+    (void)state;
+    const double m_of[] = {4, 6, 3.5, 2, 12}, beta_of[] = {0.1, 1, 0.5, 0.01, 1};
+    pl_readout_simd_limit(0);
+    assert_int_equal(bank_vs_alone(37, 5, m_of, beta_of, -1), 0);
+    assert_int_equal(bank_vs_alone(64, 4, m_of, beta_of, 2), 1);
+    pl_readout_simd_limit(512);
 }
 
 /* A bank of one is the plain readout. */
@@ -222,7 +278,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_grad_sum_matches_reference),
+        cmocka_unit_test(test_exact_products_match_dgemm),
         cmocka_unit_test(test_bank_equals_alone),
+        cmocka_unit_test(test_bank_equals_alone_portable),
         cmocka_unit_test(test_bank_of_one),
         cmocka_unit_test(test_diverged_member_isolated),
         cmocka_unit_test(test_member_blowing_up),

@@ -1,8 +1,8 @@
 /* A bank of readouts trained together (readout_bank.h says what and why). */
 #include "rules/kh/readout_bank.h"
 #include "rules/kh/readout_exact.h"
+#include "rules/kh/readout_simd.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
@@ -131,10 +131,8 @@ static void forward(pl_readout_bank *k, const int *idx, int L, const float *H, i
                 slice_row(H + (size_t)(b0 + i) * (size_t)n, n, (int)scale[LC + b0 + i], bits, row,
                           row + n);
             }
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, LC, (int)n, 1.0, k->H2,
-                        (int)n2, k->S2 + n, (int)n2, 0.0, P1 + (size_t)b0 * LC, LC);
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, LC, (int)n2, 1.0, k->H2,
-                        (int)n2, k->S2, (int)n2, 0.0, P2 + (size_t)b0 * LC, LC);
+            pl_exact_products(k->H2, rows, n, k->S2, LC, P1 + (size_t)b0 * LC,
+                              P2 + (size_t)b0 * LC, LC);
         }
     }
     pl_allreduce_sum_double(r0->comm, k->part, 2 * B * LC);
@@ -212,6 +210,15 @@ static void tile(const double *restrict dT, long ldd, const double *restrict h, 
 void pl_readout_grad_sum(const double *dT, long ldd, int rows, const double *h, int B, long n,
                          double *acc, long ldacc)
 {
+    /* AVX-512 where the CPU has it, over the whole tiles of its shape */
+    const int rwide = rows - rows % 4;
+    const long jwide = n - n % 32;
+    if (rwide > 0 && jwide > 0 &&
+        pl_readout_grad_sum_wide(dT, ldd, rwide, h, B, n, jwide, acc, ldacc)) {
+        edge(dT, ldd, rwide, rows, h, n, B, 0, jwide, acc, ldacc);
+        edge(dT, ldd, 0, rows, h, n, B, jwide, n, acc, ldacc);
+        return;
+    }
     const int rfull = rows - rows % KR;
     const long jfull = n - n % JL;
     /* units outer, so a block of h (B x JL) stays in L1 while every row passes */

@@ -1,0 +1,35 @@
+/* The readout bank's two hot products with wide vectors (AVX-512 when the
+ * CPU has it, chosen at run time), and the portable versions they must
+ * equal bitwise. Private to src/rules/kh.
+ *
+ * Why they may differ from the portable code in order and still give the
+ * same bits: the exact forward's sums are of integers below 2^53 (every
+ * order and grouping is exact), and the gradient's sums keep the b order per
+ * element; in both, every product (of two sliced integers, or of two floats)
+ * is exact in double, so a fused multiply-add rounds exactly like a multiply
+ * then an add. */
+#ifndef PLASTIC_READOUT_SIMD_H
+#define PLASTIC_READOUT_SIMD_H
+
+/* P1[b ldp + c] = sum_{j<n} H2[b][j] S2[c][n + j],
+ * P2[b ldp + c] = sum_{j<2n} H2[b][j] S2[c][j], for b < rows, c < cols;
+ * H2 and S2 rows are 2n long ([hi | lo] and [lo | hi] slices). */
+void pl_exact_products(const double *H2, int rows, long n, const double *S2, int cols,
+                       double *P1, double *P2, int ldp);
+/* The same by two DGEMMs (the single readout's way). */
+void pl_exact_products_ref(const double *H2, int rows, long n, const double *S2, int cols,
+                           double *P1, double *P2, int ldp);
+
+/* The vector width used: 512 (AVX-512), or 0 (portable: DGEMM and the
+ * register-tiled C kernel). pl_readout_simd_limit(0) forces the portable
+ * code (tests compare both); pl_readout_simd_limit(512) allows AVX-512 if the
+ * CPU has it. Returns the width now in use. */
+int pl_readout_simd_limit(int bits);
+
+/* The AVX-512 gradient sums of pl_readout_grad_sum (readout_bank.h) over
+ * units [0, nj) of rows n long, for rows a multiple of 4 and nj of 32;
+ * returns 1, or 0 (nothing done) without AVX-512 or for other shapes. */
+int pl_readout_grad_sum_wide(const double *dT, long ldd, int rows, const double *h, int B,
+                             long n, long nj, double *acc, long ldacc);
+
+#endif
