@@ -211,11 +211,8 @@ void pl_readout_grad_sum(const double *dT, long ldd, int rows, const double *h, 
                          double *acc, long ldacc)
 {
     /* AVX-512 where the CPU has it, over the whole tiles of its shape */
-    const int rwide = rows - rows % 4;
-    const long jwide = n - n % 32;
-    if (rwide > 0 && jwide > 0 &&
-        pl_readout_grad_sum_wide(dT, ldd, rwide, h, B, n, jwide, acc, ldacc)) {
-        edge(dT, ldd, rwide, rows, h, n, B, 0, jwide, acc, ldacc);
+    const long jwide = n - n % 8;
+    if (rows > 0 && jwide > 0 && pl_readout_grad_sum_wide(dT, ldd, rows, h, B, n, jwide, acc, ldacc)) {
         edge(dT, ldd, 0, rows, h, n, B, jwide, n, acc, ldacc);
         return;
     }

@@ -131,30 +131,69 @@ static void products_wide(const double *H2, int rows, long n, const double *S2, 
     }
 }
 
-enum { GR = 4, GV = 4 }; /* gradient tile: rows, and vectors of 8 units */
+enum { GR = 4, GV = 4 }; /* gradient tile: up to GR rows, GV vectors of 8 units */
 
-__attribute__((target("avx512f"))) static void grad_tile(const double *dT, long ldd,
-                                                          const double *h, int B, long n,
-                                                          double *acc, long ldacc)
+/* A tile of nr <= GR rows and nv <= GV vectors; inlined with constant nr and
+ * nv, so the sums stay in registers. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+grad_tile(const double *dT, long ldd, const double *h, int B, long n, double *acc, long ldacc,
+          const int nr, const int nv)
 {
     __m512d s[GR][GV];
-    for (int r = 0; r < GR; r++)
-        for (int v = 0; v < GV; v++)
+    for (int r = 0; r < nr; r++)
+        for (int v = 0; v < nv; v++)
             s[r][v] = _mm512_setzero_pd();
     for (int b = 0; b < B; b++) {
         const double *hb = h + (size_t)b * n;
         __m512d x[GV];
-        for (int v = 0; v < GV; v++)
+        for (int v = 0; v < nv; v++)
             x[v] = _mm512_loadu_pd(hb + 8 * v);
-        for (int r = 0; r < GR; r++) {
+        for (int r = 0; r < nr; r++) {
             __m512d d = _mm512_set1_pd(dT[(size_t)r * ldd + b]);
-            for (int v = 0; v < GV; v++)
+            for (int v = 0; v < nv; v++)
                 s[r][v] = _mm512_fmadd_pd(d, x[v], s[r][v]);
         }
     }
-    for (int r = 0; r < GR; r++)
-        for (int v = 0; v < GV; v++)
+    for (int r = 0; r < nr; r++)
+        for (int v = 0; v < nv; v++)
             _mm512_storeu_pd(acc + (size_t)r * ldacc + 8 * v, s[r][v]);
+}
+
+/* Rows [0, rows) x units [j0, j1) in tiles of nv vectors. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+grad_columns(const double *dT, long ldd, int rows, const double *h, int B, long n, long j0,
+             long j1, double *acc, long ldacc, const int nv)
+{
+    for (long j = j0; j < j1; j += 8 * nv) {
+        int r = 0;
+        for (; r + GR <= rows; r += GR)
+            grad_tile(dT + (size_t)r * ldd, ldd, h + j, B, n, acc + (size_t)r * ldacc + j, ldacc,
+                      GR, nv);
+        switch (rows - r) { /* the last rows, in one tile */
+        case 3:
+            grad_tile(dT + (size_t)r * ldd, ldd, h + j, B, n, acc + (size_t)r * ldacc + j, ldacc,
+                      3, nv);
+            break;
+        case 2:
+            grad_tile(dT + (size_t)r * ldd, ldd, h + j, B, n, acc + (size_t)r * ldacc + j, ldacc,
+                      2, nv);
+            break;
+        case 1:
+            grad_tile(dT + (size_t)r * ldd, ldd, h + j, B, n, acc + (size_t)r * ldacc + j, ldacc,
+                      1, nv);
+            break;
+        default: break;
+        }
+    }
+}
+
+__attribute__((target("avx512f"))) static void grad_wide(const double *dT, long ldd, int rows,
+                                                          const double *h, int B, long n, long nj,
+                                                          double *acc, long ldacc)
+{
+    const long j32 = nj - nj % (8 * GV);
+    grad_columns(dT, ldd, rows, h, B, n, 0, j32, acc, ldacc, GV);
+    grad_columns(dT, ldd, rows, h, B, n, j32, nj, acc, ldacc, 1);
 }
 
 #endif
@@ -175,11 +214,9 @@ int pl_readout_grad_sum_wide(const double *dT, long ldd, int rows, const double 
                              long n, long nj, double *acc, long ldacc)
 {
 #if HAVE_WIDE
-    if (width() < 512 || rows % GR || nj % (8 * GV))
+    if (width() < 512 || nj % 8)
         return 0;
-    for (long j = 0; j < nj; j += 8 * GV)
-        for (int r = 0; r < rows; r += GR)
-            grad_tile(dT + (size_t)r * ldd, ldd, h + j, B, n, acc + (size_t)r * ldacc + j, ldacc);
+    grad_wide(dT, ldd, rows, h, B, n, nj, acc, ldacc);
     return 1;
 #else
     (void)dT, (void)ldd, (void)rows, (void)h, (void)B, (void)n, (void)nj, (void)acc, (void)ldacc;

@@ -27,8 +27,8 @@ void pl_exact_products_ref(const double *H2, int rows, long n, const double *S2,
 int pl_readout_simd_limit(int bits);
 
 /* The AVX-512 gradient sums of pl_readout_grad_sum (readout_bank.h) over
- * units [0, nj) of rows n long, for rows a multiple of 4 and nj of 32;
- * returns 1, or 0 (nothing done) without AVX-512 or for other shapes. */
+ * units [0, nj) of rows n long, any rows, nj a multiple of 8; returns 1, or
+ * 0 (nothing done) without AVX-512 or for other nj. */
 int pl_readout_grad_sum_wide(const double *dT, long ldd, int rows, const double *h, int B,
                              long n, long nj, double *acc, long ldacc);
 
