@@ -31,6 +31,7 @@ void pl_readout_bank_init(pl_readout_bank *k, const pl_comm *comm, int nclass, l
     k->S2 = pl_alloc(rows * n2 * sizeof *k->S2);
     k->H2 = pl_alloc((size_t)SLICE * n2 * sizeof *k->H2);
     k->acc = pl_alloc(rows * (n2 / 2) * sizeof *k->acc);
+    k->T = pl_alloc(pl_exact_t_size((int)rows, nunits) * sizeof *k->T);
 }
 
 void pl_readout_bank_free(pl_readout_bank *k)
@@ -46,6 +47,7 @@ void pl_readout_bank_free(pl_readout_bank *k)
     pl_free(k->hd);
     pl_free(k->dT);
     pl_free(k->acc);
+    pl_free(k->T);
     memset(k, 0, sizeof *k);
 }
 
@@ -90,6 +92,34 @@ static int live(const pl_readout_bank *k, int *idx)
     return L;
 }
 
+/* The live members' class rows sliced straight into the wide kernels'
+ * layout (readout_simd.h), 16 rows at a time in unit order: the same
+ * slice_one per element as slice_row, so the same hi and lo. */
+static void slice_wide(pl_readout_bank *k, const int *idx, int L, int bits)
+{
+    enum { CB = 16 };
+    const int C = k->ro[0].nclass, LC = L * C;
+    const long n = k->ro[0].nunits;
+    const double up = ldexp(1.0, bits);
+    for (int c0 = 0; c0 < LC; c0 += CB) {
+        const float *s[CB];
+        double scale[CB];
+        for (int u = 0; u < CB; u++) {
+            const int c = c0 + u;
+            s[u] = c < LC ? k->ro[idx[c / C]].S + (size_t)(c % C) * (size_t)n : NULL;
+            scale[u] = c < LC ? ldexp(1.0, bits - (int)k->scale[c]) : 0.0;
+        }
+        double *t = k->T + (size_t)c0 * 2 * (size_t)n;
+        for (long j = 0; j < n; j++, t += 2 * CB)
+            for (int u = 0; u < CB; u++) {
+                if (s[u])
+                    slice_one(s[u][j], scale[u], up, &t[u], &t[CB + u]);
+                else
+                    t[u] = t[CB + u] = 0.0;
+            }
+    }
+}
+
 /* The forward pass of pl_readout_forward for the L members in idx, whose
  * class rows are stacked: row li C + c of S2 is member idx[li]'s row c. */
 static void forward(pl_readout_bank *k, const int *idx, int L, const float *H, int B)
@@ -112,12 +142,16 @@ static void forward(pl_readout_bank *k, const int *idx, int L, const float *H, i
     for (int i = 0; i < LC + B; i++)
         scale[i] = (double)scale_exponent(scale[i]);
 
-    for (int li = 0; li < L; li++)
-        for (int c = 0; c < C; c++) {
-            double *row = k->S2 + (size_t)(li * C + c) * n2;
-            slice_row(k->ro[idx[li]].S + (size_t)c * (size_t)n, n, (int)scale[li * C + c], bits,
-                      row + n, row);
-        }
+    const int wide = pl_exact_wide() && n > 0 && LC > 0;
+    if (wide)
+        slice_wide(k, idx, L, bits);
+    else
+        for (int li = 0; li < L; li++)
+            for (int c = 0; c < C; c++) {
+                double *row = k->S2 + (size_t)(li * C + c) * n2;
+                slice_row(k->ro[idx[li]].S + (size_t)c * (size_t)n, n, (int)scale[li * C + c],
+                          bits, row + n, row);
+            }
 
     /* P1 = Hhi Shi^T, P2 = Hhi Slo^T + Hlo Shi^T over all stacked rows at once */
     double *P1 = k->part, *P2 = k->part + (size_t)B * (size_t)LC;
@@ -131,8 +165,12 @@ static void forward(pl_readout_bank *k, const int *idx, int L, const float *H, i
                 slice_row(H + (size_t)(b0 + i) * (size_t)n, n, (int)scale[LC + b0 + i], bits, row,
                           row + n);
             }
-            pl_exact_products(k->H2, rows, n, k->S2, LC, P1 + (size_t)b0 * LC,
-                              P2 + (size_t)b0 * LC, LC);
+            if (wide)
+                pl_exact_products_t(k->H2, rows, n, k->T, LC, P1 + (size_t)b0 * LC,
+                                    P2 + (size_t)b0 * LC, LC);
+            else
+                pl_exact_products(k->H2, rows, n, k->S2, LC, P1 + (size_t)b0 * LC,
+                                  P2 + (size_t)b0 * LC, LC);
         }
     }
     pl_allreduce_sum_double(r0->comm, k->part, 2 * B * LC);

@@ -25,6 +25,7 @@ typedef struct pl_readout_bank {
     int cap;
     double *scale;        /* R C + cap: row maxima, then exponents */
     double *S2;           /* R C x 2 nunits: [lo | hi] slices of the live members' S */
+    double *T;            /* the same slices in the wide kernels' layout (readout_simd.h) */
     double *H2;           /* SLICE rows x 2 nunits: [hi | lo] slices of H */
     double *part;         /* 2 x cap x R C: the exact partial sums */
     double *hd;           /* cap x nunits: the minibatch's features in double */

@@ -94,26 +94,14 @@ __attribute__((target("avx512f"))) static void products_tile(const double *const
         }
 }
 
-static void products_wide(const double *H2, int rows, long n, const double *S2, int cols,
-                          double *P1, double *P2, int ldp)
+/* The products from S's slices already in T's layout (readout_simd.h). */
+static void products_from_t(const double *H2, int rows, long n, const double *T, int cols,
+                            double *P1, double *P2, int ldp)
 {
-    static double *T, *Q, *zero;
-    static size_t tsize, qsize, zsize;
+    static double *Q, *zero;
+    static size_t qsize, zsize;
     const int blocks = (cols + CB - 1) / CB, cpad = blocks * CB, rpad = (rows + RB - 1) / RB * RB;
     const size_t n2 = 2 * (size_t)n;
-    /* S2 transposed by blocks of 16 columns: T[blk][j] = 16 hi, 16 lo (0 past cols) */
-    scratch(&T, &tsize, (size_t)blocks * n2 * CB);
-    for (int blk = 0; blk < blocks; blk++) {
-        const double *s[CB];
-        for (int u = 0; u < CB; u++)
-            s[u] = blk * CB + u < cols ? S2 + (size_t)(blk * CB + u) * n2 : NULL;
-        double *t = T + (size_t)blk * n2 * CB;
-        for (long j = 0; j < n; j++, t += 2 * CB) /* written in order, read 16 rows at once */
-            for (int u = 0; u < CB; u++) {
-                t[u] = s[u] ? s[u][n + j] : 0.0;
-                t[CB + u] = s[u] ? s[u][j] : 0.0;
-            }
-    }
     scratch(&Q, &qsize, 2 * (size_t)rpad * (size_t)cpad);
     scratch(&zero, &zsize, n2);
     double *Q1 = Q, *Q2 = Q + (size_t)rpad * (size_t)cpad;
@@ -129,6 +117,28 @@ static void products_wide(const double *H2, int rows, long n, const double *S2, 
         memcpy(P1 + (size_t)b * ldp, Q1 + (size_t)b * cpad, (size_t)cols * sizeof *P1);
         memcpy(P2 + (size_t)b * ldp, Q2 + (size_t)b * cpad, (size_t)cols * sizeof *P2);
     }
+}
+
+static void products_wide(const double *H2, int rows, long n, const double *S2, int cols,
+                          double *P1, double *P2, int ldp)
+{
+    static double *T;
+    static size_t tsize;
+    const int blocks = (cols + CB - 1) / CB;
+    const size_t n2 = 2 * (size_t)n;
+    scratch(&T, &tsize, pl_exact_t_size(cols, n));
+    for (int blk = 0; blk < blocks; blk++) {
+        const double *s[CB];
+        for (int u = 0; u < CB; u++)
+            s[u] = blk * CB + u < cols ? S2 + (size_t)(blk * CB + u) * n2 : NULL;
+        double *t = T + (size_t)blk * n2 * CB;
+        for (long j = 0; j < n; j++, t += 2 * CB) /* written in order, read 16 rows at once */
+            for (int u = 0; u < CB; u++) {
+                t[u] = s[u] ? s[u][n + j] : 0.0;
+                t[CB + u] = s[u] ? s[u][j] : 0.0;
+            }
+    }
+    products_from_t(H2, rows, n, T, cols, P1, P2, ldp);
 }
 
 enum { GR = 4, GV = 4 }; /* gradient tile: up to GR rows, GV vectors of 8 units */
@@ -208,6 +218,24 @@ void pl_exact_products(const double *H2, int rows, long n, const double *S2, int
     }
 #endif
     pl_exact_products_ref(H2, rows, n, S2, cols, P1, P2, ldp);
+}
+
+size_t pl_exact_t_size(int cols, long n)
+{
+    return (size_t)((cols + CB - 1) / CB) * CB * 2 * (size_t)(n ? n : 1);
+}
+
+int pl_exact_wide(void) { return width() >= 512; }
+
+void pl_exact_products_t(const double *H2, int rows, long n, const double *T, int cols,
+                         double *P1, double *P2, int ldp)
+{
+#if HAVE_WIDE
+    if (rows > 0 && cols > 0 && n > 0)
+        products_from_t(H2, rows, n, T, cols, P1, P2, ldp);
+#else
+    (void)H2, (void)rows, (void)n, (void)T, (void)cols, (void)P1, (void)P2, (void)ldp;
+#endif
 }
 
 int pl_readout_grad_sum_wide(const double *dT, long ldd, int rows, const double *h, int B,

@@ -11,6 +11,8 @@
 #ifndef PLASTIC_READOUT_SIMD_H
 #define PLASTIC_READOUT_SIMD_H
 
+#include <stddef.h>
+
 /* P1[b ldp + c] = sum_{j<n} H2[b][j] S2[c][n + j],
  * P2[b ldp + c] = sum_{j<2n} H2[b][j] S2[c][j], for b < rows, c < cols;
  * H2 and S2 rows are 2n long ([hi | lo] and [lo | hi] slices). */
@@ -19,6 +21,17 @@ void pl_exact_products(const double *H2, int rows, long n, const double *S2, int
 /* The same by two DGEMMs (the single readout's way). */
 void pl_exact_products_ref(const double *H2, int rows, long n, const double *S2, int cols,
                            double *P1, double *P2, int ldp);
+
+/* The wide kernels' layout of S's slices, which the bank writes directly:
+ * columns (class rows of the stack) in blocks of 16; block b holds, per unit
+ * j, the 16 columns' hi slices then their lo slices, at
+ * T[(b 2n + 2 j) 16 + u] (hi) and [... + 16 + u] (lo); columns past cols
+ * are 0. pl_exact_t_size: its doubles. pl_exact_wide: 1 if the wide
+ * kernels are in use (then pl_exact_products_t may be called). */
+size_t pl_exact_t_size(int cols, long n);
+int pl_exact_wide(void);
+void pl_exact_products_t(const double *H2, int rows, long n, const double *T, int cols,
+                         double *P1, double *P2, int ldp);
 
 /* The vector width used: 512 (AVX-512), or 0 (portable: DGEMM and the
  * register-tiled C kernel). pl_readout_simd_limit(0) forces the portable
