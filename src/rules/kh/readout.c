@@ -237,7 +237,7 @@ static size_t layout(const pl_readout *r, int cap, work *w)
     return total;
 }
 
-void pl_readout_reserve(pl_readout *r, int B)
+static void reserve(pl_readout *r, int B)
 {
     if (B <= r->cap)
         return;
@@ -254,7 +254,7 @@ void pl_readout_forward(pl_readout *r, const float *H, int B, float *c)
 {
     if (B <= 0)
         return;
-    pl_readout_reserve(r, B);
+    reserve(r, B);
     work w;
     layout(r, r->cap, &w);
     const int C = r->nclass;
