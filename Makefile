@@ -79,7 +79,8 @@ help:
 HOT := build/src/rules/kh/kh.o build/src/rules/kh/kh_slow.o build/src/nn/gemm.o build/src/rules/kh/readout.o build/mpi/h5io.o \
        build/src/nn/exact.o build/src/nn/act.o build/src/nn/conv.o build/src/nn/adam.o \
        build/src/nn/optim.o build/src/nn/loss.o build/src/rules/reclra/lra.o \
-       build/src/nn/pconv.o
+       build/src/nn/pconv.o build/src/rules/kh/readout_bank.o \
+       build/src/rules/kh/readout_simd.o
 $(HOT): OPT = -O3 -fno-math-errno
 # The slow KH dynamics' Euler loop sums grid integers and counts, exact in
 # any order: `omp simd` (no OpenMP runtime) lets that one loop vectorise, and

@@ -208,6 +208,23 @@ struct pl_rule {
      * rule may reuse. */
     void (*restart)(pl_model *m, const pl_config *cfg, int from);
 
+    /* Sweeps, optional (NULL: every run trains alone): a batch of runs that
+     * share the shared stages (so run.seed) and differ only in the keys
+     * batch_keys names (KH: readout.m, readout.beta) trains its later
+     * stages together, each run's results bitwise what it would compute
+     * alone. restart_batch makes m run cfgs[0..n) from stage `from` on
+     * (m->cfg = cfgs[0]; the caller keeps cfgs alive). epoch_batch runs one
+     * epoch of every live member from minibatch 0, filling pos[i] (n of
+     * them) as epoch does, without a poll; a member whose epoch loss is not
+     * finite has diverged: the rule freezes it (it no longer trains or
+     * touches the others, its pos untouched from then on), as the run alone
+     * would stop after that epoch. errors_batch: errors[i] of each live
+     * member, -1 for a diverged one. Collective. */
+    const char *batch_keys[4];
+    void (*restart_batch)(pl_model *m, const pl_config *const *cfgs, int n, int from);
+    int (*epoch_batch)(pl_model *m, int stage, int epoch, pl_epoch_pos *pos);
+    void (*errors_batch)(pl_model *m, int split, long *errors);
+
     /* bench: seconds of the bare GEMMs one epoch of the stage needs (the
      * yardstick of its epoch time; slowest rank), and a line describing
      * the layout. Collective. */

@@ -10,6 +10,8 @@
  *   3. a pending run of a shared stage another group has made ready;
  *   4. WAIT if every pending run needs a shared stage still being trained,
  *      else DONE.
+ * With sweep.batch > 1 the group also gets the pending runs that may train
+ * together with that run (pl_sched_next_batch).
  * TPE sweeps grow the run list: when nothing is pending and fewer than
  * `trials` points were proposed, a new point (all its repeats) is proposed
  * from the points finished so far. */
@@ -53,6 +55,13 @@ void pl_sched_free(pl_sched *s);
 /* The next run for `group`, which holds shared stage `held` (0: none).
  * On PL_SCHED_RUN, *run is its index and it is marked running. */
 int pl_sched_next(pl_sched *s, int group, uint64_t held, long *run);
+
+/* Like pl_sched_next, then up to max - 1 more pending runs that may train
+ * together with the first (the rule's batch_keys, rule.h): the same shared
+ * stages, stage and repeat, differing only on axes of batch keys. TPE
+ * sweeps and rules without batch hooks get one. runs[0..*n) are marked
+ * running. */
+int pl_sched_next_batch(pl_sched *s, int group, uint64_t held, int max, long *runs, int *n);
 
 /* Run `run` ended with validation error loss (NaN for a failed run). */
 void pl_sched_finish(pl_sched *s, long run, double loss);

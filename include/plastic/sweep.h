@@ -11,6 +11,7 @@
  *   strategy = grid           ; grid | random | tpe
  *   trials = 0                ; points of a random or TPE search
  *   group_size = 1            ; ranks per run in an MPI task farm
+ *   batch = 16                ; runs a group trains together (rule.h batch_keys)
  *   dir = sweeps/<run.name>   ; where the sweep lives
  *
  * A run is (stage, point, repeat): the point picks one value per axis. The
@@ -41,6 +42,8 @@
  * expansion in memory and every count of runs within an int. */
 #define PL_SWEEP_MAX_RUNS 1000000
 #define PL_KEY_MAX (2 * PL_NAME_MAX)
+/* Most runs one group trains together (sweep.batch). */
+#define PL_SWEEP_MAX_BATCH 64
 
 enum pl_sweep_stage { PL_STAGE_SEARCH = 0, PL_STAGE_FINAL = 1 };
 enum pl_sweep_strategy { PL_STRATEGY_GRID, PL_STRATEGY_RANDOM, PL_STRATEGY_TPE };
@@ -63,6 +66,8 @@ typedef struct pl_sweep {
     int trials;           /* random and tpe: points to evaluate */
     int tpe_startup;      /* tpe: random points before the model is used */
     int group_size;
+    int batch;            /* most runs a group trains together: those sharing the shared
+                             stages and differing only in the rule's batch_keys (1: alone) */
     double converge_tol;  /* report: a cell whose shared stage ends with the
                              rule's converge_field above this did not converge */
     char tune[PL_PATH_MAX]; /* sections whose axes are chosen per cell, space separated */

@@ -39,6 +39,7 @@ typedef struct pl_worker {
     uint64_t held;             /* shared key of model (0: none) */
     int held_diverged;
     pl_config cfg;             /* the configuration model runs (it keeps a pointer) */
+    pl_config *bcfg;           /* a batch's configurations (restart_batch keeps pointers) */
     pl_model *model;
     double summary[PL_SUMMARY_FIELDS]; /* of the held shared stages */
     long trainings, loads;     /* counters for the summary */
@@ -52,6 +53,15 @@ void pl_worker_free(pl_worker *w);
  * when a signal stopped it (nothing to record: it reruns), or an error code
  * (bad data, unusable shared-stage directory). */
 int pl_worker_run(pl_worker *w, const pl_sweep_run *run, pl_run_result *res);
+
+/* Executes n runs that share their shared stages and differ only in the
+ * rule's batch_keys (pl_sched_next_batch chose them) together, each res[i]
+ * what pl_worker_run would give it alone, bitwise, except the timings: the
+ * batch's own-stage time is shared out equally (train_seconds = batch time
+ * / n), the shared stages' and loading time go to the first run, as if
+ * they ran one after another. n = 1, or a rule without batch hooks: one by
+ * one. Returns like pl_worker_run, for the whole batch. */
+int pl_worker_run_batch(pl_worker *w, const pl_sweep_run *runs, int n, pl_run_result *res);
 
 /* The results table's header for this sweep, and one run's row (both
  * allocated, caller frees). */

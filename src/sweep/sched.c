@@ -1,6 +1,7 @@
 /* Run scheduling for sweeps (sched.h). */
 #include "plastic/sched.h"
 #include "plastic/common.h"
+#include "plastic/rule.h"
 #include "plastic/tpe.h"
 
 #include <math.h>
@@ -235,6 +236,45 @@ int pl_sched_next(pl_sched *s, int group, uint64_t held, long *run)
     s->running++;
     *run = i;
     return PL_SCHED_RUN;
+}
+
+/* 1 if run j may train together with run i: the same stage, repeat and
+ * shared stages (so run.seed), and the same value on every axis outside the
+ * rule's batch_keys. */
+static int batchable(const pl_sched *s, long i, long j)
+{
+    const pl_sweep *sw = s->sw;
+    const pl_sweep_run *a = &s->runs[i], *b = &s->runs[j];
+    if (s->shared[i] != s->shared[j] || a->stage != b->stage || a->repeat != b->repeat)
+        return 0;
+    for (int x = 0; x < sw->naxes; x++) {
+        int free_axis = 0;
+        for (int k = 0; k < 4 && sw->rule->batch_keys[k] && !free_axis; k++)
+            free_axis = !strcmp(sw->axes[x].key, sw->rule->batch_keys[k]);
+        if (!free_axis && a->choice[x] != b->choice[x])
+            return 0;
+    }
+    return 1;
+}
+
+int pl_sched_next_batch(pl_sched *s, int group, uint64_t held, int max, long *runs, int *n)
+{
+    *n = 0;
+    int how = pl_sched_next(s, group, held, &runs[0]);
+    if (how != PL_SCHED_RUN)
+        return how;
+    *n = 1;
+    const struct pl_rule *rule = s->sw->rule;
+    if (s->tpe || max <= 1 || !rule || !rule->epoch_batch)
+        return how;
+    for (long j = 0; j < s->nruns && *n < max; j++)
+        if (s->state[j] == PL_RUN_PENDING && batchable(s, runs[0], j)) {
+            s->state[j] = PL_RUN_RUNNING;
+            s->pending--;
+            s->running++;
+            runs[(*n)++] = j;
+        }
+    return how;
 }
 
 void pl_sched_finish(pl_sched *s, long run, double loss)

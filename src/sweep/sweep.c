@@ -104,8 +104,9 @@ static void print_plan(const pl_sweep *sw, const options *o, const pl_sweep_run 
                        int world)
 {
     static const char *const names[] = {"grid", "random", "tpe"};
-    printf("sweep %s: strategy %s, %d axes, %d repeat(s), group_size %d, dir %s\n", sw->path,
-           names[sw->strategy], sw->naxes, sw->repeats, sw->group_size, sw->dir);
+    printf("sweep %s: strategy %s, %d axes, %d repeat(s), group_size %d, batch %d, dir %s\n",
+           sw->path, names[sw->strategy], sw->naxes, sw->repeats, sw->group_size, sw->batch,
+           sw->dir);
     for (int a = 0; a < sw->naxes; a++) {
         printf("  %-16s %3d value(s):", sw->axes[a].key, sw->axes[a].nvalues);
         for (int v = 0; v < sw->axes[a].nvalues; v++)
@@ -162,19 +163,23 @@ static void print_plan(const pl_sweep *sw, const options *o, const pl_sweep_run 
 
 /* ---- running ---- */
 
+/* A group's request: the runs it just finished (or gives back, with quit)
+ * and what it holds; the answer: the next batch of runs (sweep.batch). */
 typedef struct ask {
-    int64_t finished;  /* run index the group just finished, or -1 */
-    double loss;
-    uint64_t held;     /* shared key the group holds */
+    int32_t nfinished;
     int32_t quit;      /* the group stops early (signal or error) */
-    int32_t pad;
+    uint64_t held;     /* shared key the group holds */
+    int64_t finished[PL_SWEEP_MAX_BATCH];
+    double loss[PL_SWEEP_MAX_BATCH];
 } ask;
 
 typedef struct answer {
     int32_t how;       /* PL_SCHED_RUN or PL_SCHED_DONE */
     int32_t was_held;  /* the dispatcher held the request back (no work yet) */
-    int64_t run;
-    pl_sweep_run desc;
+    int32_t n;         /* runs in the batch */
+    int32_t pad;
+    int64_t run[PL_SWEEP_MAX_BATCH];
+    pl_sweep_run desc[PL_SWEEP_MAX_BATCH];
 } answer;
 
 typedef struct dispatcher {
@@ -192,26 +197,28 @@ static int serve(void *ctx, int group, const void *request, void *reply)
     memset(a, 0, sizeof *a);
     a->was_held = d->held[group];
     d->held[group] = 0;
-    if (q->finished >= 0) {
+    for (int i = 0; i < q->nfinished; i++) {
         if (q->quit)
-            pl_sched_abandon(s, q->finished);
+            pl_sched_abandon(s, q->finished[i]);
         else
-            pl_sched_finish(s, q->finished, q->loss);
+            pl_sched_finish(s, q->finished[i], q->loss[i]);
     }
     if (q->quit) {
         a->how = PL_SCHED_DONE;
         return 2;
     }
-    long run;
-    int how = pl_sched_next(s, group, q->held, &run);
+    long runs[PL_SWEEP_MAX_BATCH];
+    int n;
+    int how = pl_sched_next_batch(s, group, q->held, s->sw->batch, runs, &n);
     if (how == PL_SCHED_WAIT) {
         d->held[group] = 1;
         return 1;
     }
     a->how = how;
-    if (how == PL_SCHED_RUN) {
-        a->run = run;
-        a->desc = s->runs[run];
+    a->n = how == PL_SCHED_RUN ? n : 0;
+    for (int i = 0; i < a->n; i++) {
+        a->run[i] = runs[i];
+        a->desc[i] = s->runs[runs[i]];
     }
     return how == PL_SCHED_DONE ? 2 : 0;
 }
@@ -229,26 +236,28 @@ static int work(const pl_sweep *sw, pl_farm *farm, dispatcher *local, pl_table *
 {
     const pl_comm *group = pl_farm_group(farm);
     const int leader = pl_comm_rank(group) == 0, gi = pl_farm_group_index(farm);
-    ask q = {.finished = -1, .loss = NAN};
+    ask q = {.nfinished = 0};
+    pl_run_result *res = pl_alloc(PL_SWEEP_MAX_BATCH * sizeof *res);
+    answer *a = pl_alloc(sizeof *a);
     int rc = 0;
     for (;;) {
-        answer a;
         q.held = w->held;
         double waited;
         if (pl_farm_dynamic(farm)) {
-            waited = pl_farm_ask(farm, &q, &a);
+            waited = pl_farm_ask(farm, &q, a);
         } else {
             double t0 = pl_now();
-            serve(local, gi, &q, &a);
+            serve(local, gi, &q, a);
             waited = pl_now() - t0;
         }
-        *(a.was_held ? &st->idle_seconds : &st->wait_seconds) += waited;
-        if (a.how != PL_SCHED_RUN)
+        *(a->was_held ? &st->idle_seconds : &st->wait_seconds) += waited;
+        if (a->how != PL_SCHED_RUN)
             break;
-        pl_run_result res;
-        rc = pl_worker_run(w, &a.desc, &res);
-        if (rc == 0 && leader) {
-            char *row = pl_sweep_row(sw, &a.desc, &res, pl_comm_size(group));
+        rc = pl_worker_run_batch(w, a->desc, a->n, res);
+        /* one row per run, appended when the whole batch is done: a batch
+         * stopped by a signal or a kill leaves no row and reruns whole */
+        for (int i = 0; i < a->n && rc == 0 && leader; i++) {
+            char *row = pl_sweep_row(sw, &a->desc[i], &res[i], pl_comm_size(group));
             int put = pl_table_append(table, row);
             free(row);
             if (put == PL_EXIT_DATA)
@@ -258,26 +267,33 @@ static int work(const pl_sweep *sw, pl_farm *farm, dispatcher *local, pl_table *
         pl_allreduce_sum_long(group, &bad, 1);
         if (bad && rc == 0)
             rc = PL_EXIT_DATA; /* the leader could not record it */
-        q.finished = a.run;
+        q.nfinished = a->n;
+        for (int i = 0; i < a->n; i++)
+            q.finished[i] = a->run[i];
         if (rc) {
-            q.quit = 1; /* give the run back and stop */
+            q.quit = 1; /* give the runs back and stop */
             if (pl_farm_dynamic(farm))
-                pl_farm_ask(farm, &q, &a);
+                pl_farm_ask(farm, &q, a);
             else
-                serve(local, gi, &q, &a);
+                serve(local, gi, &q, a);
             break;
         }
-        q.loss = res.status == PL_EXIT_OK ? res.valid_error : NAN;
-        st->runs++;
-        st->diverged += res.status != PL_EXIT_OK;
-        st->run_seconds += res.seconds;
-        char id[17];
-        pl_sweep_run_hex(sw, &a.desc, id);
-        pl_info("[group %d] run %s %s: valid %.2f%% test %.2f%% in %.1f s%s%s", gi, id,
-                a.desc.stage == PL_STAGE_FINAL ? "(final)" : "", res.valid_error, res.test_error,
-                res.seconds, res.trained_shared ? " (trained its shared stages)" : "",
-                res.status != PL_EXIT_OK ? " DIVERGED" : "");
+        for (int i = 0; i < a->n; i++) {
+            const pl_run_result *r = &res[i];
+            q.loss[i] = r->status == PL_EXIT_OK ? r->valid_error : NAN;
+            st->runs++;
+            st->diverged += r->status != PL_EXIT_OK;
+            st->run_seconds += r->seconds;
+            char id[17];
+            pl_sweep_run_hex(sw, &a->desc[i], id);
+            pl_info("[group %d] run %s %s: valid %.2f%% test %.2f%% in %.1f s%s%s%s", gi, id,
+                    a->desc[i].stage == PL_STAGE_FINAL ? "(final)" : "", r->valid_error,
+                    r->test_error, r->seconds, r->trained_shared ? " (trained its shared stages)" : "",
+                    a->n > 1 ? " (batched)" : "", r->status != PL_EXIT_OK ? " DIVERGED" : "");
+        }
     }
+    pl_free(res);
+    pl_free(a);
     return rc;
 }
 

@@ -96,7 +96,15 @@ static int setting(pl_sweep *sw, const char *name, const char *value, char *err,
         target = &sw->tpe_startup, lo = 1;
     else if (!strcmp(name, "group_size"))
         target = &sw->group_size, lo = 1;
+    else if (!strcmp(name, "batch"))
+        target = &sw->batch, lo = 1;
     if (target) {
+        if (target == &sw->batch && parse_int(value, lo, target) == 0 &&
+            sw->batch > PL_SWEEP_MAX_BATCH) {
+            snprintf(err, size, "sweep.batch = '%s': expected an integer in 1..%d", value,
+                     PL_SWEEP_MAX_BATCH);
+            return -1;
+        }
         if (parse_int(value, lo, target)) {
             snprintf(err, size, "sweep.%s = '%s': expected an integer >= %d", name, value, lo);
             return -1;
@@ -155,7 +163,7 @@ static int setting(pl_sweep *sw, const char *name, const char *value, char *err,
     }
     snprintf(err, size,
              "unknown sweep setting '%s' (known: repeats, final_repeats, strategy, trials, "
-             "tpe_startup, group_size, converge_tol, tune, dir; an axis is "
+             "tpe_startup, group_size, batch, converge_tol, tune, dir; an axis is "
              "section.key = v1,v2,...)",
              name);
     return -1;
@@ -418,6 +426,7 @@ int pl_sweep_load(pl_sweep *sw, const char *path, char **overrides, int noverrid
     sw->final_repeats = -1;
     sw->tpe_startup = 10;
     sw->group_size = 1;
+    sw->batch = 16;
     sw->converge_tol = 0.1;
     sw->tune[0] = '\1'; /* unset: the rule's default, once the rule is known */
     snprintf(sw->path, sizeof sw->path, "%s", path);

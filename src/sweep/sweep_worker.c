@@ -45,6 +45,7 @@ static void drop_split(pl_worker *w)
 void pl_worker_free(pl_worker *w)
 {
     drop_shared(w);
+    pl_free(w->bcfg);
     drop_split(w);
     if (w->have_data) {
         pl_dataset_free(&w->all);
@@ -295,6 +296,121 @@ int pl_worker_run(pl_worker *w, const pl_sweep_run *run, pl_run_result *res)
     if (rc == PL_EXIT_DIVERGED) {
         res->status = PL_EXIT_DIVERGED;
         rc = 0;
+    }
+    return rc;
+}
+
+/* ---- a batch of runs ---- */
+
+/* later_stages for the batch in w->bcfg: every member's epochs together; a
+ * member whose epoch loss is not finite is left diverged there (the rule
+ * freezes it), the rest go on. Returns 0, or PL_EXIT_CHECKPOINTED on a
+ * signal (the whole batch reruns). */
+static int later_stages_batch(pl_worker *w, int n, pl_run_result *res)
+{
+    const pl_rule *rule = w->sw->rule;
+    const pl_config **cfgs = pl_alloc((size_t)n * sizeof *cfgs);
+    pl_epoch_pos *pos = pl_alloc((size_t)n * sizeof *pos);
+    long *errors = pl_alloc((size_t)n * sizeof *errors);
+    for (int i = 0; i < n; i++)
+        cfgs[i] = &w->bcfg[i];
+    rule->restart_batch(w->model, cfgs, n, rule->shared_stages);
+    const pl_config *cfg = cfgs[0];
+    int rc = 0, last = rule->nstages - 1, alive = n;
+    for (int stage = rule->shared_stages; stage < rule->nstages && rc == 0 && alive; stage++) {
+        const int epochs = rule->epochs(cfg, stage), supervised = rule->stages[stage].supervised;
+        if (epochs == 0)
+            continue;
+        if (rule->begin_stage)
+            rc = rule->begin_stage(w->model, stage);
+        for (int epoch = 0; epoch < epochs && rc == 0 && alive; epoch++) {
+            memset(pos, 0, (size_t)n * sizeof *pos);
+            rc = rule->epoch_batch(w->model, stage, epoch, pos);
+            for (int i = 0; i < n && rc == 0; i++) {
+                if (res[i].status != PL_EXIT_OK || !supervised)
+                    continue;
+                if (!isfinite(pos[i].loss_sum)) {
+                    res[i].status = PL_EXIT_DIVERGED; /* alone: it stops here */
+                    alive--;
+                } else {
+                    res[i].train_error = pl_percent(pos[i].wrong, w->train.n);
+                }
+            }
+            if (rc == 0 && pl_allreduce_or(w->comm, pl_signal_received() != 0))
+                rc = PL_EXIT_CHECKPOINTED;
+        }
+    }
+    if (rc == 0 && alive && rule->stages[last].supervised && rule->epochs(cfg, last) > 0) {
+        const int split[2] = {PL_SPLIT_VALID, PL_SPLIT_TEST};
+        for (int s = 0; s < 2; s++) {
+            rule->errors_batch(w->model, split[s], errors);
+            for (int i = 0; i < n; i++)
+                if (res[i].status == PL_EXIT_OK) {
+                    long total = s == 0 ? w->valid.n : w->test.n;
+                    *(s == 0 ? &res[i].valid_error : &res[i].test_error) =
+                        pl_percent(errors[i], total);
+                }
+        }
+    }
+    pl_free(cfgs);
+    pl_free(pos);
+    pl_free(errors);
+    return rc;
+}
+
+int pl_worker_run_batch(pl_worker *w, const pl_sweep_run *runs, int n, pl_run_result *res)
+{
+    const pl_rule *rule = w->sw->rule;
+    if (n == 1 || !rule->epoch_batch || rule->shared_stages == 0) {
+        for (int i = 0; i < n; i++) {
+            int rc = pl_worker_run(w, &runs[i], &res[i]);
+            if (rc)
+                return rc;
+        }
+        return 0;
+    }
+    for (int i = 0; i < n; i++) {
+        res[i] = (pl_run_result){.status = PL_EXIT_OK, .valid_error = NAN, .test_error = NAN,
+                                 .train_error = NAN};
+        for (int f = 0; f < PL_SUMMARY_FIELDS; f++)
+            res[i].summary[f] = NAN;
+    }
+    pl_free(w->bcfg);
+    w->bcfg = pl_alloc((size_t)n * sizeof *w->bcfg);
+    for (int i = 0; i < n; i++) {
+        int rc = pl_sweep_config(w->sw, &runs[i], &w->bcfg[i]);
+        if (rc)
+            return rc;
+    }
+    const pl_config *cfg = &w->bcfg[0];
+    for (int i = 1; i < n; i++)
+        if (w->bcfg[i].run.seed != cfg->run.seed ||
+            pl_sweep_shared_key(&w->bcfg[i]) != pl_sweep_shared_key(cfg)) {
+            pl_error("internal: a batch of runs with different seeds or shared stages");
+            return PL_EXIT_USAGE;
+        }
+    openblas_set_num_threads(cfg->run.threads);
+    double t0 = pl_now();
+    int rc = ensure_data(w, cfg);
+    if (rc == 0)
+        rc = ensure_shared(w, cfg, pl_sweep_shared_key(cfg), &res[0]);
+    if (rc)
+        return rc;
+    double t1 = pl_now();
+    res[0].load_seconds = t1 - t0 - res[0].shared_seconds;
+    res[0].seconds = t1 - t0;
+    if (w->held_diverged) {
+        for (int i = 0; i < n; i++)
+            res[i].status = PL_EXIT_DIVERGED;
+        return 0;
+    }
+    for (int i = 0; i < n; i++)
+        memcpy(res[i].summary, w->summary, sizeof res[i].summary);
+    rc = later_stages_batch(w, n, res);
+    const double each = (pl_now() - t1) / n;
+    for (int i = 0; i < n; i++) {
+        res[i].train_seconds = each;
+        res[i].seconds += each;
     }
     return rc;
 }

@@ -1,7 +1,8 @@
 /* The KH rule through the rule interface (rule.h), as the trainer and the
  * sweep drive it: its state list, its hidden-layer epoch against the bare
  * step, the readout's features reused across a sweep's restarts only while
- * readout.n is unchanged, and both stages together learning a task. */
+ * readout.n is unchanged, the batch hooks equal to runs alone, and both
+ * stages together learning a task. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -161,6 +162,75 @@ static void restart_keeps_features_of_the_same_n(void **state)
     free_fixture(&f);
 }
 
+/* The sweep's batch hooks: readouts of 3 configurations differing in m and
+ * beta trained together (restart_batch, epoch_batch, errors_batch) give
+ * each configuration's epochs and errors through restart, epoch and errors
+ * alone, bitwise; a later restart trains alone again. */
+static void batch_hooks_equal_alone(void **state)
+{
+    (void)state;
+    fixture f;
+    setup_fixture(&f);
+    f.cfg.readout.epochs = 4;
+    assert_string_equal(pl_rule_kh.batch_keys[0], "readout.m");
+    assert_string_equal(pl_rule_kh.batch_keys[1], "readout.beta");
+    pl_model *m = create(&f);
+    assert_int_equal(pl_rule_kh.begin_stage(m, 0), 0);
+    for (int e = 0; e < f.cfg.kh.epochs; e++) {
+        pl_epoch_pos pos = {0};
+        assert_int_equal(pl_rule_kh.epoch(m, 0, e, &pos, NULL, NULL), 0);
+    }
+    enum { N = 3, E = 4 };
+    pl_config cfgs[N];
+    const pl_config *ptrs[N];
+    const double ms[N] = {6, 4, 8}, betas[N] = {0.5, 0.1, 1};
+    pl_epoch_pos alone[N][E], together[N][E];
+    long errs_alone[N][2], errs_together[N][2];
+    for (int i = 0; i < N; i++) {
+        cfgs[i] = f.cfg;
+        cfgs[i].readout.m = ms[i];
+        cfgs[i].readout.beta = betas[i];
+        ptrs[i] = &cfgs[i];
+        pl_rule_kh.restart(m, &cfgs[i], 1);
+        assert_int_equal(pl_rule_kh.begin_stage(m, 1), 0);
+        for (int e = 0; e < E; e++) {
+            alone[i][e] = (pl_epoch_pos){0};
+            assert_int_equal(pl_rule_kh.epoch(m, 1, e, &alone[i][e], NULL, NULL), 0);
+        }
+        errs_alone[i][0] = pl_rule_kh.errors(m, PL_SPLIT_VALID);
+        errs_alone[i][1] = pl_rule_kh.errors(m, PL_SPLIT_TEST);
+    }
+    pl_rule_kh.restart_batch(m, ptrs, N, 1);
+    assert_ptr_equal(m->cfg, &cfgs[0]);
+    assert_int_equal(pl_rule_kh.begin_stage(m, 1), 0);
+    for (int e = 0; e < E; e++) {
+        pl_epoch_pos pos[N] = {{0}};
+        assert_int_equal(pl_rule_kh.epoch_batch(m, 1, e, pos), 0);
+        for (int i = 0; i < N; i++)
+            together[i][e] = pos[i];
+    }
+    long errs[N];
+    pl_rule_kh.errors_batch(m, PL_SPLIT_VALID, errs);
+    for (int i = 0; i < N; i++)
+        errs_together[i][0] = errs[i];
+    pl_rule_kh.errors_batch(m, PL_SPLIT_TEST, errs);
+    for (int i = 0; i < N; i++)
+        errs_together[i][1] = errs[i];
+    for (int i = 0; i < N; i++) {
+        for (int e = 0; e < E; e++) {
+            assert_memory_equal(&together[i][e].loss_sum, &alone[i][e].loss_sum, sizeof(double));
+            assert_int_equal(together[i][e].wrong, alone[i][e].wrong);
+            assert_int_equal(together[i][e].batch, alone[i][e].batch);
+        }
+        assert_int_equal(errs_together[i][0], errs_alone[i][0]);
+        assert_int_equal(errs_together[i][1], errs_alone[i][1]);
+    }
+    pl_rule_kh.restart(m, &cfgs[1], 1);
+    assert_int_equal(((kh_model *)m)->members, 0);
+    pl_rule_kh.destroy(m);
+    free_fixture(&f);
+}
+
 /* Both stages through the interface learn the prototypes task: the test
  * error ends far below chance (2/3). */
 static void both_stages_learn(void **state)
@@ -191,6 +261,7 @@ int main(void)
         cmocka_unit_test(state_lists_the_arrays),
         cmocka_unit_test(hidden_epoch_is_the_step),
         cmocka_unit_test(restart_keeps_features_of_the_same_n),
+        cmocka_unit_test(batch_hooks_equal_alone),
         cmocka_unit_test(both_stages_learn),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

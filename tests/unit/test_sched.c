@@ -209,6 +209,88 @@ static void test_tpe_proposes_trials(void **state)
     pl_sweep_free(&sw);
 }
 
+/* pl_sched_next_batch: runs that share the hidden layer, stage and repeat
+ * and differ only in readout.m and readout.beta (the KH rule's batch keys)
+ * come together, at most max of them; every run once; max 1 gives runs
+ * alone; a batch given back is handed out whole again. */
+static void test_batches(void **state)
+{
+    (void)state;
+    pl_sweep sw;
+    load(&sw, "[kh]\nhidden = 10\n[sweep]\nkh.p = 2,3\nreadout.n = 3,4\nreadout.m = 4,6,8\n"
+              "readout.beta = 0.1,1\nrepeats = 2\n");
+    pl_sweep_run *runs;
+    long n = pl_sweep_expand(&sw, &runs);
+    assert_int_equal(n, 48);
+    const int maxes[] = {1, 4, 6, 16};
+    for (size_t t = 0; t < sizeof maxes / sizeof *maxes; t++) {
+        const int max = maxes[t];
+        pl_sched s;
+        assert_int_equal(pl_sched_init(&s, &sw, runs, n, NULL), 0);
+        long handed[48] = {0}, batch[PL_SWEEP_MAX_BATCH];
+        int got, batches = 0;
+        uint64_t held = 0;
+        while (pl_sched_next_batch(&s, 0, held, max, batch, &got) == PL_SCHED_RUN) {
+            assert_true(got >= 1 && got <= max && got <= 6);
+            for (int i = 0; i < got; i++) {
+                const pl_sweep_run *a = &s.runs[batch[0]], *b = &s.runs[batch[i]];
+                handed[batch[i]]++;
+                assert_true(s.shared[batch[i]] == s.shared[batch[0]]);
+                assert_int_equal(a->repeat, b->repeat);
+                assert_int_equal(a->stage, b->stage);
+                assert_int_equal(a->choice[0], b->choice[0]); /* kh.p */
+                assert_int_equal(a->choice[1], b->choice[1]); /* readout.n */
+            }
+            if (max == 4 && batches == 0) { /* given back: the same runs again */
+                for (int i = 0; i < got; i++) {
+                    pl_sched_abandon(&s, batch[i]);
+                    handed[batch[i]]--;
+                }
+                long again[PL_SWEEP_MAX_BATCH];
+                int n2;
+                assert_int_equal(pl_sched_next_batch(&s, 0, held, max, again, &n2), PL_SCHED_RUN);
+                assert_int_equal(n2, got);
+                assert_memory_equal(again, batch, (size_t)got * sizeof *batch);
+                for (int i = 0; i < got; i++)
+                    handed[batch[i]]++;
+            }
+            held = s.shared[batch[0]];
+            for (int i = 0; i < got; i++)
+                pl_sched_finish(&s, batch[i], 1.0);
+            batches++;
+        }
+        for (long i = 0; i < n; i++)
+            assert_int_equal(handed[i], 1);
+        /* 8 sets of 6 (p x n x repeat): in 48, 16 (4 + 2), 8 and 8 batches */
+        const int expect[] = {48, 16, 8, 8};
+        assert_int_equal(batches, expect[t]);
+        pl_sched_free(&s);
+    }
+    pl_free(runs);
+    pl_sweep_free(&sw);
+}
+
+/* TPE proposes one point at a time: its runs stay alone. */
+static void test_tpe_not_batched(void **state)
+{
+    (void)state;
+    pl_sweep sw;
+    load(&sw, "[kh]\nhidden = 10\n[sweep]\nreadout.m = 4,6,8\nreadout.beta = 0.1,1\n"
+              "strategy = tpe\ntrials = 4\ntpe_startup = 2\n");
+    pl_sched s;
+    assert_int_equal(pl_sched_init(&s, &sw, NULL, 0, NULL), 0);
+    long batch[PL_SWEEP_MAX_BATCH];
+    int got, count = 0;
+    while (pl_sched_next_batch(&s, 0, 0, 16, batch, &got) == PL_SCHED_RUN) {
+        assert_int_equal(got, 1);
+        pl_sched_finish(&s, batch[0], 1.0);
+        count++;
+    }
+    assert_int_equal(count, 4);
+    pl_sched_free(&s);
+    pl_sweep_free(&sw);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -217,6 +299,8 @@ int main(void)
         cmocka_unit_test(test_abandon),
         cmocka_unit_test(test_skips_finished),
         cmocka_unit_test(test_tpe_proposes_trials),
+        cmocka_unit_test(test_batches),
+        cmocka_unit_test(test_tpe_not_batched),
     };
     return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

@@ -9,6 +9,7 @@
 #include "rules/kh/kh.h"
 #include "rules/kh/kh_slow.h"
 #include "rules/kh/readout.h"
+#include "rules/kh/readout_bank.h"
 
 struct kh_model;
 /* One hidden-layer minibatch (rows of the training set) with learning rate
@@ -31,6 +32,8 @@ typedef struct kh_model {
     float *H[3];           /* features of train, valid, test (examples x local units) */
     double features_n;     /* the n they were computed with; NaN: none */
     pl_readout_batch buf;  /* readout minibatch */
+    pl_readout_bank bank;  /* a sweep's batch of readouts (restart_batch) */
+    int members;           /* the bank's members; 0: ro trains alone */
 } kh_model;
 
 extern const pl_rule pl_rule_kh;

@@ -47,6 +47,9 @@ static void init_readout(kh_model *k, const pl_config *cfg)
 
 static void free_readout(kh_model *k)
 {
+    if (k->members)
+        pl_readout_bank_free(&k->bank);
+    k->members = 0;
     pl_readout_batch_free(&k->buf);
     pl_readout_free(&k->ro);
 }
@@ -365,6 +368,64 @@ static void kh_restart(pl_model *m, const pl_config *cfg, int from)
     }
 }
 
+/* A bank of readouts, one per cfg (the same hidden layer, n, seed and
+ * every other readout key; m and beta their own: batch_keys). */
+static void kh_restart_batch(pl_model *m, const pl_config *const *cfgs, int n, int from)
+{
+    kh_model *k = as_kh(m);
+    m->cfg = cfgs[0];
+    if (from > STAGE_READOUT)
+        return;
+    free_readout(k);
+    init_readout(k, cfgs[0]);
+    double *m_of = pl_alloc((size_t)n * sizeof *m_of), *beta_of = pl_alloc((size_t)n * sizeof *beta_of);
+    for (int i = 0; i < n; i++) {
+        m_of[i] = cfgs[i]->readout.m;
+        beta_of[i] = cfgs[i]->readout.beta;
+    }
+    const pl_config *cfg = cfgs[0];
+    pl_readout_bank_init(&k->bank, m->comm, m->train->nclass, k->kh.hidden, k->kh.row0,
+                         k->kh.nrows, cfg->readout.n, n, m_of, beta_of, cfg->run.seed,
+                         (float)cfg->readout.init_std);
+    k->members = n;
+    pl_free(m_of);
+    pl_free(beta_of);
+}
+
+static int kh_epoch_batch(pl_model *m, int stage, int epoch, pl_epoch_pos *pos)
+{
+    kh_model *k = as_kh(m);
+    if (stage != STAGE_READOUT || k->members == 0)
+        return PL_EXIT_USAGE; /* the hidden layer is shared, never batched */
+    const pl_config *cfg = m->cfg;
+    const int R = k->members;
+    const float lr = (float)kh_lr(cfg, STAGE_READOUT, epoch);
+    double *loss = pl_calloc((size_t)R, sizeof *loss);
+    long *wrong = pl_calloc((size_t)R, sizeof *wrong);
+    pl_readout_bank_epoch(&k->bank, k->H[PL_SPLIT_TRAIN], m->train->y, m->train->n, cfg->run.seed,
+                          epoch, lr, &k->buf, loss, wrong);
+    const int minibatches = (m->train->n + k->buf.size - 1) / k->buf.size;
+    for (int i = 0; i < R; i++) {
+        if (k->bank.dead[i])
+            continue;
+        pos[i] = (pl_epoch_pos){.batch = minibatches, .loss_sum = loss[i], .wrong = wrong[i]};
+        if (!isfinite(loss[i]))
+            pl_readout_bank_kill(&k->bank, i);
+    }
+    pl_free(loss);
+    pl_free(wrong);
+    return 0;
+}
+
+static void kh_errors_batch(pl_model *m, int split, long *errors)
+{
+    kh_model *k = as_kh(m);
+    const pl_dataset *d = split == PL_SPLIT_TRAIN ? m->train
+                          : split == PL_SPLIT_VALID ? m->valid
+                                                    : m->test;
+    pl_readout_bank_errors(&k->bank, k->H[split], d->y, d->n, errors);
+}
+
 /* ---- bench ---- */
 
 /* The bare currents SGEMM of every minibatch of an epoch, over the same
@@ -428,6 +489,10 @@ const pl_rule pl_rule_kh = {
     .describe = kh_describe,
     .diverged_hint = kh_diverged_hint,
     .restart = kh_restart,
+    .batch_keys = {"readout.m", "readout.beta", NULL},
+    .restart_batch = kh_restart_batch,
+    .epoch_batch = kh_epoch_batch,
+    .errors_batch = kh_errors_batch,
     .bench_bare = kh_bench_bare,
     .bench_describe = kh_bench_describe,
 };

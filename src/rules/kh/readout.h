@@ -49,6 +49,14 @@ void pl_readout_forward(pl_readout *r, const float *H, int B, float *c);
  * rank) and its gradient into r->grad. Collective. */
 double pl_readout_loss_grad(pl_readout *r, const float *H, const uint8_t *y, int B);
 
+/* For a bank of readouts (readout_bank.c), which runs the forward pass
+ * itself and fills r->act: the loss of B examples from r->act (sum over
+ * examples and classes) and, if delta != NULL, dLoss/da, the same on every
+ * rank; the examples whose argmax of r->act (ties to the lower class) is
+ * not y. */
+double pl_readout_block_loss(const pl_readout *r, const uint8_t *y, int B, float *delta);
+long pl_readout_act_errors(const pl_readout *r, const uint8_t *y, int B);
+
 /* One Adam step on a minibatch; returns the minibatch loss. Collective. */
 double pl_readout_step(pl_readout *r, const float *H, const uint8_t *y, int B, float lr);
 

@@ -22,8 +22,7 @@ void pl_readout_batch_free(pl_readout_batch *b)
     memset(b, 0, sizeof *b);
 }
 
-/* argmax(act) != y over a minibatch whose activations are in r->act. */
-static long minibatch_errors(const pl_readout *r, const uint8_t *y, int B)
+long pl_readout_act_errors(const pl_readout *r, const uint8_t *y, int B)
 {
     long wrong = 0;
     for (int b = 0; b < B; b++) {
@@ -55,7 +54,7 @@ int pl_readout_epoch(pl_readout *r, const float *H, const uint8_t *y, int n, uin
             buf->y[b] = y[i];
         }
         *loss_sum += pl_readout_step(r, buf->h, buf->y, B, lr);
-        *wrong += minibatch_errors(r, buf->y, B); /* activations before the step */
+        *wrong += pl_readout_act_errors(r, buf->y, B); /* activations before the step */
         ++*batch;
         int stop = start + B < n && poll ? poll(ctx) : 0;
         if (stop)
