@@ -128,26 +128,6 @@ static const struct key keys[] = {
     DBL("readout", "init_std", readout.init_std, "0.01", AT_LEAST(0),
         "standard deviation of the initial readout weights"),
 
-    STR("khconv", "layers", khconv.layers, "conv 5x5 32 pool 2x2",
-        "one or two conv layers, comma separated: conv KHxKW FILTERS [stride S] [pool PHxPW] "
-        "[k K] [p P] [delta D] (valid convolution, max pooling; k, p, delta default to the keys "
-        "below)"),
-    INT("khconv", "k", khconv.k, "2", AT_LEAST(2),
-        "rank of the filter that gets the anti-Hebbian push, per patch"),
-    DBL("khconv", "p", khconv.p, "3", AT_LEAST(1), "Lebesgue norm of the filters"),
-    DBL("khconv", "delta", khconv.delta, "0.4", AT_LEAST(0), "strength of the anti-Hebbian push"),
-    DBL("khconv", "n", khconv.n, "1", ABOVE(0),
-        "power of the rectified pooled currents a layer passes to the next (the last layer's "
-        "features use readout.n)"),
-    INT("khconv", "batch", khconv.batch, "20", AT_LEAST(1),
-        "examples per minibatch; each gives one patch per position"),
-    INT("khconv", "epochs", khconv.epochs, "10", AT_LEAST(0), "training epochs of each layer"),
-    DBL("khconv", "eps0", khconv.eps0, "0.02", ABOVE(0),
-        "initial learning rate, decays linearly to 0 over each layer's epochs"),
-    INT("khconv", "tile", khconv.tile, "8", AT_LEAST(1),
-        "filters per SGEMM tile of the currents and features; ranks and threads hold whole "
-        "tiles, so results do not depend on them (but do on the tile)"),
-
     LINES("net", "layers", net.layers, "dense 256 tanh, dense 10 softmax", pl_netspec_canonical,
           "layers of a layered rule (grammar: docs/design.md 5.5); indented lines continue it"),
     CHOICE("net", "init", net.init, "xavier", "xavier|he|normal",
@@ -234,6 +214,26 @@ static const struct key keys[] = {
         "run.seed and layer; not the output layer)"),
     DBL("urfb", "sparsity_r", urfb.sparsity_r, "0", FROM_BELOW(0, 1),
         "urfb: the same for the feedback weights R, with a mask drawn independently of W's"),
+
+    STR("khconv", "layers", khconv.layers, "conv 5x5 32 pool 2x2",
+        "one or two conv layers, comma separated: conv KHxKW FILTERS [stride S] [pool PHxPW] "
+        "[k K] [p P] [delta D] (valid convolution, max pooling; k, p, delta default to the keys "
+        "below)"),
+    INT("khconv", "k", khconv.k, "2", AT_LEAST(2),
+        "rank of the filter that gets the anti-Hebbian push, per patch"),
+    DBL("khconv", "p", khconv.p, "3", AT_LEAST(1), "Lebesgue norm of the filters"),
+    DBL("khconv", "delta", khconv.delta, "0.4", AT_LEAST(0), "strength of the anti-Hebbian push"),
+    DBL("khconv", "n", khconv.n, "1", ABOVE(0),
+        "power of the rectified pooled currents a layer passes to the next (the last layer's "
+        "features use readout.n)"),
+    INT("khconv", "batch", khconv.batch, "20", AT_LEAST(1),
+        "examples per minibatch; each gives one patch per position"),
+    INT("khconv", "epochs", khconv.epochs, "10", AT_LEAST(0), "training epochs of each layer"),
+    DBL("khconv", "eps0", khconv.eps0, "0.02", ABOVE(0),
+        "initial learning rate, decays linearly to 0 over each layer's epochs"),
+    INT("khconv", "tile", khconv.tile, "8", AT_LEAST(1),
+        "filters per SGEMM tile of the currents and features; ranks and threads hold whole "
+        "tiles, so results do not depend on them (but do on the tile)"),
 
     INT("checkpoint", "every", checkpoint.every, "10", AT_LEAST(0),
         "write a checkpoint every N epochs (and at the end of each phase); 0: never"),
