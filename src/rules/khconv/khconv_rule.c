@@ -155,7 +155,7 @@ static void khconv_state(pl_model *base, pl_state *s)
     pl_state_attr(s, "readout", "n", m->ro.n, 0);
     pl_state_attr(s, "readout", "m", m->ro.m, 0);
     pl_state_attr(s, "readout", "beta", m->ro.beta, 0);
-    pl_state_attr(s, "readout", "inner_n", base->cfg->khconv.n, 0);
+    pl_state_attr(s, "khconv", "n", base->cfg->khconv.n, 0);
 }
 
 static void khconv_loaded(pl_model *base)
