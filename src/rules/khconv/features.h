@@ -24,9 +24,9 @@ typedef struct khconv_scratch {
 void khconv_scratch_init(khconv_scratch *w, const khconv_layer *layers, int nlayers, int tile);
 void khconv_scratch_free(khconv_scratch *w);
 
-/* out (s.filters' share nf x Q) = pooled responses to the power `power` of
- * filters whose Wp rows (stride L->ld) start at Wp, nf of them starting at a
- * global multiple of tile, for one example's input maps x. */
+/* out (nf x Q, filter-major) = the pooled responses, to the power `power`,
+ * of the nf filters whose Wp rows (stride L->ld) start at Wp, the first of
+ * them a global multiple of tile, to one example's input maps x. */
 void khconv_pooled(const khconv_layer *L, const float *x, const float *Wp, long nf, int tile,
                    double power, khconv_scratch *w, float *out);
 
