@@ -66,6 +66,18 @@ typedef struct pl_config {
     } readout;
 
     struct {
+        char layers[256]; /* one or two conv layers (rules/khconv/spec.h) */
+        int k;           /* default rank of the filter that gets the anti-Hebbian push */
+        double p;        /* default Lebesgue norm */
+        double delta;    /* default strength of the anti-Hebbian push */
+        double n;        /* power of the pooled responses a layer passes to the next */
+        int batch;       /* examples per minibatch (each gives every position's patch) */
+        int epochs;      /* per layer */
+        double eps0;     /* initial learning rate, decays linearly to 0 */
+        int tile;        /* filters per SGEMM tile (gemm.h) */
+    } khconv;
+
+    struct {
         char layers[PL_LAYERS_MAX]; /* the layers, in the grammar of nn/netspec.h */
         char init[16];   /* xavier | he | normal */
         double init_std; /* normal: standard deviation of the initial weights */

@@ -24,6 +24,7 @@ enum pl_stream {
     PL_STREAM_URFB_INIT = 13,    /* substream: layer (urfb's feedback weights R) */
     PL_STREAM_URFB_MASK = 14,    /* substream: 2 layer (W's sparsity mask), 2 layer + 1 (R's) */
     PL_STREAM_THEORY = 15,       /* substream: PL_THEORY_SUB_* (theory.h) */
+    PL_STREAM_KHCONV_INIT = 16,  /* substream: layer << 32 | filter (khconv filters) */
     PL_STREAM_TEST = 99          /* unit tests */
 };
 

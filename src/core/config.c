@@ -87,10 +87,10 @@ static const struct key keys[] = {
         "empty: start fresh; auto: continue from run.dir's LATEST checkpoint if any; "
         "or a checkpoint file"),
 
-    CHOICE("model", "rule", model.rule, "kh", "kh|bp|reclra|urfb",
+    CHOICE("model", "rule", model.rule, "kh", "kh|bp|reclra|urfb|khconv",
         "the learning rule: kh (competing hidden units + readout), bp (backprop on net.layers), "
         "reclra (recursive local representation alignment on net.layers), urfb (updated random "
-        "feedback on net.layers)"),
+        "feedback on net.layers), khconv (convolutional competing hidden units + readout)"),
 
     CHOICE("data", "set", data.set, "mnist", "mnist|fashion|cifar10|cifar100", "dataset"),
     STR("data", "dir", data.dir, "", "dataset directory; empty: $PLASTIC_DATA/<set> or data/<set>"),
@@ -234,6 +234,26 @@ static const struct key keys[] = {
         "run.seed and layer; not the output layer)"),
     DBL("urfb", "sparsity_r", urfb.sparsity_r, "0", FROM_BELOW(0, 1),
         "urfb: the same for the feedback weights R, with a mask drawn independently of W's"),
+
+    STR("khconv", "layers", khconv.layers, "conv 5x5 32 pool 2x2",
+        "one or two conv layers, comma separated: conv KHxKW FILTERS [stride S] [pool PHxPW] "
+        "[k K] [p P] [delta D] (valid convolution, max pooling; k, p, delta default to the keys "
+        "below)"),
+    INT("khconv", "k", khconv.k, "2", AT_LEAST(2),
+        "rank of the filter that gets the anti-Hebbian push, per patch"),
+    DBL("khconv", "p", khconv.p, "3", AT_LEAST(1), "Lebesgue norm of the filters"),
+    DBL("khconv", "delta", khconv.delta, "0.4", AT_LEAST(0), "strength of the anti-Hebbian push"),
+    DBL("khconv", "n", khconv.n, "1", ABOVE(0),
+        "power of the rectified pooled currents a layer passes to the next (the last layer's "
+        "features use readout.n)"),
+    INT("khconv", "batch", khconv.batch, "20", AT_LEAST(1),
+        "examples per minibatch; each gives one patch per position"),
+    INT("khconv", "epochs", khconv.epochs, "10", AT_LEAST(0), "training epochs of each layer"),
+    DBL("khconv", "eps0", khconv.eps0, "0.02", ABOVE(0),
+        "initial learning rate, decays linearly to 0 over each layer's epochs"),
+    INT("khconv", "tile", khconv.tile, "8", AT_LEAST(1),
+        "filters per SGEMM tile of the currents and features; ranks and threads hold whole "
+        "tiles, so results do not depend on them (but do on the tile)"),
 
     INT("checkpoint", "every", checkpoint.every, "10", AT_LEAST(0),
         "write a checkpoint every N epochs (and at the end of each phase); 0: never"),

@@ -11,12 +11,14 @@ extern const pl_rule pl_rule_kh;
 extern const pl_rule pl_rule_bp;
 extern const pl_rule pl_rule_reclra;
 extern const pl_rule pl_rule_urfb;
+extern const pl_rule pl_rule_khconv;
 
 static const pl_rule *const registered[] = {
     &pl_rule_kh,
     &pl_rule_bp,
     &pl_rule_reclra,
     &pl_rule_urfb,
+    &pl_rule_khconv,
     NULL,
 };
 
