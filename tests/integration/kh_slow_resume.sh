@@ -17,31 +17,8 @@ trap 'pkill -9 -f "^bin/plastic train .*run.dir=$out/" 2>/dev/null; rm -rf "$out
 slow=(kh.dynamics=slow kh.w_inh=0.4 kh.h_star=0.5 kh.dt=0.2 kh.slow_tol=1e-4
       data.train_limit=3000 data.valid=500 kh.hidden=50 kh.tile=8)
 
-train() { # ranks dir [overrides...]
-    local np=$1 dir=$2; shift 2
-    plastic_mpirun "$np" bin/plastic train tests/configs/resume.ini run.dir="$dir" log.progress=0 \
-        "${slow[@]}" "$@"
-}
-
-hidden_epochs() { # dir
-    grep -c '"event":"epoch","time":[0-9.]*,"phase":"kh"' "$1/metrics.jsonl" 2>/dev/null
-}
-
-wait_epochs() { # dir n
-    for _ in $(seq 1 1200); do
-        [ "$(hidden_epochs "$1")" -ge "$2" ] && return 0
-        sleep 0.05
-    done
-    fail "run in $1 never reached $2 epochs"
-}
-
-same_model() { # dir-a dir-b what
-    for dset in /kh/W /readout/S; do
-        h5diff "$1/model.h5" "$2/model.h5" "$dset" "$dset" || fail "$3: $dset differs"
-    done
-    [ "$(json_field "$1/metrics.jsonl" test_error)" = "$(json_field "$2/metrics.jsonl" test_error)" ] \
-        || fail "$3: test errors differ"
-}
+train() { plastic_train "$1" "$2" tests/configs/resume.ini "${slow[@]}" "${@:3}"; } # ranks dir [overrides...]
+dsets="/kh/W /readout/S"
 
 for bad in kh.dt=0 kh.dt=1.5 kh.w_inh=-1 kh.h_star=0 kh.slow_tol=0 kh.slow_max_steps=0 \
            kh.slow_normalize=2 kh.dynamics=medium; do
@@ -63,25 +40,22 @@ grep -q '"slow_steps"' "$out/ref/metrics.jsonl" || fail "the reference run did n
 # 1. SIGUSR1 mid-run on 2 ranks: one checkpoint, exit 85; resume on 3 ranks
 train 2 "$out/sig" > "$out/sig.log" 2>&1 &
 pid=$!
-wait_epochs "$out/sig" 3
+wait_phase_epochs "$out/sig" 'kh"' 3 1200
 signal_after_epochs "$pid" "$out/sig" 3 "$out/sig.log"
 [ ! -e "$out/sig/model.h5" ] || fail "an interrupted run wrote model.h5"
 train 3 "$out/sig" run.resume=auto > "$out/sig2.log" 2>&1 || { cat "$out/sig2.log"; fail "resume on 3 ranks"; }
 grep -q "resumed from" "$out/sig2.log" || fail "the second session did not resume"
-same_model "$out/ref" "$out/sig" "signal at 2 ranks, resumed on 3"
-[ "$(hidden_epochs "$out/sig")" = 10 ] || fail "metrics.jsonl holds $(hidden_epochs "$out/sig") hidden-layer epochs, expected 10"
+same_run "$out/ref" "$out/sig" "signal at 2 ranks, resumed on 3" "$dsets" test_error
+[ "$(phase_epochs "$out/sig" 'kh"')" = 10 ] \
+    || fail "metrics.jsonl holds $(phase_epochs "$out/sig" 'kh"') hidden-layer epochs, expected 10"
 
 # 2. kill -9 one rank of a 3-rank run: the job fails; resume=auto on 1 rank
 train 3 "$out/kill" > "$out/kill.log" 2>&1 &
 pid=$!
-wait_epochs "$out/kill" 2
-victim=$(pgrep -f "^bin/plastic train .*run.dir=$out/kill" | head -n 1)
-[ -n "$victim" ] || fail "no rank to kill"
-kill -9 "$victim"
-wait "$pid"
-[ $? != 0 ] || fail "a run that lost a rank exited 0"
+wait_phase_epochs "$out/kill" 'kh"' 2 1200
+kill_a_rank "$pid" "$out/kill"
 train 1 "$out/kill" run.resume=auto > "$out/kill2.log" 2>&1 || { cat "$out/kill2.log"; fail "resume after kill -9"; }
 grep -q "resumed from" "$out/kill2.log" || fail "the run after kill -9 did not resume"
-same_model "$out/ref" "$out/kill" "kill -9 on 3 ranks, resumed on 1"
+same_run "$out/ref" "$out/kill" "kill -9 on 3 ranks, resumed on 1" "$dsets" test_error
 echo "slow dynamics: signal on 2 ranks resumed on 3, and kill -9 on 3 ranks resumed on 1, both"\
     "bitwise the uninterrupted run (test error $(json_field "$out/ref/metrics.jsonl" test_error)%)"

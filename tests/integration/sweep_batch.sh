@@ -68,29 +68,7 @@ plastic_mpirun 2 bin/plastic sweep "$config" sweep.dir="$out/two" > "$out/two.lo
 same_rows "$out/one/results.csv" "$out/two/results.csv" "2 groups" || fail "2 groups != alone"
 
 # Killed at random moments: seeded, so a failure can be replayed (SEED=...).
-seed=${SEED:-$RANDOM}
-echo "seed $seed"
-RANDOM=$seed
-for round in $(seq 1 8); do
-    bin/plastic sweep "$config" sweep.dir="$out/kill" >> "$out/kill.log" 2>&1 &
-    pid=$!
-    sleep "0.$((RANDOM % 9 + 1))$((RANDOM % 10))"
-    if ! kill -0 "$pid" 2>/dev/null; then
-        wait "$pid" && break
-        fail "round $round: the sweep failed by itself: $(tail -n 5 "$out/kill.log")"
-    fi
-    if [ $((round % 3)) = 0 ]; then
-        kill -TERM "$pid"
-        wait "$pid"
-        code=$?
-        case $code in 85 | 143 | 0) ;; *) fail "round $round: SIGTERM gave exit $code" ;; esac
-    else
-        kill -9 "$pid"
-        wait "$pid" 2>/dev/null
-    fi
-done
-bin/plastic sweep "$config" sweep.dir="$out/kill" >> "$out/kill.log" 2>&1 \
-    || { tail -n 20 "$out/kill.log"; fail "the final restart"; }
+sweep_kill_rounds "$config" "$out/kill" 8 3
 same_rows "$out/one/results.csv" "$out/kill/results.csv" "killed and resumed" \
     || fail "killed sweep != alone"
 

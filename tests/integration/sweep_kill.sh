@@ -15,34 +15,7 @@ bin/plastic sweep "$config" sweep.dir="$out/ref" > "$out/ref.log" 2>&1 \
     || { cat "$out/ref.log"; fail "uninterrupted sweep"; }
 
 # Kill at random moments: seeded, so a failure can be replayed (SEED=...).
-seed=${SEED:-$RANDOM}
-echo "seed $seed"
-RANDOM=$seed
-kills=0
-for round in $(seq 1 12); do
-    bin/plastic sweep "$config" sweep.dir="$out/kill" >> "$out/kill.log" 2>&1 &
-    pid=$!
-    sleep "0.$((RANDOM % 9 + 1))$((RANDOM % 10))"
-    if ! kill -0 "$pid" 2>/dev/null; then
-        wait "$pid" && break # finished before the kill
-        fail "round $round: the sweep failed by itself: $(tail -n 5 "$out/kill.log")"
-    fi
-    if [ $((round % 4)) = 0 ]; then
-        kill -TERM "$pid"
-        wait "$pid"
-        code=$?
-        # 85: stopped cleanly; 143: the signal came before the handler was
-        # installed (MPI still starting); 0: it had just finished
-        case $code in 85 | 143 | 0) ;; *) fail "round $round: SIGTERM gave exit $code" ;; esac
-    else
-        kill -9 "$pid"
-        wait "$pid" 2>/dev/null
-    fi
-    kills=$((kills + 1))
-done
-bin/plastic sweep "$config" sweep.dir="$out/kill" >> "$out/kill.log" 2>&1 \
-    || { tail -n 20 "$out/kill.log"; fail "the final restart"; }
-echo "killed $kills times"
+sweep_kill_rounds "$config" "$out/kill" 12 4
 
 python3 - "$out/ref/results.csv" "$out/kill/results.csv" <<'PY' || fail "results differ"
 import csv, sys
