@@ -2,6 +2,7 @@
  * kh_slow.h formed densely as written, in double where they sum, serial.
  * The yardstick of kh_slow.c, and `kh.impl = naive` with kh.dynamics = slow. */
 #include "rules/kh/kh_slow.h"
+#include "rules/kh/kh_ref.h"
 #include "plastic/common.h"
 
 #include <math.h>
@@ -61,17 +62,8 @@ int pl_kh_slow_reference_step(float *W, long hidden, int dim, double p, float de
     double *h = pl_alloc(K * (size_t)B * sizeof *h);
     double *dW = pl_alloc(K * N * sizeof *dW);
 
-    /* I_mu,b = sum_i sign(W_mu,i) |W_mu,i|^(p-1) x_b,i */
-    for (size_t mu = 0; mu < K; mu++)
-        for (int b = 0; b < B; b++) {
-            double sum = 0.0;
-            for (size_t i = 0; i < N; i++) {
-                double w = W[mu * N + i];
-                double sgn = (w > 0) - (w < 0);
-                sum += sgn * pow(fabs(w), p - 1.0) * X[(size_t)b * N + i];
-            }
-            I[mu * B + b] = (float)sum; /* the fast path's currents are floats */
-        }
+    /* I_mu,b = sum_i sign(W_mu,i) |W_mu,i|^(p-1) x_b,i, rounded to float */
+    pl_kh_reference_currents(W, K, N, p, X, B, I);
 
     int capped = 0;
     const int steps = reference_settle(I, h, (long)K, B, prm, &capped);

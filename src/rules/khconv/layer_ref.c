@@ -9,19 +9,7 @@
 #include <string.h>
 
 #include "plastic/common.h"
-
-typedef struct {
-    double value;
-    int index;
-} ranked;
-
-static int by_rank(const void *pa, const void *pb)
-{
-    const ranked *a = pa, *b = pb;
-    if (a->value != b->value)
-        return a->value > b->value ? -1 : 1;
-    return (a->index > b->index) - (a->index < b->index);
-}
+#include "rules/kh/kh_ref.h"
 
 int khconv_reference_step(float *W, const khconv_layer_spec *s, const float *maps, int B,
                           float eps, int32_t *winners)
@@ -30,7 +18,7 @@ int khconv_reference_step(float *W, const khconv_layer_spec *s, const float *map
     const long in_size = (long)s->in_c * s->in_h * s->in_w;
     double *x = pl_alloc((size_t)N * sizeof *x);
     double *dW = pl_calloc((size_t)F * (size_t)N, sizeof *dW);
-    ranked *order = pl_alloc((size_t)F * sizeof *order);
+    pl_kh_ranked *order = pl_alloc((size_t)F * sizeof *order);
     long patch = 0;
     for (int b = 0; b < B; b++)
         for (int oy = 0; oy < s->out_h; oy++)
@@ -58,11 +46,11 @@ int khconv_reference_step(float *W, const khconv_layer_spec *s, const float *map
                         double w = W[(size_t)mu * N + i];
                         sum += ((w > 0) - (w < 0)) * pow(fabs(w), s->p - 1.0) * x[i];
                     }
-                    order[mu] = (ranked){(float)sum, mu};
+                    order[mu] = (pl_kh_ranked){(float)sum, mu};
                 }
-                qsort(order, (size_t)F, sizeof *order, by_rank);
+                qsort(order, (size_t)F, sizeof *order, pl_kh_by_rank);
                 /* g = 1 for the first, -delta for the k-th: dW += g (x - I W) */
-                const ranked pick[2] = {order[0], order[s->k - 1]};
+                const pl_kh_ranked pick[2] = {order[0], order[s->k - 1]};
                 const double g[2] = {1.0, -(double)(float)s->delta};
                 for (int t = 0; t < 2; t++) {
                     double *d = dW + (size_t)pick[t].index * N;
@@ -71,26 +59,13 @@ int khconv_reference_step(float *W, const khconv_layer_spec *s, const float *map
                         d[i] += g[t] * (x[i] - pick[t].value * w[i]);
                 }
                 if (winners) {
-                    winners[2 * patch] = order[0].index;
-                    winners[2 * patch + 1] = order[s->k - 1].index;
+                    winners[2 * patch] = (int32_t)order[0].index;
+                    winners[2 * patch + 1] = (int32_t)order[s->k - 1].index;
                 }
             }
-    double nc = 0.0;
-    int finite = 1;
-    for (size_t j = 0; j < (size_t)F * N; j++) {
-        if (!isfinite(dW[j]))
-            finite = 0;
-        else if (fabs(dW[j]) > nc)
-            nc = fabs(dW[j]);
-    }
-    if (finite) {
-        if (nc < 1e-30)
-            nc = 1e-30;
-        for (size_t j = 0; j < (size_t)F * N; j++)
-            W[j] = (float)(W[j] + eps * dW[j] / nc);
-    }
+    const int status = pl_kh_reference_apply(W, dW, (size_t)F * N, eps);
     pl_free(x);
     pl_free(dW);
     pl_free(order);
-    return finite ? 0 : PL_EXIT_DIVERGED;
+    return status;
 }
