@@ -37,12 +37,17 @@ void pl_exact_free(pl_exact *s)
     memset(s, 0, sizeof *s);
 }
 
-void pl_exact_begin(pl_exact *s, long parts)
+int pl_exact_bits(long parts)
 {
     int log2_parts = 0;
     while ((1L << log2_parts) < parts)
         log2_parts++;
-    s->bits = 52 - log2_parts < 50 ? 52 - log2_parts : 50;
+    return 52 - log2_parts < 50 ? 52 - log2_parts : 50;
+}
+
+void pl_exact_begin(pl_exact *s, long parts)
+{
+    s->bits = pl_exact_bits(parts);
     memset(s->acc + s->n, 0, (size_t)s->nside * sizeof *s->acc);
     for (int t = 0; t < s->ntensors; t++) {
         s->bound[t] = 0.0;

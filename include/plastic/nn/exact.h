@@ -37,6 +37,11 @@ typedef struct pl_exact {
 void pl_exact_init(pl_exact *s, int ntensors, const long *counts, int nside);
 void pl_exact_free(pl_exact *s);
 
+/* The grid bits b for sums of at most parts parts: 52 - ceil(log2 parts),
+ * at most 50, so that parts integers below 2^b sum below 2^52, exactly in
+ * double in any order. */
+int pl_exact_bits(long parts);
+
 /* Starts a sum of at most parts parts over all ranks: zeroes the bounds
  * and side values (each tensor's accumulator is set by its first add). */
 void pl_exact_begin(pl_exact *s, long parts);

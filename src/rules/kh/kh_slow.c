@@ -3,6 +3,7 @@
  * kh_slow.h for the equations and why the sums do not depend on the layout. */
 #include "rules/kh/kh_slow.h"
 #include "plastic/common.h"
+#include "plastic/nn/exact.h"
 
 #include <cblas.h>
 #include <float.h>
@@ -15,10 +16,7 @@ void pl_kh_slow_init(pl_kh_slow *s, const pl_kh *kh, const pl_kh_slow_params *pr
     s->prm = *prm;
     /* K grid integers below 2^bits each sum below 2^52: exact in double in
      * any order (exact.h's argument with the units as the parts) */
-    int log2k = 0;
-    while ((1L << log2k) < kh->hidden)
-        log2k++;
-    s->bits = 52 - log2k < 50 ? 52 - log2k : 50;
+    s->bits = pl_exact_bits(kh->hidden);
     const size_t bmax = (size_t)kh->bmax, rows = (size_t)(kh->nrows ? kh->nrows : 1);
     s->scratch = pl_alloc(bmax * (size_t)kh->tile * sizeof *s->scratch);
     s->cur = pl_alloc(bmax * rows * sizeof *s->cur);
