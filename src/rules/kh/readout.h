@@ -80,6 +80,12 @@ typedef struct pl_readout_batch {
 
 void pl_readout_batch_init(pl_readout_batch *b, int size, long nunits, int n);
 void pl_readout_batch_free(pl_readout_batch *b);
+/* b->order becomes the permutation of n examples keyed by (seed, epoch). */
+void pl_readout_batch_shuffle(pl_readout_batch *b, int n, uint64_t seed, int epoch);
+/* The minibatch of examples b->order[start .. start + B) into b->h (their
+ * rows of H, nunits wide) and b->y (their labels). */
+void pl_readout_batch_fill(pl_readout_batch *b, const float *H, const uint8_t *y, long nunits,
+                           int start, int B);
 
 /* One readout epoch over n examples with features H (n x nunits) and labels
  * y: minibatches in the order keyed by (seed, epoch), learning rate lr,

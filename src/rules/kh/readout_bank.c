@@ -323,21 +323,13 @@ void pl_readout_bank_epoch(pl_readout_bank *k, const float *H, const uint8_t *y,
                            uint64_t seed, int epoch, float lr, pl_readout_batch *buf,
                            double *loss_sum, long *wrong)
 {
-    const long nunits = k->ro[0].nunits;
     const int size = buf->size, R = k->members;
     double *loss = pl_calloc((size_t)R, sizeof *loss);
     long *bad = pl_calloc((size_t)R, sizeof *bad);
-    pl_rng rng;
-    pl_rng_init(&rng, seed, PL_STREAM_READOUT_ORDER, (uint64_t)epoch);
-    pl_rng_permutation(&rng, buf->order, n);
+    pl_readout_batch_shuffle(buf, n, seed, epoch);
     for (int start = 0; start < n; start += size) {
         int B = n - start < size ? n - start : size;
-        for (int b = 0; b < B; b++) {
-            int i = buf->order[start + b];
-            memcpy(buf->h + (size_t)b * nunits, H + (size_t)i * nunits,
-                   (size_t)nunits * sizeof *buf->h);
-            buf->y[b] = y[i];
-        }
+        pl_readout_batch_fill(buf, H, y, k->ro[0].nunits, start, B);
         pl_readout_bank_step(k, buf->h, buf->y, B, lr, loss, bad);
         for (int i = 0; i < R; i++)
             if (!k->dead[i]) {

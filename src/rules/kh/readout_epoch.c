@@ -22,6 +22,24 @@ void pl_readout_batch_free(pl_readout_batch *b)
     memset(b, 0, sizeof *b);
 }
 
+void pl_readout_batch_shuffle(pl_readout_batch *b, int n, uint64_t seed, int epoch)
+{
+    pl_rng rng;
+    pl_rng_init(&rng, seed, PL_STREAM_READOUT_ORDER, (uint64_t)epoch);
+    pl_rng_permutation(&rng, b->order, n);
+}
+
+void pl_readout_batch_fill(pl_readout_batch *b, const float *H, const uint8_t *y, long nunits,
+                           int start, int B)
+{
+    for (int j = 0; j < B; j++) {
+        int i = b->order[start + j];
+        memcpy(b->h + (size_t)j * nunits, H + (size_t)i * nunits,
+               (size_t)nunits * sizeof *b->h);
+        b->y[j] = y[i];
+    }
+}
+
 long pl_readout_act_errors(const pl_readout *r, const uint8_t *y, int B)
 {
     long wrong = 0;
@@ -40,19 +58,11 @@ int pl_readout_epoch(pl_readout *r, const float *H, const uint8_t *y, int n, uin
                      int epoch, float lr, int *batch, pl_readout_batch *buf, double *loss_sum,
                      long *wrong, int (*poll)(void *), void *ctx)
 {
-    const long nunits = r->nunits;
     const int size = buf->size;
-    pl_rng rng;
-    pl_rng_init(&rng, seed, PL_STREAM_READOUT_ORDER, (uint64_t)epoch);
-    pl_rng_permutation(&rng, buf->order, n);
+    pl_readout_batch_shuffle(buf, n, seed, epoch);
     for (int start = *batch * size; start < n; start += size) {
         int B = n - start < size ? n - start : size;
-        for (int b = 0; b < B; b++) {
-            int i = buf->order[start + b];
-            memcpy(buf->h + (size_t)b * nunits, H + (size_t)i * nunits,
-                   (size_t)nunits * sizeof *buf->h);
-            buf->y[b] = y[i];
-        }
+        pl_readout_batch_fill(buf, H, y, r->nunits, start, B);
         *loss_sum += pl_readout_step(r, buf->h, buf->y, B, lr);
         *wrong += pl_readout_act_errors(r, buf->y, B); /* activations before the step */
         ++*batch;
