@@ -192,6 +192,16 @@ float *alloc_uniform(long n, uint64_t seed, uint64_t substream, double lo, doubl
     return x;
 }
 
+uint8_t *alloc_labels(long n, int nclass, uint64_t seed, uint64_t substream)
+{
+    pl_rng rng;
+    pl_rng_init(&rng, seed, PL_STREAM_TEST, substream);
+    uint8_t *y = pl_alloc((size_t)n);
+    for (long i = 0; i < n; i++)
+        y[i] = (uint8_t)pl_rng_below(&rng, (uint32_t)nclass);
+    return y;
+}
+
 struct rgb_image read_png(const char *path)
 {
     struct rgb_image im = {0, 0, NULL};

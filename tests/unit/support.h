@@ -1,6 +1,6 @@
 /* Helpers shared by the unit tests (tests/unit/test_*.c; the Makefile links
  * support.c into each): a temporary directory fixture, stderr capture,
- * tolerance checks, seeded uniform arrays, PNGs read back. Include after
+ * tolerance checks, seeded uniform arrays and labels, PNGs read back. Include after
  * <cmocka.h>. */
 #ifndef PLASTIC_TEST_SUPPORT_H
 #define PLASTIC_TEST_SUPPORT_H
@@ -83,6 +83,9 @@ void check_close(double got, double ref, double atol, double rtol, const char *w
 void fill_uniform(float *x, long n, uint64_t seed, uint64_t substream, double lo, double hi);
 /* The same into a new array from pl_alloc (release it with pl_free). */
 float *alloc_uniform(long n, uint64_t seed, uint64_t substream, double lo, double hi);
+/* n labels below nclass, uniform draws of pl_rng (seed, PL_STREAM_TEST,
+ * substream), in a new array from pl_alloc (release it with pl_free). */
+uint8_t *alloc_labels(long n, int nclass, uint64_t seed, uint64_t substream);
 
 /* ---- pictures ------------------------------------------------------------ */
 

@@ -33,16 +33,6 @@ static float *normal_array(long count, double std, uint64_t sub)
     return a;
 }
 
-static uint8_t *labels(long count, int nclass, uint64_t sub)
-{
-    pl_rng rng;
-    pl_rng_init(&rng, SEED, PL_STREAM_TEST, sub);
-    uint8_t *y = pl_alloc((size_t)count);
-    for (long i = 0; i < count; i++)
-        y[i] = (uint8_t)pl_rng_below(&rng, (uint32_t)nclass);
-    return y;
-}
-
 /* a[b][c] = sum_j S[c][j] H[b][j] in double; umax[b][c] = max_j|S[c][j]| *
  * max_j|H[b][j]| (the scale of the terms) if umax != NULL. */
 static double *naive_act(const float *S, const float *H, int C, long n, int B, double *umax)
@@ -294,7 +284,7 @@ static void test_forward_order_independent(void **state)
 
     /* The same holds for the loss, the delta and, column by column, the
      * gradient. */
-    uint8_t *y = labels(B, C, 12);
+    uint8_t *y = alloc_labels(B, C, SEED, 12);
     double l1 = pl_readout_loss_grad(&r1, H, y, B);
     double l2 = pl_readout_loss_grad(&r2, Hp, y, B);
     assert_true(l1 == l2);
@@ -337,7 +327,7 @@ static void test_loss_consistent_with_forward(void **state)
     const double m = 6, beta = 0.3;
     float *S = normal_array(C * K, 1.0, 13);
     float *H = alloc_uniform(B * K, SEED, 14, 0.0, 1.0);
-    uint8_t *y = labels(B, C, 15);
+    uint8_t *y = alloc_labels(B, C, SEED, 15);
     pl_readout r;
     readout_with(&r, C, K, m, beta, S);
     float *c = pl_alloc((size_t)(B * C) * sizeof *c);
@@ -377,7 +367,7 @@ static void check_gradient_fd(double m, double beta)
     const long K = 7;
     float *S = normal_array(C * K, 0.6, 16);
     float *H = alloc_uniform(B * K, SEED, 17, 0.0, 1.0);
-    uint8_t *y = labels(B, C, 18);
+    uint8_t *y = alloc_labels(B, C, SEED, 18);
     pl_readout r;
     readout_with(&r, C, K, m, beta, S);
     pl_readout_loss_grad(&r, H, y, B);
@@ -432,7 +422,7 @@ static void test_errors_match_naive(void **state)
     const double m = 4, beta = 0.2;
     float *S = normal_array(C * K, 1.0, 19);
     float *H = alloc_uniform(N * K, SEED, 20, 0.0, 1.0);
-    uint8_t *y = labels(N, C, 21);
+    uint8_t *y = alloc_labels(N, C, SEED, 21);
     pl_readout r;
     readout_with(&r, C, K, m, beta, S);
     double loss;
@@ -463,7 +453,7 @@ static void test_errors_ties_to_lower_class(void **state)
     const int C = 4, N = 50;
     const long K = 6;
     float *H = alloc_uniform(N * K, SEED, 22, 0.1, 1.0);
-    uint8_t *y = labels(N, C, 23);
+    uint8_t *y = alloc_labels(N, C, SEED, 23);
     pl_readout r;
     readout_with(&r, C, K, 4, 1.0, NULL);
     /* S = 0: every class ties, so class 0 is predicted. */
@@ -534,7 +524,7 @@ static void test_step_is_loss_grad_plus_adam(void **state)
     const long K = 12;
     const float lr = 1e-3f;
     float *H = alloc_uniform(B * K, SEED, 25, 0.0, 1.0);
-    uint8_t *y = labels(B, C, 26);
+    uint8_t *y = alloc_labels(B, C, SEED, 26);
     pl_readout r;
     pl_readout_init(&r, pl_comm_world(), C, K, 0, K, 1.0, 6, 0.5, 9, 0.2f);
     float *S0 = pl_alloc((size_t)(C * K) * sizeof *S0);

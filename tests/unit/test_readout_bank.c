@@ -31,16 +31,6 @@ static float *features(long count, uint64_t sub)
     return H;
 }
 
-static uint8_t *labels(long count, int nclass, uint64_t sub)
-{
-    pl_rng rng;
-    pl_rng_init(&rng, SEED, PL_STREAM_TEST, sub);
-    uint8_t *y = pl_alloc((size_t)count);
-    for (long i = 0; i < count; i++)
-        y[i] = (uint8_t)pl_rng_below(&rng, (uint32_t)nclass);
-    return y;
-}
-
 /* ---- the gradient kernel ------------------------------------------------------ */
 
 /* Every shape around the register tiles' edges: bitwise the reference. */
@@ -174,7 +164,7 @@ static int bank_vs_alone(long K, int R, const double *m_of, const double *beta_o
 {
     const double n = 3.0;
     float *H = features(NTRAIN * K, 1), *Ht = features(NTEST * K, 2);
-    uint8_t *y = labels(NTRAIN, C, 3), *yt = labels(NTEST, C, 4);
+    uint8_t *y = alloc_labels(NTRAIN, C, SEED, 3), *yt = alloc_labels(NTEST, C, SEED, 4);
     alone ref[MAXR];
     for (int i = 0; i < R; i++)
         train_alone(&ref[i], K, n, m_of[i], beta_of[i], i == poison, H, y, Ht, yt);
