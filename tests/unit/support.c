@@ -234,8 +234,7 @@ struct rgb_image read_png(const char *path)
     return im;
 }
 
-void make_prototypes(pl_dataset *d, int n, int side, int nclass, double lo, double hi,
-                     double noise, uint64_t seed)
+void make_blank_images(pl_dataset *d, int n, int side, int nclass)
 {
     memset(d, 0, sizeof *d);
     d->n = n;
@@ -243,8 +242,14 @@ void make_prototypes(pl_dataset *d, int n, int side, int nclass, double lo, doub
     d->channels = 1;
     d->dim = side * side;
     d->nclass = nclass;
-    d->x = pl_alloc((size_t)(n ? n : 1) * (size_t)d->dim * sizeof *d->x);
+    d->x = pl_calloc((size_t)(n ? n : 1) * (size_t)d->dim, sizeof *d->x);
     d->y = pl_alloc((size_t)(n ? n : 1));
+}
+
+void make_prototypes(pl_dataset *d, int n, int side, int nclass, double lo, double hi,
+                     double noise, uint64_t seed)
+{
+    make_blank_images(d, n, side, nclass);
     float *proto = alloc_uniform((long)nclass * d->dim, 99, 0, lo, hi);
     pl_rng rng;
     pl_rng_init(&rng, seed, PL_STREAM_TEST, 1);

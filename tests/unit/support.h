@@ -100,6 +100,10 @@ struct rgb_image read_png(const char *path);
 /* ---- data ---------------------------------------------------------------- */
 
 struct pl_dataset;
+/* d becomes n zero images of side x side pixels, one channel, nclass
+ * classes, labels unset (at least one of each allocated); release with
+ * pl_dataset_free. */
+void make_blank_images(struct pl_dataset *d, int n, int side, int nclass);
 /* A learnable task for a rule's tests: n images of side x side pixels, one
  * channel, example e of class e mod nclass; class c is a fixed random
  * prototype, uniform in [lo, hi) (the same for every seed), plus N(0,
@@ -111,7 +115,9 @@ void make_prototypes(struct pl_dataset *d, int n, int side, int nclass, double l
 
 /* A rule's configuration (model.rule = rule, net.layers = layers, then the
  * NULL-terminated overrides, one epoch) and the prototype task of 3 x 3
- * images in 3 classes: n training examples, 60 validation and 60 test. */
+ * images in 3 classes: n training examples, 60 validation and 60 test.
+ * Tests that make their own configuration and data use the struct and
+ * rule_fixture_teardown alone. */
 typedef struct rule_fixture {
     pl_config cfg;
     pl_dataset train, valid, test;

@@ -256,24 +256,12 @@ static void features_match_their_definition(void **state)
 
 enum { SIDE = 10, NCLASS = 3 };
 
-typedef struct fixture {
-    pl_config cfg;
-    pl_dataset train, valid, test;
-} fixture;
-
 /* A task made for convolutions: one bar of ones on a zero background,
  * horizontal, vertical or diagonal (the class, e mod 3), at a random
  * offset, plus uniform noise in [0, 0.2) on the bar. */
 static void make_bars(pl_dataset *d, int n, uint64_t seed)
 {
-    memset(d, 0, sizeof *d);
-    d->n = n;
-    d->rows = d->cols = SIDE;
-    d->channels = 1;
-    d->dim = SIDE * SIDE;
-    d->nclass = NCLASS;
-    d->x = pl_calloc((size_t)n * (size_t)d->dim, sizeof *d->x);
-    d->y = pl_alloc((size_t)n);
+    make_blank_images(d, n, SIDE, NCLASS);
     pl_rng rng;
     pl_rng_init(&rng, seed, PL_STREAM_TEST, 2);
     for (int e = 0; e < n; e++) {
@@ -286,7 +274,7 @@ static void make_bars(pl_dataset *d, int n, uint64_t seed)
     }
 }
 
-static void setup_fixture(fixture *f, const char *layers)
+static void setup_fixture(rule_fixture *f, const char *layers)
 {
     pl_config_defaults(&f->cfg);
     snprintf(f->cfg.model.rule, sizeof f->cfg.model.rule, "khconv");
@@ -303,13 +291,6 @@ static void setup_fixture(fixture *f, const char *layers)
     make_bars(&f->train, 150, 1);
     make_bars(&f->valid, 30, 2);
     make_bars(&f->test, 90, 3);
-}
-
-static void free_fixture(fixture *f)
-{
-    pl_dataset_free(&f->train);
-    pl_dataset_free(&f->valid);
-    pl_dataset_free(&f->test);
 }
 
 static double sphere_mean(pl_kh *kh)
@@ -347,7 +328,7 @@ static void filters_approach_the_sphere(pl_kh *kh, int layer, double mean_before
 }
 
 /* Every stage through the interface as the trainer runs it. */
-static void learn(fixture *f, int nlayers)
+static void learn(rule_fixture *f, int nlayers)
 {
     const pl_rule *rule = pl_rule_of(&f->cfg);
     assert_ptr_equal(rule, &pl_rule_khconv);
@@ -390,19 +371,19 @@ static void learn(fixture *f, int nlayers)
 static void one_layer_learns(void **state)
 {
     (void)state;
-    fixture f;
+    rule_fixture f;
     setup_fixture(&f, "conv 3x3 8 pool 2x2");
     learn(&f, 1);
-    free_fixture(&f);
+    rule_fixture_teardown(&f);
 }
 
 static void two_layers_learn(void **state)
 {
     (void)state;
-    fixture f;
+    rule_fixture f;
     setup_fixture(&f, "conv 3x3 8, conv 3x3 7 k 3 pool 2x2");
     learn(&f, 2);
-    free_fixture(&f);
+    rule_fixture_teardown(&f);
 }
 
 int main(void)
