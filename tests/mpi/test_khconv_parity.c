@@ -18,7 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 
-enum { SIDE = 9, B = 4, STEPS = 8, TILE = 3, E = 5 };
+enum { SIDE = 9, B = 4, STEPS = 8, TILE = 3, E = 5, F = 13 }; /* F: the filters of each layer */
 
 /* B examples of 1 x SIDE x SIDE maps: uniform values, about a third 0. */
 static void inputs(float *x, long n, int step)
@@ -37,6 +37,27 @@ static int differ(const char *what, const float *a, const float *b, long n, int 
         return 0;
     fprintf(stderr, "%s differs from 1 rank after step %d\n", what, step);
     return 1;
+}
+
+/* Layer l's W after a step: the sharded and the 2-thread layers' (gathered
+ * into all) against 1 rank's, on rank 0. Collective. */
+static int check_w(khconv_layer sharded[2], khconv_layer threaded[2], khconv_layer single[2],
+                   int l, float *all, int step)
+{
+    const pl_comm *world = pl_comm_world();
+    const long n = F * sharded[l].N;
+    const int rank0 = pl_comm_rank(world) == 0;
+    char what[32];
+    int failures = 0;
+    pl_gatherv_float(world, sharded[l].kh.W, sharded[l].kh.nrows * sharded[l].N, all);
+    snprintf(what, sizeof what, "layer %d W", l + 1);
+    if (rank0)
+        failures += differ(what, all, single[l].kh.W, n, step);
+    pl_gatherv_float(world, threaded[l].kh.W, threaded[l].kh.nrows * threaded[l].N, all);
+    snprintf(what, sizeof what, "layer %d W (2 threads)", l + 1);
+    if (rank0)
+        failures += differ(what, all, single[l].kh.W, n, step);
+    return failures;
 }
 
 /* A pair of layers on comm with `threads` per step. */
@@ -77,7 +98,7 @@ int main(int argc, char **argv)
     make_layers(threaded, &s, world, 2);
     if (rank == 0)
         make_layers(single, &s, pl_comm_self(), 1);
-    const long N0 = sharded[0].N, N1 = sharded[1].N, F = 13;
+    const long N0 = sharded[0].N, N1 = sharded[1].N;
     float *x = pl_alloc(B * SIDE * SIDE * sizeof *x);
     float *maps = pl_alloc(B * pl_conv_in_size(&sharded[1].g) * sizeof *maps);
     float *all = pl_alloc(F * (N0 > N1 ? N0 : N1) * sizeof *all);
@@ -92,12 +113,7 @@ int main(int argc, char **argv)
         failures += khconv_layer_step(&threaded[0], x, B, 0.05f) != 0;
         if (rank == 0)
             failures += khconv_layer_step(&single[0], x, B, 0.05f) != 0;
-        pl_gatherv_float(world, sharded[0].kh.W, sharded[0].kh.nrows * N0, all);
-        if (rank == 0)
-            failures += differ("layer 1 W", all, single[0].kh.W, F * N0, step);
-        pl_gatherv_float(world, threaded[0].kh.W, threaded[0].kh.nrows * N0, all);
-        if (rank == 0)
-            failures += differ("layer 1 W (2 threads)", all, single[0].kh.W, F * N0, step);
+        failures += check_w(sharded, threaded, single, 0, all, step);
     }
     khconv_layer_gather(&sharded[0]);
     khconv_layer_gather(&threaded[0]);
@@ -114,12 +130,7 @@ int main(int argc, char **argv)
         failures += second_step(threaded, x, maps, &w) != 0;
         if (rank == 0)
             failures += second_step(single, x, maps, &w) != 0;
-        pl_gatherv_float(world, sharded[1].kh.W, sharded[1].kh.nrows * N1, all);
-        if (rank == 0)
-            failures += differ("layer 2 W", all, single[1].kh.W, F * N1, step);
-        pl_gatherv_float(world, threaded[1].kh.W, threaded[1].kh.nrows * N1, all);
-        if (rank == 0)
-            failures += differ("layer 2 W (2 threads)", all, single[1].kh.W, F * N1, step);
+        failures += check_w(sharded, threaded, single, 1, all, step);
     }
 
     /* the readout's features: each rank's block, filter-major */
