@@ -427,7 +427,8 @@ static int run_stage(const pl_sweep *sw, const options *o, const pl_comm *world)
         if (finals == n) {
             rc = pl_sweep_write_report(sw, &table);
             if (rc == 0)
-                pl_info("report: %s/report.md and %s/heatmap.png", sw->dir, sw->dir);
+                pl_info("report: %s/report.md (and heatmap.png for two cell axes, "
+                        "error-vs-<axis>.png for one)", sw->dir);
         } else {
             pl_info("report: %ld of %ld final runs done; the last slice to finish writes it",
                     finals, n);

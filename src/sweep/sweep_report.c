@@ -287,38 +287,48 @@ static int write_heatmap(const pl_sweep *sw, const cell *cells, long ncells, int
 }
 
 /* One numeric cell axis (e.g. readout.n on a fixed hidden layer, Krotov &
- * Hopfield's Fig. 4): the final runs' mean test error against the axis,
- * with mean - SD and mean + SD, as <dir>/error-vs-<key>.png. A failed cell
- * (n.c.) is left out, breaking the line there. */
+ * Hopfield's Fig. 4): against the axis, the final runs' mean test error
+ * (with mean - SD and mean + SD when some cell has repeats) and the chosen
+ * point's validation error in the search, as <dir>/error-vs-<key>.png. A
+ * failed cell (n.c.) is left out, breaking the lines there. */
 static int write_line(const pl_sweep *sw, const cell *cells, long ncells, int a)
 {
     const pl_sweep_axis *A = &sw->axes[a];
-    int n = A->nvalues;
+    int n = A->nvalues, repeats = 0;
     for (int v = 0; v < n; v++) {
         char *end;
         strtod(A->values[v], &end);
         if (end == A->values[v] || *end)
             return 0; /* not numeric: the table says it all */
     }
-    double *x = pl_alloc((size_t)n * sizeof *x), *y = pl_alloc(3 * (size_t)n * sizeof *y);
+    double *x = pl_alloc((size_t)n * sizeof *x), *y = pl_alloc(4 * (size_t)n * sizeof *y);
     for (int v = 0; v < n; v++) {
         x[v] = strtod(A->values[v], NULL);
-        double mean = NAN, sd = NAN;
-        for (long c = 0; c < ncells; c++)
-            if (cells[c].choice[a] == v && cells[c].final && !cells[c].failed)
+        double mean = NAN, sd = NAN, valid = NAN;
+        for (long c = 0; c < ncells; c++) {
+            if (cells[c].choice[a] != v || cells[c].failed)
+                continue;
+            if (cells[c].final) {
                 mean_sd(cells[c].final, &mean, &sd);
+                repeats |= cells[c].final->runs > 1;
+            }
+            if (cells[c].search)
+                valid = cells[c].search->valid_sum / cells[c].search->runs;
+        }
         y[v] = mean;
-        y[n + v] = mean - sd;
-        y[2 * n + v] = mean + sd;
+        y[n + v] = valid;
+        y[2 * n + v] = mean - sd;
+        y[3 * n + v] = mean + sd;
     }
     char path[PL_PATH_MAX + 64], why[512], title[128];
     snprintf(path, sizeof path, "%s/error-vs-%s.png", sw->dir, A->key);
-    snprintf(title, sizeof title, "test error against %s, final runs", A->key);
-    struct pl_plot_series series[3] = {{"mean", x, y, n, 1},
-                                       {"mean - SD", x, y + n, n, 2},
-                                       {"mean + SD", x, y + 2 * n, n, 2}};
-    struct pl_plot plot = {.series = series, .nseries = 3, .title = title, .x_label = A->key,
-                           .y_label = "test error (%)"};
+    snprintf(title, sizeof title, "error against %s", A->key);
+    struct pl_plot_series series[4] = {{"test, final runs", x, y, n, 1},
+                                       {"valid, search", x, y + n, n, 2},
+                                       {"test - SD", x, y + 2 * n, n, 3},
+                                       {"test + SD", x, y + 3 * n, n, 3}};
+    struct pl_plot plot = {.series = series, .nseries = repeats ? 4 : 2, .title = title,
+                           .x_label = A->key, .y_label = "error (%)"};
     int rc = pl_png_plot(path, &plot, why, sizeof why);
     if (rc)
         pl_error_all("%s", why);
@@ -375,7 +385,9 @@ int pl_sweep_write_report(const pl_sweep *sw, const pl_table *t)
                "diverged",
             search.n, t->nrows, final.n, sw->tune[0] ? sw->tune : "none", sw->repeats,
             sw->final_repeats);
-    if (conv)
+    if (conv && isinf(sw->converge_tol))
+        fprintf(f, "; the shared stage's %s is not checked: sweep.converge_tol = inf", conv);
+    else if (conv)
         fprintf(f, ", or the shared stage's %s stayed above %g", conv, sw->converge_tol);
     fprintf(f, ").\n\n");
     int axes[PL_SWEEP_MAX_AXES], naxes = cell_axes(sw, axes);
