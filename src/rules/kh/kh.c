@@ -405,13 +405,18 @@ int pl_kh_step(pl_kh *kh, const float *X, int B, float eps)
 
 int pl_kh_step_rows(pl_kh *kh, const float *data, const int *rows, int B, float eps)
 {
+    pl_kh_load_minibatch(kh, data, rows, B);
+    return pl_kh_step_loaded(kh, B, eps);
+}
+
+int pl_kh_step_loaded(pl_kh *kh, int B, float eps)
+{
     /* One BLAS thread per tile call: OpenBLAS on several threads splits a
      * product and sums in another order; and with a team each thread calls
      * BLAS itself, so BLAS must not start threads of its own meanwhile. */
     const int blas_threads = openblas_get_num_threads();
     if (blas_threads != 1)
         openblas_set_num_threads(1);
-    pl_kh_load_minibatch(kh, data, rows, B);
     float nc;
     if (kh->threads == 1) {
         pl_kh_shard *sh = &kh->shards[0]; /* its top is kh->top */

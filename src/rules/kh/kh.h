@@ -80,6 +80,11 @@ int pl_kh_step_rows(pl_kh *kh, const float *data, const int *rows, int B, float 
  * in every layout. */
 void pl_kh_load_minibatch(pl_kh *kh, const float *data, const int *rows, int B);
 
+/* pl_kh_step on the B examples already in xbuf (rows kh->ldp apart, the
+ * padding past dim left 0): for callers that build their examples in place,
+ * such as a convolution's patches. */
+int pl_kh_step_loaded(pl_kh *kh, int B, float eps);
+
 /* Every current of the rank's units for the B examples in xbuf: out is
  * B x nrows (example-major), one pl_sgemm_tile per global tile into scratch
  * (B x tile floats, 64-byte aligned), so every current has the bits of the

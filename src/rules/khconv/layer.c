@@ -36,7 +36,6 @@ void khconv_layer_init(khconv_layer *L, const pl_comm *comm, const khconv_layer_
     }
     pl_kh_refresh(&L->kh);
     L->col = pl_alloc((size_t)L->N * (size_t)L->P * sizeof *L->col);
-    L->patches = pl_alloc((size_t)bmax * (size_t)L->N * sizeof *L->patches);
     L->Wp_all = pl_calloc((size_t)s->filters * (size_t)L->ld, sizeof *L->Wp_all);
 }
 
@@ -44,7 +43,6 @@ void khconv_layer_free(khconv_layer *L)
 {
     pl_kh_free(&L->kh);
     pl_free(L->col);
-    pl_free(L->patches);
     pl_free(L->Wp_all);
     memset(L, 0, sizeof *L);
 }
@@ -75,13 +73,15 @@ int khconv_patches(const khconv_layer *L, const float *x, float *col, float *row
 int khconv_layer_step(khconv_layer *L, const float *maps, int B, float eps)
 {
     const long in_size = pl_conv_in_size(&L->g);
+    const int ld = L->kh.ldp;
     int rows = 0;
+    /* straight into the step's aligned buffer: no copy of the patches */
     for (int b = 0; b < B; b++)
         rows += khconv_patches(L, maps + (size_t)b * (size_t)in_size, L->col,
-                               L->patches + (size_t)rows * (size_t)L->N, L->N, 1);
+                               L->kh.xbuf + (size_t)rows * (size_t)ld, ld, 1);
     if (rows == 0)
         return 0; /* nothing but zero patches: dW = 0 */
-    return pl_kh_step(&L->kh, L->patches, rows, eps);
+    return pl_kh_step_loaded(&L->kh, rows, eps);
 }
 
 void khconv_layer_gather(khconv_layer *L)

@@ -32,7 +32,6 @@ typedef struct khconv_layer {
     int ld;               /* aligned row stride of patch rows and Wp: pl_gemm_ld(N) */
     pl_kh kh;             /* the filters as hidden units: W (F x N), sharded by rows */
     float *col;           /* N x P: im2col of one example */
-    float *patches;       /* bmax x N: a minibatch's nonzero unit patches, the step's input */
     float *Wp_all;        /* F x ld: every filter's sign(W)|W|^(p-1) (khconv_layer_gather) */
 } khconv_layer;
 
