@@ -24,6 +24,10 @@ void pl_readout_bank_init(pl_readout_bank *k, const pl_comm *comm, int nclass, l
     k->members = members;
     k->ro = pl_calloc((size_t)members, sizeof *k->ro);
     k->dead = pl_calloc((size_t)members, 1);
+    k->live = pl_alloc((size_t)(members ? members : 1) * sizeof *k->live);
+    for (int i = 0; i < members; i++)
+        k->live[i] = i;
+    k->nlive = members;
     for (int i = 0; i < members; i++)
         pl_readout_init(&k->ro[i], comm, nclass, hidden, unit0, nunits, n, m_of[i], beta_of[i],
                         seed, init_std);
@@ -40,6 +44,7 @@ void pl_readout_bank_free(pl_readout_bank *k)
         pl_readout_free(&k->ro[i]);
     pl_free(k->ro);
     pl_free(k->dead);
+    pl_free(k->live);
     pl_free(k->scale);
     pl_free(k->S2);
     pl_free(k->H2);
@@ -54,7 +59,14 @@ void pl_readout_bank_free(pl_readout_bank *k)
 void pl_readout_bank_kill(pl_readout_bank *k, int i)
 {
     pl_readout *r = &k->ro[i];
+    if (k->dead[i])
+        return;
     k->dead[i] = 1;
+    int L = 0;
+    for (int li = 0; li < k->nlive; li++)
+        if (k->live[li] != i)
+            k->live[L++] = k->live[li];
+    k->nlive = L;
     memset(r->S, 0, (size_t)r->nclass * (size_t)r->nunits * sizeof *r->S);
 }
 
@@ -80,16 +92,6 @@ static void reserve(pl_readout_bank *k, int B)
         r->cap = 0;
     }
     k->cap = B;
-}
-
-/* The live members' indices; returns their count. */
-static int live(const pl_readout_bank *k, int *idx)
-{
-    int L = 0;
-    for (int i = 0; i < k->members; i++)
-        if (!k->dead[i])
-            idx[L++] = i;
-    return L;
 }
 
 /* The live members' class rows sliced straight into the wide kernels'
@@ -212,9 +214,7 @@ void pl_readout_bank_forward(pl_readout_bank *k, const float *H, int B)
 {
     if (B <= 0)
         return;
-    int *idx = pl_alloc((size_t)k->members * sizeof *idx);
-    forward(k, idx, live(k, idx), H, B);
-    pl_free(idx);
+    forward(k, k->live, k->nlive, H, B);
 }
 
 /* ---- the gradient's sums ---------------------------------------------------- */
@@ -290,8 +290,7 @@ void pl_readout_bank_step(pl_readout_bank *k, const float *H, const uint8_t *y, 
 {
     if (B <= 0)
         return;
-    int *idx = pl_alloc((size_t)k->members * sizeof *idx);
-    const int L = live(k, idx);
+    const int *idx = k->live, L = k->nlive;
     forward(k, idx, L, H, B);
     const int C = k->ro[0].nclass;
     const long n = k->ro[0].nunits;
@@ -316,7 +315,6 @@ void pl_readout_bank_step(pl_readout_bank *k, const float *H, const uint8_t *y, 
             r->grad[i] = (float)a[i]; /* the one rounding, as pl_readout_loss_grad */
         pl_adam_step(&r->adam, r->S, r->grad, lr);
     }
-    pl_free(idx);
 }
 
 void pl_readout_bank_epoch(pl_readout_bank *k, const float *H, const uint8_t *y, int n,
@@ -346,8 +344,7 @@ void pl_readout_bank_errors(pl_readout_bank *k, const float *H, const uint8_t *y
 {
     const int R = k->members;
     const long n = k->ro[0].nunits;
-    int *idx = pl_alloc((size_t)R * sizeof *idx);
-    const int L = live(k, idx);
+    const int *idx = k->live, L = k->nlive;
     for (int i = 0; i < R; i++)
         errors[i] = k->dead[i] ? -1 : 0;
     for (long i0 = 0; i0 < nexamples; i0 += ERROR_CHUNK) {
@@ -356,5 +353,4 @@ void pl_readout_bank_errors(pl_readout_bank *k, const float *H, const uint8_t *y
         for (int li = 0; li < L; li++)
             errors[idx[li]] += pl_readout_act_errors(&k->ro[idx[li]], y + i0, B);
     }
-    pl_free(idx);
 }

@@ -21,6 +21,8 @@ typedef struct pl_readout_bank {
     int members;          /* R */
     pl_readout *ro;       /* R readouts: own S, grad, Adam, m, beta, act, delta */
     char *dead;           /* R: diverged, frozen */
+    int *live;            /* the live members' indices, ascending (kept by kill) */
+    int nlive;
     /* shared work space, sized for cap examples */
     int cap;
     double *scale;        /* R C + cap: row maxima, then exponents */
