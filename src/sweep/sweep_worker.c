@@ -258,12 +258,30 @@ static int whole_run(pl_worker *w, const pl_config *cfg, pl_run_result *res)
     return rc;
 }
 
-int pl_worker_run(pl_worker *w, const pl_sweep_run *run, pl_run_result *res)
+/* A result before the run: OK, nothing measured. */
+static void blank_result(pl_run_result *res)
 {
     *res = (pl_run_result){.status = PL_EXIT_OK, .valid_error = NAN, .test_error = NAN,
                            .train_error = NAN};
     for (int i = 0; i < PL_SUMMARY_FIELDS; i++)
         res->summary[i] = NAN;
+}
+
+/* The data and cfg's shared stages in memory (trained or loaded; then
+ * res->shared_seconds counts a training, res->load_seconds the rest since
+ * t0). Returns 0 or an error code. */
+static int ready_shared(pl_worker *w, const pl_config *cfg, double t0, pl_run_result *res)
+{
+    int rc = ensure_data(w, cfg);
+    if (rc == 0)
+        rc = ensure_shared(w, cfg, pl_sweep_shared_key(cfg), res);
+    res->load_seconds = pl_now() - t0 - res->shared_seconds;
+    return rc;
+}
+
+int pl_worker_run(pl_worker *w, const pl_sweep_run *run, pl_run_result *res)
+{
+    blank_result(res);
     const pl_rule *rule = w->sw->rule;
     pl_config cfg;
     int rc = pl_sweep_config(w->sw, run, &cfg);
@@ -271,28 +289,26 @@ int pl_worker_run(pl_worker *w, const pl_sweep_run *run, pl_run_result *res)
         return rc;
     openblas_set_num_threads(cfg.run.threads);
     double t0 = pl_now();
-    rc = ensure_data(w, &cfg);
-    if (rc == 0 && rule->shared_stages == 0) {
-        rc = whole_run(w, &cfg, res);
+    if (rule->shared_stages == 0) {
+        rc = ensure_data(w, &cfg);
+        if (rc == 0)
+            rc = whole_run(w, &cfg, res);
         res->train_seconds = res->seconds = pl_now() - t0;
         return rc;
     }
-    if (rc == 0)
-        rc = ensure_shared(w, &cfg, pl_sweep_shared_key(&cfg), res);
+    rc = ready_shared(w, &cfg, t0, res);
     if (rc)
         return rc;
+    double t1 = pl_now();
+    res->seconds = t1 - t0;
     if (w->held_diverged) {
         res->status = PL_EXIT_DIVERGED;
-        res->seconds = pl_now() - t0;
-        res->load_seconds = res->seconds - res->shared_seconds;
         return 0;
     }
     memcpy(res->summary, w->summary, sizeof res->summary);
-    double t1 = pl_now();
-    res->load_seconds = t1 - t0 - res->shared_seconds;
     rc = later_stages(w, &cfg, res);
     res->train_seconds = pl_now() - t1;
-    res->seconds = pl_now() - t0;
+    res->seconds += res->train_seconds;
     if (rc == PL_EXIT_DIVERGED) {
         res->status = PL_EXIT_DIVERGED;
         rc = 0;
@@ -369,12 +385,8 @@ int pl_worker_run_batch(pl_worker *w, const pl_sweep_run *runs, int n, pl_run_re
         }
         return 0;
     }
-    for (int i = 0; i < n; i++) {
-        res[i] = (pl_run_result){.status = PL_EXIT_OK, .valid_error = NAN, .test_error = NAN,
-                                 .train_error = NAN};
-        for (int f = 0; f < PL_SUMMARY_FIELDS; f++)
-            res[i].summary[f] = NAN;
-    }
+    for (int i = 0; i < n; i++)
+        blank_result(&res[i]);
     pl_free(w->bcfg);
     w->bcfg = pl_alloc((size_t)n * sizeof *w->bcfg);
     for (int i = 0; i < n; i++) {
@@ -383,21 +395,18 @@ int pl_worker_run_batch(pl_worker *w, const pl_sweep_run *runs, int n, pl_run_re
             return rc;
     }
     const pl_config *cfg = &w->bcfg[0];
+    const uint64_t key = pl_sweep_shared_key(cfg); /* it includes run.seed */
     for (int i = 1; i < n; i++)
-        if (w->bcfg[i].run.seed != cfg->run.seed ||
-            pl_sweep_shared_key(&w->bcfg[i]) != pl_sweep_shared_key(cfg)) {
-            pl_error("internal: a batch of runs with different seeds or shared stages");
+        if (pl_sweep_shared_key(&w->bcfg[i]) != key) {
+            pl_error("internal: a batch of runs with different shared stages");
             return PL_EXIT_USAGE;
         }
     openblas_set_num_threads(cfg->run.threads);
     double t0 = pl_now();
-    int rc = ensure_data(w, cfg);
-    if (rc == 0)
-        rc = ensure_shared(w, cfg, pl_sweep_shared_key(cfg), &res[0]);
+    int rc = ready_shared(w, cfg, t0, &res[0]);
     if (rc)
         return rc;
     double t1 = pl_now();
-    res[0].load_seconds = t1 - t0 - res[0].shared_seconds;
     res[0].seconds = t1 - t0;
     if (w->held_diverged) {
         for (int i = 0; i < n; i++)
